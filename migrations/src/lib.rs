@@ -1,0 +1,28 @@
+//! Schema migrations, shared by SQLite (embedded default) and PostgreSQL.
+//!
+//! One file per migration; they run at service start and via `tidewatch migrate`.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_create_tenants;
+mod m20261125_000002_create_users;
+mod m20261125_000003_create_memberships;
+mod m20261125_000004_create_api_keys;
+mod m20261125_000005_create_refresh_tokens;
+mod m20261125_000006_create_audit_log;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261125_000001_create_tenants::Migration),
+            Box::new(m20261125_000002_create_users::Migration),
+            Box::new(m20261125_000003_create_memberships::Migration),
+            Box::new(m20261125_000004_create_api_keys::Migration),
+            Box::new(m20261125_000005_create_refresh_tokens::Migration),
+            Box::new(m20261125_000006_create_audit_log::Migration),
+        ]
+    }
+}

@@ -1,0 +1,9 @@
+//! Actors: each owns its state and is reached only through typed messages.
+//!
+//! - [`registry::TenantRegistry`]: one per process; starts a [`supervisor::TenantSupervisor`]
+//!   per tenant on first use, restarts it after a crash, stops it when idle.
+//! - [`login_throttle::LoginThrottle`]: counts failed logins per account and per address.
+
+pub mod login_throttle;
+pub mod registry;
+pub mod supervisor;

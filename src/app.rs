@@ -1,0 +1,204 @@
+//! Builds the whole application (store, actors, HTTP server) from a [`Config`]. `main`
+//! and the integration tests call the same [`Application::build`].
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::{Actor, Addr};
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::{from_fn, Next};
+use actix_web::{web, App, HttpMessage, HttpServer};
+use anyhow::Context as _;
+use tracing_actix_web::{RequestId, TracingLogger};
+
+use crate::actors::login_throttle::{LoginThrottle, ThrottleLimits};
+use crate::actors::registry::TenantRegistryHandle;
+use crate::auth::jwt::{load_or_create_secret, JwtKeys};
+use crate::config::Config;
+use crate::http::error::{json_error, path_error, query_error, ApiError};
+use crate::self_metrics::ServiceMetrics;
+use crate::store::Store;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub jwt: JwtKeys,
+    pub registry: TenantRegistryHandle,
+    pub login_throttle: Addr<LoginThrottle>,
+    pub metrics: ServiceMetrics,
+    pub redis: Option<redis::Client>,
+}
+
+/// A built, not yet running, application.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+    generated_admin_password: Option<String>,
+}
+
+impl Application {
+    /// Binds `config.bind` and builds everything. Must run inside an actix system.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(&config.bind)
+            .with_context(|| format!("binding TIDEWATCH_BIND={}", config.bind))?;
+        Self::build_with_listener(config, listener).await
+    }
+
+    /// Builds on an already bound listener (tests bind port 0).
+    pub async fn build_with_listener(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
+        prepare_sqlite_directory(&config.database_url)?;
+        let store = Store::connect(&config.database_url, config.database_max_connections)
+            .await
+            .context("connecting to DATABASE_URL")?;
+        store.migrate().await.context("applying database migrations")?;
+        let secret = load_or_create_secret(config.jwt_secret.as_deref(), &config.data_dir)
+            .with_context(|| format!("loading the JWT secret from {}", config.data_dir.display()))?;
+        let jwt = JwtKeys::new(&secret, &config.jwt_issuer, &config.jwt_audience, config.access_token_ttl_secs);
+        let generated_admin_password = crate::admin::ensure_platform_admin(&store, &config).await?;
+        let redis = config
+            .redis_url
+            .as_deref()
+            .map(redis::Client::open)
+            .transpose()
+            .context("REDIS_URL")?;
+
+        let metrics = ServiceMetrics::new();
+        let registry = TenantRegistryHandle::start(Duration::from_secs(config.tenant_idle_secs), metrics.clone());
+        let login_throttle = LoginThrottle::new(ThrottleLimits {
+            per_account: config.login_max_failures_per_account,
+            per_address: config.login_max_failures_per_address,
+            window: Duration::from_secs(config.login_failure_window_secs),
+        })
+        .start();
+
+        let max_body = config.max_body_bytes;
+        let workers = config.workers;
+        let shutdown_timeout = config.shutdown_timeout_secs;
+        let state = web::Data::new(AppState {
+            config: Arc::new(config),
+            store,
+            jwt,
+            registry,
+            login_throttle,
+            metrics,
+            redis,
+        });
+        let app_state = state.clone();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(app_state.clone())
+                .app_data(web::JsonConfig::default().limit(max_body).error_handler(json_error))
+                .app_data(web::PayloadConfig::default().limit(max_body))
+                .app_data(web::PathConfig::default().error_handler(path_error))
+                .app_data(web::QueryConfig::default().error_handler(query_error))
+                .configure(crate::http::configure)
+                .default_service(web::to(unknown_route))
+                .wrap(from_fn(observe_request))
+                .wrap(TracingLogger::default())
+        })
+        .shutdown_timeout(shutdown_timeout);
+        if workers > 0 {
+            server = server.workers(workers);
+        }
+        let port = listener.local_addr()?.port();
+        let server = server.listen(listener)?.run();
+        Ok(Self {
+            port,
+            server,
+            state,
+            generated_admin_password,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// The platform admin password generated on this start, if one was.
+    pub fn generated_admin_password(&self) -> Option<&str> {
+        self.generated_admin_password.as_deref()
+    }
+
+    /// Serves until SIGTERM/SIGINT, then lets in-flight requests finish.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+
+    pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Runs the server in the background of the current actix system.
+    pub fn spawn(self) -> (u16, web::Data<AppState>, actix_web::dev::ServerHandle) {
+        let handle = self.server.handle();
+        let (port, state) = (self.port, self.state.clone());
+        actix_web::rt::spawn(self.server);
+        (port, state, handle)
+    }
+}
+
+async fn unknown_route() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::not_found("route"))
+}
+
+/// Counts and times every request by its route pattern, and returns the request id.
+async fn observe_request(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let metrics = req.app_data::<web::Data<AppState>>().map(|s| s.metrics.clone());
+    let request_id = req.extensions().get::<RequestId>().map(|id| id.to_string());
+    let method = req.method().to_string();
+    let mut response = next.call(req).await?;
+    let route = response
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    if let Some(metrics) = metrics {
+        let status = response.status().as_u16().to_string();
+        metrics
+            .http_requests
+            .with_label_values(&[route.as_str(), method.as_str(), status.as_str()])
+            .inc();
+        metrics
+            .http_latency
+            .with_label_values(&[route.as_str(), method.as_str()])
+            .observe(started.elapsed().as_secs_f64());
+    }
+    if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static("x-request-id"), id);
+    }
+    Ok(response)
+}
+
+/// SQLite creates the database file but not its directory.
+fn prepare_sqlite_directory(url: &str) -> anyhow::Result<()> {
+    let Some(rest) = url.strip_prefix("sqlite:") else {
+        return Ok(());
+    };
+    let path = rest.trim_start_matches("//");
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    if let Some(parent) = Path::new(path).parent() {
+        if !parent.as_os_str().is_empty() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating the database directory {}", parent.display()))?;
+        }
+    }
+    Ok(())
+}

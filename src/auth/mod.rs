@@ -1,0 +1,43 @@
+//! Authentication (who is calling) and authorisation (may they do this).
+//!
+//! - [`password`]: argon2id hashing.
+//! - [`jwt`]: access tokens (HS256, algorithm pinned, `exp`/`iat`/`iss`/`aud` checked).
+//! - [`secrets`]: API keys and refresh tokens: random secrets stored as SHA-256 hashes.
+//! - [`principal`]: the caller, as resolved from a credential, and the permission rules.
+//! - [`extractor`]: actix extractors that make each route's permission part of its signature.
+
+pub mod extractor;
+pub mod jwt;
+pub mod login;
+pub mod password;
+pub mod principal;
+pub mod secrets;
+
+use crate::store::StoreError;
+
+/// Why a request was not authenticated or not allowed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("missing credential: send Authorization: Bearer <token or API key>")]
+    MissingCredential,
+    #[error("malformed Authorization header: {0}")]
+    MalformedCredential(&'static str),
+    #[error("invalid or expired token")]
+    InvalidToken,
+    #[error("invalid API key")]
+    InvalidApiKey,
+    #[error("invalid email, password or tenant")]
+    InvalidLogin,
+    #[error("this account or tenant is disabled")]
+    Disabled,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("you belong to several tenants; add \"tenant\" (slug or id) to the login request")]
+    TenantRequired,
+    #[error("too many failed logins; retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}

@@ -1,0 +1,248 @@
+//! One typed configuration, read once at start from defaults, an optional TOML file and
+//! the environment (environment wins). Nothing else in the crate reads the environment.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// Every option of the service. Field `x` is set by `TIDEWATCH_X` or by `x = …` in the
+/// config file; `database_url` and `redis_url` also by the conventional `DATABASE_URL`
+/// and `REDIS_URL`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    pub bind: String,
+    /// SQLite (`sqlite://…`) or PostgreSQL (`postgres://…`) connection string.
+    pub database_url: String,
+    /// Maximum database connections in the pool.
+    pub database_max_connections: u32,
+    /// Redis for queues and cross-replica pub/sub; unset means in-process.
+    pub redis_url: Option<String>,
+    /// Directory for local state (SQLite file, generated JWT secret).
+    pub data_dir: PathBuf,
+    /// HS256 secret for access tokens; unset means generate one into `data_dir`.
+    pub jwt_secret: Option<String>,
+    /// `iss` claim written into and required of access tokens.
+    pub jwt_issuer: String,
+    /// `aud` claim written into and required of access tokens.
+    pub jwt_audience: String,
+    /// Lifetime of an access token, in seconds.
+    pub access_token_ttl_secs: u64,
+    /// Lifetime of a refresh token, in seconds.
+    pub refresh_token_ttl_secs: u64,
+    /// Email of the platform admin created on first start.
+    pub admin_email: String,
+    /// Password of that admin; unset means generate one and log it once.
+    pub admin_password: Option<String>,
+    /// Largest accepted JSON request body, in bytes (413 above it).
+    pub max_body_bytes: usize,
+    /// Failed logins per account within the window before 429.
+    pub login_max_failures_per_account: u32,
+    /// Failed logins per client address within the window before 429.
+    pub login_max_failures_per_address: u32,
+    /// Length of the failed-login window, in seconds.
+    pub login_failure_window_secs: u64,
+    /// A tenant's supervisor actor stops after this many seconds without messages.
+    pub tenant_idle_secs: u64,
+    /// HTTP worker threads; 0 means one per CPU core.
+    pub workers: usize,
+    /// Seconds in-flight requests get to finish after SIGTERM.
+    pub shutdown_timeout_secs: u64,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+    /// tracing filter, e.g. `info` or `tidewatch=debug,info`.
+    pub log_level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            database_url: "sqlite://./data/tidewatch.db?mode=rwc".into(),
+            database_max_connections: 16,
+            redis_url: None,
+            data_dir: PathBuf::from("./data"),
+            jwt_secret: None,
+            jwt_issuer: "tidewatch".into(),
+            jwt_audience: "tidewatch-api".into(),
+            access_token_ttl_secs: 900,
+            refresh_token_ttl_secs: 30 * 24 * 3600,
+            admin_email: "admin@tidewatch.local".into(),
+            admin_password: None,
+            max_body_bytes: 1024 * 1024,
+            login_max_failures_per_account: 5,
+            login_max_failures_per_address: 20,
+            login_failure_window_secs: 900,
+            tenant_idle_secs: 600,
+            workers: 0,
+            shutdown_timeout_secs: 30,
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+        }
+    }
+}
+
+/// A configuration that cannot be used, naming the key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("configuration key {key}: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+impl Config {
+    /// Defaults, then the file (if given), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::Invalid {
+                    key: "--config",
+                    message: format!("file {} does not exist", path.display()),
+                });
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        let config: Config = figment
+            .merge(Env::raw().only(&["DATABASE_URL", "REDIS_URL"]))
+            .merge(Env::prefixed("TIDEWATCH_"))
+            .extract()
+            .map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what serde cannot: addresses, URL schemes, non-zero limits.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: String| Err(ConfigError::Invalid { key, message });
+        if self.bind.parse::<SocketAddr>().is_err() {
+            return invalid(
+                "TIDEWATCH_BIND",
+                format!("\"{}\" is not a socket address like 127.0.0.1:8080", self.bind),
+            );
+        }
+        let scheme_ok = ["sqlite:", "postgres://", "postgresql://"]
+            .iter()
+            .any(|p| self.database_url.starts_with(p));
+        if !scheme_ok {
+            return invalid(
+                "DATABASE_URL",
+                "must start with sqlite: or postgres://".into(),
+            );
+        }
+        if let Some(url) = &self.redis_url {
+            if let Err(e) = redis::Client::open(url.as_str()) {
+                return invalid("REDIS_URL", format!("\"{url}\" is not a Redis URL: {e}"));
+            }
+        }
+        if let Some(secret) = &self.jwt_secret {
+            if secret.len() < 32 {
+                return invalid(
+                    "TIDEWATCH_JWT_SECRET",
+                    "must be at least 32 bytes long".into(),
+                );
+            }
+        }
+        let positive: [(&'static str, u64); 7] = [
+            ("TIDEWATCH_ACCESS_TOKEN_TTL_SECS", self.access_token_ttl_secs),
+            ("TIDEWATCH_REFRESH_TOKEN_TTL_SECS", self.refresh_token_ttl_secs),
+            ("TIDEWATCH_MAX_BODY_BYTES", self.max_body_bytes as u64),
+            (
+                "TIDEWATCH_LOGIN_MAX_FAILURES_PER_ACCOUNT",
+                self.login_max_failures_per_account.into(),
+            ),
+            (
+                "TIDEWATCH_LOGIN_MAX_FAILURES_PER_ADDRESS",
+                self.login_max_failures_per_address.into(),
+            ),
+            ("TIDEWATCH_LOGIN_FAILURE_WINDOW_SECS", self.login_failure_window_secs),
+            (
+                "TIDEWATCH_DATABASE_MAX_CONNECTIONS",
+                self.database_max_connections.into(),
+            ),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return invalid(key, "must be greater than 0".into());
+            }
+        }
+        if let Some(password) = &self.admin_password {
+            if let Err(e) = crate::domain::Password::parse(password) {
+                return invalid("TIDEWATCH_ADMIN_PASSWORD", e.message);
+            }
+        }
+        if let Err(e) = crate::domain::Email::parse(&self.admin_email) {
+            return invalid("TIDEWATCH_ADMIN_EMAIL", e.message);
+        }
+        Ok(())
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.database_url.starts_with("sqlite:")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().expect("defaults validate");
+    }
+
+    #[test]
+    fn invalid_values_name_their_key() {
+        let cases: [(fn(&mut Config), &str); 5] = [
+            (|c| c.bind = "nowhere".into(), "TIDEWATCH_BIND"),
+            (|c| c.database_url = "mysql://x".into(), "DATABASE_URL"),
+            (|c| c.redis_url = Some("http://x".into()), "REDIS_URL"),
+            (|c| c.jwt_secret = Some("short".into()), "TIDEWATCH_JWT_SECRET"),
+            (|c| c.max_body_bytes = 0, "TIDEWATCH_MAX_BODY_BYTES"),
+        ];
+        for (break_it, key) in cases {
+            let mut config = Config::default();
+            break_it(&mut config);
+            let message = config.validate().unwrap_err().to_string();
+            assert!(message.contains(key), "{message} should name {key}");
+        }
+    }
+
+    #[test]
+    fn environment_overrides_file_and_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("tw.toml", "bind = \"127.0.0.1:9000\"\nlog_level = \"debug\"")?;
+            jail.set_env("TIDEWATCH_BIND", "127.0.0.1:9001");
+            jail.set_env("DATABASE_URL", "postgres://db/x");
+            let config = Config::load(Some(Path::new("tw.toml"))).expect("loads");
+            assert_eq!(config.bind, "127.0.0.1:9001");
+            assert_eq!(config.log_level, "debug");
+            assert_eq!(config.database_url, "postgres://db/x");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_mistyped_environment_value_fails_naming_the_key() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("TIDEWATCH_MAX_BODY_BYTES", "lots");
+            let message = Config::load(None).unwrap_err().to_string();
+            assert!(message.contains("max_body_bytes"), "{message}");
+            Ok(())
+        });
+    }
+}

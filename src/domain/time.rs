@@ -1,0 +1,29 @@
+//! Wall-clock helpers. Timestamps are stored as Unix milliseconds so both databases
+//! compare and index them the same way.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("the system clock is after 1970");
+    i64::try_from(since_epoch.as_millis()).expect("milliseconds fit in i64 until year 292 million")
+}
+
+/// RFC 3339 text (UTC, millisecond precision) for a stored millisecond timestamp.
+pub fn rfc3339_ms(ms: i64) -> String {
+    let time = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_millis(time).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_epoch_millis_as_rfc3339() {
+        assert_eq!(rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339_ms(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+    }
+}

@@ -1,0 +1,48 @@
+//! The OpenAPI document of every JSON endpoint, generated from the handlers' annotations.
+
+use actix_web::{get, web};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{api_keys, audit, auth, error, ops, tenant, tenants, users};
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("A JWT from /api/v1/auth/login, or an API key"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Tidewatch API", description = "Multi-tenant monitoring and alerting"),
+    paths(
+        ops::healthz, ops::readyz, ops::metrics,
+        auth::login, auth::refresh, auth::logout, auth::me,
+        tenants::create, tenants::list, tenants::get, tenants::update, tenants::delete,
+        tenant::current,
+        users::create, users::list, users::get, users::update, users::delete,
+        api_keys::create, api_keys::list, api_keys::revoke,
+        audit::list,
+    ),
+    components(schemas(error::ErrorBody, error::ErrorDetail)),
+    modifiers(&BearerAuth),
+    servers((url = "/api/v1", description = "API routes are relative to /api/v1; ops routes to /"))
+)]
+pub struct ApiDoc;
+
+/// `GET /api/v1/openapi.json`.
+#[get("/api/v1/openapi.json")]
+pub async fn openapi_json() -> web::Json<utoipa::openapi::OpenApi> {
+    web::Json(ApiDoc::openapi())
+}

@@ -1,0 +1,223 @@
+//! `/api/v1/admin/tenants`: platform admins manage tenants.
+
+use actix_web::{delete, get, patch, post, web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::error::{ApiError, ErrorBody};
+use super::timestamp;
+use crate::app::AppState;
+use crate::auth::extractor::PlatformAdmin;
+use crate::auth::password::hash_password;
+use crate::domain::{Email, Password, TenantId, TenantName, TenantSlug};
+use crate::store::tenants::{TenantPatch, TenantRecord};
+use crate::store::users::NewUser;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTenantRequest {
+    pub name: String,
+    /// Lowercase letters, digits, inner hyphens; derived from `name` when absent.
+    pub slug: Option<String>,
+    /// Creates the tenant's first admin with this email.
+    pub admin_email: Option<String>,
+    /// Password for that admin; generated and returned once when absent.
+    pub admin_password: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTenantRequest {
+    pub name: Option<String>,
+    /// A disabled tenant's tokens and API keys stop working at once.
+    pub disabled: Option<bool>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TenantBody {
+    pub id: String,
+    pub slug: String,
+    pub name: String,
+    pub disabled: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<TenantRecord> for TenantBody {
+    fn from(t: TenantRecord) -> Self {
+        Self {
+            id: t.id.to_string(),
+            slug: t.slug,
+            name: t.name,
+            disabled: t.disabled,
+            created_at: timestamp(t.created_at_ms),
+            updated_at: timestamp(t.updated_at_ms),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FirstAdminBody {
+    pub id: String,
+    pub email: String,
+    /// Present only when the password was generated; shown this once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreatedTenantBody {
+    #[serde(flatten)]
+    pub tenant: TenantBody,
+    pub admin: Option<FirstAdminBody>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TenantListBody {
+    pub tenants: Vec<TenantBody>,
+}
+
+/// A random password for a generated account: 24 URL-safe characters.
+pub(crate) fn generate_password() -> String {
+    crate::auth::secrets::generate_refresh_token()
+        .trim_start_matches("twr_")
+        .chars()
+        .take(24)
+        .collect()
+}
+
+/// Create a tenant, optionally with its first admin.
+#[utoipa::path(
+    request_body = CreateTenantRequest,
+    responses(
+        (status = 201, body = CreatedTenantBody),
+        (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "slug or admin email taken"),
+        (status = 422, body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+    tag = "admin"
+)]
+#[post("/admin/tenants")]
+pub async fn create(
+    state: web::Data<AppState>,
+    admin: PlatformAdmin,
+    body: web::Json<CreateTenantRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let name = TenantName::parse(&body.name)?;
+    let slug = match &body.slug {
+        Some(raw) => TenantSlug::parse(raw)?,
+        None => TenantSlug::from_name(&name)?,
+    };
+    let (first_admin, generated) = match &body.admin_email {
+        Some(raw_email) => {
+            let email = Email::parse(raw_email)?;
+            let (password, generated) = match &body.admin_password {
+                Some(raw) => (Password::parse(raw)?, None),
+                None => {
+                    let text = generate_password();
+                    (Password::parse(&text)?, Some(text))
+                }
+            };
+            let new_user = NewUser {
+                email,
+                name: String::new(),
+                password_hash: hash_password(&password).await?,
+            };
+            (Some(new_user), generated)
+        }
+        None if body.admin_password.is_some() => {
+            return Err(crate::domain::ValidationError::new("admin_password", "is only used together with admin_email").into())
+        }
+        None => (None, None),
+    };
+    let (tenant, admin_user) = state
+        .store
+        .create_tenant(slug, name, first_admin, Some(admin.actor()))
+        .await?;
+    Ok(HttpResponse::Created().json(CreatedTenantBody {
+        tenant: tenant.into(),
+        admin: admin_user.map(|u| FirstAdminBody {
+            id: u.id.to_string(),
+            email: u.email,
+            password: generated,
+        }),
+    }))
+}
+
+/// List all tenants.
+#[utoipa::path(
+    responses((status = 200, body = TenantListBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])),
+    tag = "admin"
+)]
+#[get("/admin/tenants")]
+pub async fn list(state: web::Data<AppState>, _admin: PlatformAdmin) -> Result<web::Json<TenantListBody>, ApiError> {
+    let tenants = state.store.list_tenants().await?;
+    Ok(web::Json(TenantListBody {
+        tenants: tenants.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// One tenant.
+#[utoipa::path(
+    params(("id" = String, Path, description = "tenant id")),
+    responses((status = 200, body = TenantBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])),
+    tag = "admin"
+)]
+#[get("/admin/tenants/{id}")]
+pub async fn get(
+    state: web::Data<AppState>,
+    _admin: PlatformAdmin,
+    id: web::Path<TenantId>,
+) -> Result<web::Json<TenantBody>, ApiError> {
+    let tenant = state.store.get_tenant(*id).await?.ok_or_else(|| ApiError::not_found("tenant"))?;
+    Ok(web::Json(tenant.into()))
+}
+
+/// Rename, disable or re-enable a tenant.
+#[utoipa::path(
+    params(("id" = String, Path, description = "tenant id")),
+    request_body = UpdateTenantRequest,
+    responses((status = 200, body = TenantBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])),
+    tag = "admin"
+)]
+#[patch("/admin/tenants/{id}")]
+pub async fn update(
+    state: web::Data<AppState>,
+    admin: PlatformAdmin,
+    id: web::Path<TenantId>,
+    body: web::Json<UpdateTenantRequest>,
+) -> Result<web::Json<TenantBody>, ApiError> {
+    let patch = TenantPatch {
+        name: body.name.as_deref().map(TenantName::parse).transpose()?,
+        disabled: body.disabled,
+    };
+    let disabling = patch.disabled == Some(true);
+    let tenant = state.store.update_tenant(*id, patch, Some(admin.actor())).await?;
+    if disabling {
+        state.registry.stop(tenant.id).await?;
+    }
+    Ok(web::Json(tenant.into()))
+}
+
+/// Delete a tenant and all its data.
+#[utoipa::path(
+    params(("id" = String, Path, description = "tenant id")),
+    responses((status = 204), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])),
+    tag = "admin"
+)]
+#[delete("/admin/tenants/{id}")]
+pub async fn delete(
+    state: web::Data<AppState>,
+    admin: PlatformAdmin,
+    id: web::Path<TenantId>,
+) -> Result<HttpResponse, ApiError> {
+    state.store.delete_tenant(*id, Some(admin.actor())).await?;
+    state.registry.stop(*id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,193 @@
+//! `/api/v1/users`: a tenant admin manages the tenant's users.
+
+use actix_web::{delete, get, patch, post, web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::error::{ApiError, ErrorBody};
+use super::timestamp;
+use crate::app::AppState;
+use crate::auth::extractor::TenantAccess;
+use crate::auth::password::hash_password;
+use crate::auth::principal::Manage;
+use crate::domain::{Email, Password, Role, UserId, ValidationError};
+use crate::store::users::{MemberPatch, MemberRecord, NewUser};
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    pub email: String,
+    pub password: String,
+    pub role: Role,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUserRequest {
+    pub name: Option<String>,
+    pub role: Option<Role>,
+    /// Disabled in this tenant: the user's tokens for it stop working at once.
+    pub disabled: Option<bool>,
+    /// Only for users who belong to this tenant alone.
+    pub password: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserBody {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub created_at: String,
+}
+
+impl From<MemberRecord> for UserBody {
+    fn from(m: MemberRecord) -> Self {
+        Self {
+            id: m.user.id.to_string(),
+            email: m.user.email,
+            name: m.user.name,
+            role: m.role,
+            disabled: m.disabled || m.user.disabled,
+            created_at: timestamp(m.user.created_at_ms),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserListBody {
+    pub users: Vec<UserBody>,
+}
+
+fn parse_name(raw: &str) -> Result<String, ValidationError> {
+    let name = raw.trim();
+    if name.chars().count() > 200 {
+        return Err(ValidationError::new("name", "must be at most 200 characters long"));
+    }
+    Ok(name.to_owned())
+}
+
+/// Create a user in the caller's tenant.
+#[utoipa::path(
+    request_body = CreateUserRequest,
+    responses(
+        (status = 201, body = UserBody),
+        (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "email taken"),
+        (status = 422, body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+    tag = "users"
+)]
+#[post("/users")]
+pub async fn create(
+    state: web::Data<AppState>,
+    access: TenantAccess<Manage>,
+    body: web::Json<CreateUserRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let new_user = NewUser {
+        email: Email::parse(&body.email)?,
+        name: parse_name(body.name.as_deref().unwrap_or(""))?,
+        password_hash: hash_password(&Password::parse(&body.password)?).await?,
+    };
+    let member = state
+        .store
+        .create_member(access.tenant(), new_user, body.role, Some(access.actor()))
+        .await?;
+    Ok(HttpResponse::Created().json(UserBody::from(member)))
+}
+
+/// The tenant's users.
+#[utoipa::path(
+    responses((status = 200, body = UserListBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])),
+    tag = "users"
+)]
+#[get("/users")]
+pub async fn list(state: web::Data<AppState>, access: TenantAccess<Manage>) -> Result<web::Json<UserListBody>, ApiError> {
+    let members = state.store.list_members(access.tenant()).await?;
+    Ok(web::Json(UserListBody {
+        users: members.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// One user of the tenant.
+#[utoipa::path(
+    params(("id" = String, Path, description = "user id")),
+    responses((status = 200, body = UserBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])),
+    tag = "users"
+)]
+#[get("/users/{id}")]
+pub async fn get(
+    state: web::Data<AppState>,
+    access: TenantAccess<Manage>,
+    id: web::Path<UserId>,
+) -> Result<web::Json<UserBody>, ApiError> {
+    let member = state
+        .store
+        .get_member(access.tenant(), *id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    Ok(web::Json(member.into()))
+}
+
+/// Change a user's name, role, disabled flag or password.
+#[utoipa::path(
+    params(("id" = String, Path, description = "user id")),
+    request_body = UpdateUserRequest,
+    responses(
+        (status = 200, body = UserBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "last admin, or password of a shared user"),
+        (status = 422, body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+    tag = "users"
+)]
+#[patch("/users/{id}")]
+pub async fn update(
+    state: web::Data<AppState>,
+    access: TenantAccess<Manage>,
+    id: web::Path<UserId>,
+    body: web::Json<UpdateUserRequest>,
+) -> Result<web::Json<UserBody>, ApiError> {
+    let password_hash = match &body.password {
+        Some(raw) => Some(hash_password(&Password::parse(raw)?).await?),
+        None => None,
+    };
+    let patch = MemberPatch {
+        name: body.name.as_deref().map(parse_name).transpose()?,
+        role: body.role,
+        disabled: body.disabled,
+        password_hash,
+    };
+    let member = state
+        .store
+        .update_member(access.tenant(), *id, patch, Some(access.actor()))
+        .await?;
+    Ok(web::Json(member.into()))
+}
+
+/// Remove a user from the tenant.
+#[utoipa::path(
+    params(("id" = String, Path, description = "user id")),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "last admin")),
+    security(("bearer" = [])),
+    tag = "users"
+)]
+#[delete("/users/{id}")]
+pub async fn delete(
+    state: web::Data<AppState>,
+    access: TenantAccess<Manage>,
+    id: web::Path<UserId>,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .store
+        .remove_member(access.tenant(), *id, Some(access.actor()))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,16 @@
+//! Tidewatch: a multi-tenant monitoring and alerting service.
+//!
+//! The binary in `main.rs` is a thin CLI over this library; integration tests build the
+//! same application through [`app::Application`].
+
+pub mod actors;
+pub mod admin;
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod self_metrics;
+pub mod store;
+pub mod telemetry;
+pub mod ws;

@@ -1,0 +1,8 @@
+//! SeaORM entities, one per table. Only the store layer uses them.
+
+pub mod api_key;
+pub mod audit_entry;
+pub mod membership;
+pub mod refresh_token;
+pub mod tenant;
+pub mod user;

@@ -1,0 +1,18 @@
+//! Tracing set-up: human-readable or JSON lines, filtered by the configured level.
+
+use tracing_subscriber::{fmt, EnvFilter};
+
+use crate::config::LogFormat;
+
+/// Installs the global subscriber once; later calls (several apps in one test process)
+/// are ignored because the first subscriber already serves them all.
+pub fn init(format: LogFormat, level: &str) {
+    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = fmt().with_env_filter(filter).with_target(true);
+    let installed = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+    // An error means a subscriber is already installed, which is what we want.
+    drop(installed);
+}

@@ -1,0 +1,5 @@
+//! WebSocket sessions for live dashboards.
+//!
+//! Every use of the deprecated `actix-web-actors` crate stays in this folder, so a later
+//! move to `actix-ws` touches nothing else. The live-update protocol arrives with the
+//! dashboards capability; until then no WebSocket route is registered.
