@@ -241,7 +241,7 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.set_env("TIDEWATCH_MAX_BODY_BYTES", "lots");
             let message = Config::load(None).unwrap_err().to_string();
-            assert!(message.contains("max_body_bytes"), "{message}");
+            assert!(message.to_lowercase().contains("max_body_bytes"), "{message}");
             Ok(())
         });
     }

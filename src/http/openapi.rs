@@ -8,6 +8,28 @@ use super::{api_keys, audit, auth, error, ops, tenant, tenants, users};
 
 struct BearerAuth;
 
+/// Handlers inside the `/api/v1` scope are annotated with their path relative to it;
+/// the document lists full paths, as clients call them.
+struct ApiPrefix;
+
+const ROOT_PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+
+impl Modify for ApiPrefix {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let paths = std::mem::take(&mut openapi.paths.paths);
+        openapi.paths.paths = paths
+            .into_iter()
+            .map(|(path, item)| {
+                if ROOT_PATHS.contains(&path.as_str()) {
+                    (path, item)
+                } else {
+                    (format!("/api/v1{path}"), item)
+                }
+            })
+            .collect();
+    }
+}
+
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
@@ -36,8 +58,7 @@ impl Modify for BearerAuth {
         audit::list,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
-    modifiers(&BearerAuth),
-    servers((url = "/api/v1", description = "API routes are relative to /api/v1; ops routes to /"))
+    modifiers(&BearerAuth, &ApiPrefix)
 )]
 pub struct ApiDoc;
 

@@ -1,0 +1,11 @@
+//! Integration tests through HTTP against a spawned app (one test binary, many modules).
+
+mod api_keys;
+mod auth;
+mod errors;
+mod helpers;
+mod isolation;
+mod ops;
+mod rbac;
+mod tenants;
+mod users;
