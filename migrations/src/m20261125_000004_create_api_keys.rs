@@ -36,7 +36,7 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(ApiKeys::Prefix).string_len(32).not_null().unique_key())
                     .col(ColumnDef::new(ApiKeys::KeyHash).string_len(64).not_null())
                     .col(ColumnDef::new(ApiKeys::Scopes).string_len(200).not_null())
-                    .col(ColumnDef::new(ApiKeys::CreatedBy).string_len(36).null())
+                    .col(ColumnDef::new(ApiKeys::CreatedBy).string_len(64).null())
                     .col(ColumnDef::new(ApiKeys::CreatedAtMs).big_integer().not_null())
                     .col(ColumnDef::new(ApiKeys::LastUsedAtMs).big_integer().null())
                     .col(ColumnDef::new(ApiKeys::RevokedAtMs).big_integer().null())

@@ -31,7 +31,7 @@ pub struct TenantFixture {
 }
 
 /// A fresh database URL for one test.
-async fn fresh_database_url(data_dir: &std::path::Path) -> String {
+pub async fn fresh_database_url(data_dir: &std::path::Path) -> String {
     match std::env::var("TEST_DATABASE_URL") {
         Ok(server_url) if !server_url.is_empty() => {
             let name = format!("tw_test_{}", uuid::Uuid::new_v4().simple());

@@ -1,0 +1,228 @@
+//! The `tidewatch` binary as an operator uses it: first start, restart, admin commands,
+//! bad configuration, SIGTERM.
+
+#[allow(dead_code)]
+#[path = "api/helpers.rs"]
+mod helpers;
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_tidewatch");
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A `tidewatch` command with a clean environment pointing at `database_url` and `data_dir`.
+fn tidewatch(database_url: &str, data_dir: &Path) -> Command {
+    let mut cmd = Command::new(BINARY);
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", database_url)
+        .env("TIDEWATCH_DATA_DIR", data_dir)
+        .env("TIDEWATCH_LOG_LEVEL", "info")
+        .env("TIDEWATCH_WORKERS", "1");
+    cmd
+}
+
+struct RunningServer {
+    child: Child,
+    base: String,
+    lines: mpsc::Receiver<String>,
+}
+
+impl RunningServer {
+    fn start(mut cmd: Command) -> Self {
+        let port = free_port();
+        let mut child = cmd
+            .env("TIDEWATCH_BIND", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tidewatch starts");
+        let log_output = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(log_output).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let server = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            lines,
+        };
+        server.wait_until_healthy();
+        server
+    }
+
+    fn wait_until_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(response) = reqwest::blocking_get(&format!("{}/healthz", self.base)) {
+                if response == 200 {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "server did not become healthy");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Every log line printed so far.
+    fn log(&self) -> Vec<String> {
+        self.lines.try_iter().collect()
+    }
+
+    /// SIGTERM, then the exit status.
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "server did not stop after SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+/// Blocking HTTP for tests that drive a child process (no async runtime needed).
+mod reqwest {
+    pub fn blocking_get(url: &str) -> Result<u16, String> {
+        super::runtime().block_on(async {
+            ::reqwest::get(url)
+                .await
+                .map(|r| r.status().as_u16())
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+fn call(method: &str, url: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    runtime().block_on(async {
+        let client = ::reqwest::Client::new();
+        let mut req = client.request(::reqwest::Method::from_bytes(method.as_bytes()).unwrap(), url);
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let response = req.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    })
+}
+
+fn database_url(data_dir: &Path) -> String {
+    runtime().block_on(helpers::fresh_database_url(data_dir))
+}
+
+#[test]
+fn first_start_prints_admin_credentials_that_log_in_and_tokens_survive_a_restart() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let db = database_url(data_dir.path());
+    let server = RunningServer::start(tidewatch(&db, data_dir.path()));
+    let log = server.log().join("\n");
+    let password = log
+        .split("password=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no generated password in the log:\n{log}"))
+        .to_owned();
+    let (status, tokens) = call(
+        "POST",
+        &format!("{}/api/v1/auth/login", server.base),
+        None,
+        Some(json!({"email": "admin@tidewatch.local", "password": password})),
+    );
+    assert_eq!(status, 200, "{tokens}");
+    let token = tokens["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(server.terminate().code(), Some(0), "SIGTERM is a clean shutdown");
+
+    // Second start: no new password, and the generated JWT secret was kept.
+    let server = RunningServer::start(tidewatch(&db, data_dir.path()));
+    let (status, me) = call("GET", &format!("{}/api/v1/auth/me", server.base), Some(&token), None);
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["platform_admin"], true);
+    assert!(!server.log().join("\n").contains("password="), "the password is printed only once");
+    server.terminate();
+}
+
+#[test]
+fn admin_commands_bootstrap_a_tenant_user_and_api_key() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let db = database_url(data_dir.path());
+    let run = |args: &[&str]| -> Value {
+        let output = tidewatch(&db, data_dir.path()).args(args).output().unwrap();
+        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        serde_json::from_str(stdout.trim()).unwrap_or(Value::String(stdout))
+    };
+    assert_eq!(run(&["migrate"]), Value::String("migrations applied\n".into()));
+    let tenant = run(&["admin", "create-tenant", "--name", "Acme Corp"]);
+    assert_eq!(tenant["slug"], "acme-corp");
+    let user = run(&["admin", "create-user", "--email", "ops@acme.test", "--password", "ops-password", "--tenant", "acme-corp", "--role", "admin"]);
+    assert_eq!(user["tenant_id"], tenant["id"]);
+    let key = run(&["admin", "create-api-key", "--tenant", "acme-corp", "--name", "agent", "--scopes", "ingest,read"]);
+    let key = key["key"].as_str().unwrap().to_owned();
+
+    let mut serve = tidewatch(&db, data_dir.path());
+    serve.env("TIDEWATCH_ADMIN_PASSWORD", "root-password");
+    let server = RunningServer::start(serve);
+    let (status, seen) = call("GET", &format!("{}/api/v1/tenant", server.base), Some(&key), None);
+    assert_eq!(status, 200);
+    assert_eq!(seen["slug"], "acme-corp");
+    let (status, tokens) = call(
+        "POST",
+        &format!("{}/api/v1/auth/login", server.base),
+        None,
+        Some(json!({"email": "ops@acme.test", "password": "ops-password"})),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(tokens["role"], "admin");
+    server.terminate();
+}
+
+#[test]
+fn a_bad_configuration_value_fails_fast_naming_the_key() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("TIDEWATCH_BIND", "not-an-address"),
+        ("TIDEWATCH_MAX_BODY_BYTES", "lots"),
+        ("REDIS_URL", "http://wrong"),
+    ];
+    for (key, value) in cases {
+        let output = tidewatch("sqlite::memory:", data_dir.path()).env(key, value).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{key}={value}");
+        let stderr = String::from_utf8_lossy(&output.stderr).to_lowercase();
+        let named = key.trim_start_matches("TIDEWATCH_").to_lowercase();
+        assert!(stderr.contains(&named), "{key}: {stderr}");
+    }
+}
