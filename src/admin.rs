@@ -15,13 +15,19 @@ use crate::store::Store;
 
 /// Creates the platform admin on first start. Returns the password when it was generated
 /// (it is also logged, once).
-pub async fn ensure_platform_admin(store: &Store, config: &Config) -> anyhow::Result<Option<String>> {
+pub async fn ensure_platform_admin(
+    store: &Store,
+    config: &Config,
+) -> anyhow::Result<Option<String>> {
     if store.any_platform_admin().await? {
         return Ok(None);
     }
     let email = Email::parse(&config.admin_email).context("TIDEWATCH_ADMIN_EMAIL")?;
     let (password, generated) = match &config.admin_password {
-        Some(given) => (Password::parse(given).context("TIDEWATCH_ADMIN_PASSWORD")?, None),
+        Some(given) => (
+            Password::parse(given).context("TIDEWATCH_ADMIN_PASSWORD")?,
+            None,
+        ),
         None => {
             let text = generate_password();
             (Password::parse(&text)?, Some(text))
@@ -49,13 +55,19 @@ pub async fn ensure_platform_admin(store: &Store, config: &Config) -> anyhow::Re
 }
 
 /// `tidewatch admin create-tenant`.
-pub async fn create_tenant(store: &Store, name: &str, slug: Option<&str>) -> anyhow::Result<serde_json::Value> {
+pub async fn create_tenant(
+    store: &Store,
+    name: &str,
+    slug: Option<&str>,
+) -> anyhow::Result<serde_json::Value> {
     let name = TenantName::parse(name)?;
     let slug = match slug {
         Some(raw) => TenantSlug::parse(raw)?,
         None => TenantSlug::from_name(&name)?,
     };
-    let (tenant, _) = store.create_tenant(slug, name, None, Some("cli".into())).await?;
+    let (tenant, _) = store
+        .create_tenant(slug, name, None, Some("cli".into()))
+        .await?;
     Ok(json!({"id": tenant.id.to_string(), "slug": tenant.slug, "name": tenant.name}))
 }
 
@@ -70,7 +82,10 @@ pub struct CreateUserCommand<'a> {
 
 /// `tidewatch admin create-user`: creates a user, or (break-glass) resets the password
 /// of an existing one when `--password` is given; adds the membership when a tenant is named.
-pub async fn create_user(store: &Store, cmd: CreateUserCommand<'_>) -> anyhow::Result<serde_json::Value> {
+pub async fn create_user(
+    store: &Store,
+    cmd: CreateUserCommand<'_>,
+) -> anyhow::Result<serde_json::Value> {
     let email = Email::parse(cmd.email)?;
     let tenant = match cmd.tenant {
         Some(handle) => Some(
@@ -93,7 +108,9 @@ pub async fn create_user(store: &Store, cmd: CreateUserCommand<'_>) -> anyhow::R
     let (user_id, generated) = match store.find_user_by_email(&email).await? {
         Some(user) => {
             if cmd.password.is_some() {
-                store.set_user_credentials(user.id, Some(password_hash), Some(false)).await?;
+                store
+                    .set_user_credentials(user.id, Some(password_hash), Some(false))
+                    .await?;
             }
             (user.id, None)
         }
@@ -105,7 +122,13 @@ pub async fn create_user(store: &Store, cmd: CreateUserCommand<'_>) -> anyhow::R
             };
             let id = match (&tenant, cmd.platform_admin) {
                 (_, true) => store.create_platform_admin(new_user).await?.id,
-                (Some(t), false) => store.create_member(t.id, new_user, cmd.role, Some("cli".into())).await?.user.id,
+                (Some(t), false) => {
+                    store
+                        .create_member(t.id, new_user, cmd.role, Some("cli".into()))
+                        .await?
+                        .user
+                        .id
+                }
                 (None, false) => unreachable!("checked above: a tenant is required"),
             };
             (id, generated)
@@ -152,5 +175,7 @@ pub async fn create_api_key(
             },
         )
         .await?;
-    Ok(json!({"id": record.id.to_string(), "key": generated.key, "prefix": record.prefix, "tenant_id": tenant.id.to_string()}))
+    Ok(
+        json!({"id": record.id.to_string(), "key": generated.key, "prefix": record.prefix, "tenant_id": tenant.id.to_string()}),
+    )
 }

@@ -51,15 +51,28 @@ impl Application {
     }
 
     /// Builds on an already bound listener (tests bind port 0).
-    pub async fn build_with_listener(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
+    pub async fn build_with_listener(
+        config: Config,
+        listener: TcpListener,
+    ) -> anyhow::Result<Self> {
         prepare_sqlite_directory(&config.database_url)?;
         let store = Store::connect(&config.database_url, config.database_max_connections)
             .await
             .context("connecting to DATABASE_URL")?;
-        store.migrate().await.context("applying database migrations")?;
+        store
+            .migrate()
+            .await
+            .context("applying database migrations")?;
         let secret = load_or_create_secret(config.jwt_secret.as_deref(), &config.data_dir)
-            .with_context(|| format!("loading the JWT secret from {}", config.data_dir.display()))?;
-        let jwt = JwtKeys::new(&secret, &config.jwt_issuer, &config.jwt_audience, config.access_token_ttl_secs);
+            .with_context(|| {
+                format!("loading the JWT secret from {}", config.data_dir.display())
+            })?;
+        let jwt = JwtKeys::new(
+            &secret,
+            &config.jwt_issuer,
+            &config.jwt_audience,
+            config.access_token_ttl_secs,
+        );
         let generated_admin_password = crate::admin::ensure_platform_admin(&store, &config).await?;
         let redis = config
             .redis_url
@@ -69,7 +82,10 @@ impl Application {
             .context("REDIS_URL")?;
 
         let metrics = ServiceMetrics::new();
-        let registry = TenantRegistryHandle::start(Duration::from_secs(config.tenant_idle_secs), metrics.clone());
+        let registry = TenantRegistryHandle::start(
+            Duration::from_secs(config.tenant_idle_secs),
+            metrics.clone(),
+        );
         let login_throttle = LoginThrottle::new(ThrottleLimits {
             per_account: config.login_max_failures_per_account,
             per_address: config.login_max_failures_per_address,
@@ -93,7 +109,11 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
-                .app_data(web::JsonConfig::default().limit(max_body).error_handler(json_error))
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(max_body)
+                        .error_handler(json_error),
+                )
                 .app_data(web::PayloadConfig::default().limit(max_body))
                 .app_data(web::PathConfig::default().error_handler(path_error))
                 .app_data(web::QueryConfig::default().error_handler(query_error))
@@ -157,7 +177,9 @@ async fn observe_request(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
-    let metrics = req.app_data::<web::Data<AppState>>().map(|s| s.metrics.clone());
+    let metrics = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.metrics.clone());
     let request_id = req.extensions().get::<RequestId>().map(|id| id.to_string());
     let method = req.method().to_string();
     let mut response = next.call(req).await?;

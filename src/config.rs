@@ -132,7 +132,10 @@ impl Config {
         if self.bind.parse::<SocketAddr>().is_err() {
             return invalid(
                 "TIDEWATCH_BIND",
-                format!("\"{}\" is not a socket address like 127.0.0.1:8080", self.bind),
+                format!(
+                    "\"{}\" is not a socket address like 127.0.0.1:8080",
+                    self.bind
+                ),
             );
         }
         let scheme_ok = ["sqlite:", "postgres://", "postgresql://"]
@@ -158,8 +161,14 @@ impl Config {
             }
         }
         let positive: [(&'static str, u64); 7] = [
-            ("TIDEWATCH_ACCESS_TOKEN_TTL_SECS", self.access_token_ttl_secs),
-            ("TIDEWATCH_REFRESH_TOKEN_TTL_SECS", self.refresh_token_ttl_secs),
+            (
+                "TIDEWATCH_ACCESS_TOKEN_TTL_SECS",
+                self.access_token_ttl_secs,
+            ),
+            (
+                "TIDEWATCH_REFRESH_TOKEN_TTL_SECS",
+                self.refresh_token_ttl_secs,
+            ),
             ("TIDEWATCH_MAX_BODY_BYTES", self.max_body_bytes as u64),
             (
                 "TIDEWATCH_LOGIN_MAX_FAILURES_PER_ACCOUNT",
@@ -169,7 +178,10 @@ impl Config {
                 "TIDEWATCH_LOGIN_MAX_FAILURES_PER_ADDRESS",
                 self.login_max_failures_per_address.into(),
             ),
-            ("TIDEWATCH_LOGIN_FAILURE_WINDOW_SECS", self.login_failure_window_secs),
+            (
+                "TIDEWATCH_LOGIN_FAILURE_WINDOW_SECS",
+                self.login_failure_window_secs,
+            ),
             (
                 "TIDEWATCH_DATABASE_MAX_CONNECTIONS",
                 self.database_max_connections.into(),
@@ -197,6 +209,7 @@ impl Config {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's Jail closures return its own large error type
 mod tests {
     use super::*;
 
@@ -205,13 +218,18 @@ mod tests {
         Config::default().validate().expect("defaults validate");
     }
 
+    type BreakConfig = fn(&mut Config);
+
     #[test]
     fn invalid_values_name_their_key() {
-        let cases: [(fn(&mut Config), &str); 5] = [
+        let cases: [(BreakConfig, &str); 5] = [
             (|c| c.bind = "nowhere".into(), "TIDEWATCH_BIND"),
             (|c| c.database_url = "mysql://x".into(), "DATABASE_URL"),
             (|c| c.redis_url = Some("http://x".into()), "REDIS_URL"),
-            (|c| c.jwt_secret = Some("short".into()), "TIDEWATCH_JWT_SECRET"),
+            (
+                |c| c.jwt_secret = Some("short".into()),
+                "TIDEWATCH_JWT_SECRET",
+            ),
             (|c| c.max_body_bytes = 0, "TIDEWATCH_MAX_BODY_BYTES"),
         ];
         for (break_it, key) in cases {
@@ -225,7 +243,10 @@ mod tests {
     #[test]
     fn environment_overrides_file_and_defaults() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("tw.toml", "bind = \"127.0.0.1:9000\"\nlog_level = \"debug\"")?;
+            jail.create_file(
+                "tw.toml",
+                "bind = \"127.0.0.1:9000\"\nlog_level = \"debug\"",
+            )?;
             jail.set_env("TIDEWATCH_BIND", "127.0.0.1:9001");
             jail.set_env("DATABASE_URL", "postgres://db/x");
             let config = Config::load(Some(Path::new("tw.toml"))).expect("loads");
@@ -241,7 +262,10 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.set_env("TIDEWATCH_MAX_BODY_BYTES", "lots");
             let message = Config::load(None).unwrap_err().to_string();
-            assert!(message.to_lowercase().contains("max_body_bytes"), "{message}");
+            assert!(
+                message.to_lowercase().contains("max_body_bytes"),
+                "{message}"
+            );
             Ok(())
         });
     }

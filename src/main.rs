@@ -12,7 +12,11 @@ use tidewatch::store::Store;
 use tidewatch::{admin, telemetry};
 
 #[derive(Parser)]
-#[command(name = "tidewatch", version, about = "Multi-tenant monitoring and alerting")]
+#[command(
+    name = "tidewatch",
+    version,
+    about = "Multi-tenant monitoring and alerting"
+)]
 struct Cli {
     /// A TOML file with configuration; TIDEWATCH_* environment variables override it.
     #[arg(long, global = true, value_name = "FILE")]
@@ -33,6 +37,7 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::enum_variant_names)] // the subcommand names are a documented contract
 enum AdminCommand {
     /// Create a tenant.
     CreateTenant {
@@ -79,7 +84,8 @@ fn main() -> ExitCode {
         }
     };
     telemetry::init(config.log_format, &config.log_level);
-    let outcome = actix_web::rt::System::new().block_on(run(cli.command.unwrap_or(Command::Serve), config));
+    let outcome =
+        actix_web::rt::System::new().block_on(run(cli.command.unwrap_or(Command::Serve), config));
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -110,7 +116,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Admin(admin_command) => {
             let store = open_store(&config).await?;
             let output = match admin_command {
-                AdminCommand::CreateTenant { name, slug } => admin::create_tenant(&store, &name, slug.as_deref()).await?,
+                AdminCommand::CreateTenant { name, slug } => {
+                    admin::create_tenant(&store, &name, slug.as_deref()).await?
+                }
                 AdminCommand::CreateUser {
                     email,
                     password,
@@ -130,9 +138,11 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     )
                     .await?
                 }
-                AdminCommand::CreateApiKey { tenant, name, scopes } => {
-                    admin::create_api_key(&store, &tenant, &name, &scopes).await?
-                }
+                AdminCommand::CreateApiKey {
+                    tenant,
+                    name,
+                    scopes,
+                } => admin::create_api_key(&store, &tenant, &name, &scopes).await?,
             };
             println!("{}", serde_json::to_string_pretty(&output)?);
         }

@@ -1,8 +1,8 @@
 //! The service's own metrics, served at `GET /metrics` in Prometheus text format.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// Counters and gauges about Tidewatch itself (not tenants' metrics).
@@ -23,10 +23,13 @@ pub struct ServiceMetrics {
 
 impl ServiceMetrics {
     pub fn new() -> Self {
-        let registry = Registry::new_custom(Some("tidewatch".into()), None)
-            .expect("a static, valid prefix");
+        let registry =
+            Registry::new_custom(Some("tidewatch".into()), None).expect("a static, valid prefix");
         let http_requests = IntCounterVec::new(
-            Opts::new("http_requests_total", "HTTP requests by route, method and status"),
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests by route, method and status",
+            ),
             &["route", "method", "status"],
         )
         .expect("static metric definition");

@@ -17,7 +17,11 @@ use serde_json::{json, Value};
 const BINARY: &str = env!("CARGO_BIN_EXE_tidewatch");
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A `tidewatch` command with a clean environment pointing at `database_url` and `data_dir`.
@@ -95,7 +99,10 @@ impl RunningServer {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "server did not stop after SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "server did not stop after SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -120,13 +127,19 @@ mod reqwest {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 fn call(method: &str, url: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
     runtime().block_on(async {
         let client = ::reqwest::Client::new();
-        let mut req = client.request(::reqwest::Method::from_bytes(method.as_bytes()).unwrap(), url);
+        let mut req = client.request(
+            ::reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+            url,
+        );
         if let Some(token) = token {
             req = req.bearer_auth(token);
         }
@@ -164,14 +177,26 @@ fn first_start_prints_admin_credentials_that_log_in_and_tokens_survive_a_restart
     );
     assert_eq!(status, 200, "{tokens}");
     let token = tokens["access_token"].as_str().unwrap().to_owned();
-    assert_eq!(server.terminate().code(), Some(0), "SIGTERM is a clean shutdown");
+    assert_eq!(
+        server.terminate().code(),
+        Some(0),
+        "SIGTERM is a clean shutdown"
+    );
 
     // Second start: no new password, and the generated JWT secret was kept.
     let server = RunningServer::start(tidewatch(&db, data_dir.path()));
-    let (status, me) = call("GET", &format!("{}/api/v1/auth/me", server.base), Some(&token), None);
+    let (status, me) = call(
+        "GET",
+        &format!("{}/api/v1/auth/me", server.base),
+        Some(&token),
+        None,
+    );
     assert_eq!(status, 200, "{me}");
     assert_eq!(me["platform_admin"], true);
-    assert!(!server.log().join("\n").contains("password="), "the password is printed only once");
+    assert!(
+        !server.log().join("\n").contains("password="),
+        "the password is printed only once"
+    );
     server.terminate();
 }
 
@@ -181,22 +206,54 @@ fn admin_commands_bootstrap_a_tenant_user_and_api_key() {
     let db = database_url(data_dir.path());
     let run = |args: &[&str]| -> Value {
         let output = tidewatch(&db, data_dir.path()).args(args).output().unwrap();
-        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         let stdout = String::from_utf8(output.stdout).unwrap();
         serde_json::from_str(stdout.trim()).unwrap_or(Value::String(stdout))
     };
-    assert_eq!(run(&["migrate"]), Value::String("migrations applied\n".into()));
+    assert_eq!(
+        run(&["migrate"]),
+        Value::String("migrations applied\n".into())
+    );
     let tenant = run(&["admin", "create-tenant", "--name", "Acme Corp"]);
     assert_eq!(tenant["slug"], "acme-corp");
-    let user = run(&["admin", "create-user", "--email", "ops@acme.test", "--password", "ops-password", "--tenant", "acme-corp", "--role", "admin"]);
+    let user = run(&[
+        "admin",
+        "create-user",
+        "--email",
+        "ops@acme.test",
+        "--password",
+        "ops-password",
+        "--tenant",
+        "acme-corp",
+        "--role",
+        "admin",
+    ]);
     assert_eq!(user["tenant_id"], tenant["id"]);
-    let key = run(&["admin", "create-api-key", "--tenant", "acme-corp", "--name", "agent", "--scopes", "ingest,read"]);
+    let key = run(&[
+        "admin",
+        "create-api-key",
+        "--tenant",
+        "acme-corp",
+        "--name",
+        "agent",
+        "--scopes",
+        "ingest,read",
+    ]);
     let key = key["key"].as_str().unwrap().to_owned();
 
     let mut serve = tidewatch(&db, data_dir.path());
     serve.env("TIDEWATCH_ADMIN_PASSWORD", "root-password");
     let server = RunningServer::start(serve);
-    let (status, seen) = call("GET", &format!("{}/api/v1/tenant", server.base), Some(&key), None);
+    let (status, seen) = call(
+        "GET",
+        &format!("{}/api/v1/tenant", server.base),
+        Some(&key),
+        None,
+    );
     assert_eq!(status, 200);
     assert_eq!(seen["slug"], "acme-corp");
     let (status, tokens) = call(
@@ -219,7 +276,10 @@ fn a_bad_configuration_value_fails_fast_naming_the_key() {
         ("REDIS_URL", "http://wrong"),
     ];
     for (key, value) in cases {
-        let output = tidewatch("sqlite::memory:", data_dir.path()).env(key, value).output().unwrap();
+        let output = tidewatch("sqlite::memory:", data_dir.path())
+            .env(key, value)
+            .output()
+            .unwrap();
         assert_eq!(output.status.code(), Some(2), "{key}={value}");
         let stderr = String::from_utf8_lossy(&output.stderr).to_lowercase();
         let named = key.trim_start_matches("TIDEWATCH_").to_lowercase();

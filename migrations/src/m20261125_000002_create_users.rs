@@ -24,12 +24,37 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(Users::Table)
                     .if_not_exists()
-                    .col(ColumnDef::new(Users::Id).string_len(36).not_null().primary_key())
-                    .col(ColumnDef::new(Users::Email).string_len(254).not_null().unique_key())
-                    .col(ColumnDef::new(Users::Name).string_len(200).not_null().default(""))
+                    .col(
+                        ColumnDef::new(Users::Id)
+                            .string_len(36)
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(Users::Email)
+                            .string_len(254)
+                            .not_null()
+                            .unique_key(),
+                    )
+                    .col(
+                        ColumnDef::new(Users::Name)
+                            .string_len(200)
+                            .not_null()
+                            .default(""),
+                    )
                     .col(ColumnDef::new(Users::PasswordHash).text().not_null())
-                    .col(ColumnDef::new(Users::IsPlatformAdmin).boolean().not_null().default(false))
-                    .col(ColumnDef::new(Users::Disabled).boolean().not_null().default(false))
+                    .col(
+                        ColumnDef::new(Users::IsPlatformAdmin)
+                            .boolean()
+                            .not_null()
+                            .default(false),
+                    )
+                    .col(
+                        ColumnDef::new(Users::Disabled)
+                            .boolean()
+                            .not_null()
+                            .default(false),
+                    )
                     .col(ColumnDef::new(Users::CreatedAtMs).big_integer().not_null())
                     .col(ColumnDef::new(Users::UpdatedAtMs).big_integer().not_null())
                     .to_owned(),

@@ -24,11 +24,28 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(Memberships::Table)
                     .if_not_exists()
-                    .col(ColumnDef::new(Memberships::TenantId).string_len(36).not_null())
-                    .col(ColumnDef::new(Memberships::UserId).string_len(36).not_null())
+                    .col(
+                        ColumnDef::new(Memberships::TenantId)
+                            .string_len(36)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Memberships::UserId)
+                            .string_len(36)
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(Memberships::Role).string_len(16).not_null())
-                    .col(ColumnDef::new(Memberships::Disabled).boolean().not_null().default(false))
-                    .col(ColumnDef::new(Memberships::CreatedAtMs).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(Memberships::Disabled)
+                            .boolean()
+                            .not_null()
+                            .default(false),
+                    )
+                    .col(
+                        ColumnDef::new(Memberships::CreatedAtMs)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .primary_key(
                         Index::create()
                             .col(Memberships::TenantId)

@@ -28,16 +28,30 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(ApiKeys::Table)
                     .if_not_exists()
-                    .col(ColumnDef::new(ApiKeys::Id).string_len(36).not_null().primary_key())
+                    .col(
+                        ColumnDef::new(ApiKeys::Id)
+                            .string_len(36)
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(ApiKeys::TenantId).string_len(36).not_null())
                     .col(ColumnDef::new(ApiKeys::Name).string_len(200).not_null())
                     // The prefix is the public, indexed half of a key: lookups go by it,
                     // then the secret half is compared by hash.
-                    .col(ColumnDef::new(ApiKeys::Prefix).string_len(32).not_null().unique_key())
+                    .col(
+                        ColumnDef::new(ApiKeys::Prefix)
+                            .string_len(32)
+                            .not_null()
+                            .unique_key(),
+                    )
                     .col(ColumnDef::new(ApiKeys::KeyHash).string_len(64).not_null())
                     .col(ColumnDef::new(ApiKeys::Scopes).string_len(200).not_null())
                     .col(ColumnDef::new(ApiKeys::CreatedBy).string_len(64).null())
-                    .col(ColumnDef::new(ApiKeys::CreatedAtMs).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(ApiKeys::CreatedAtMs)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(ApiKeys::LastUsedAtMs).big_integer().null())
                     .col(ColumnDef::new(ApiKeys::RevokedAtMs).big_integer().null())
                     .foreign_key(

@@ -28,17 +28,51 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(RefreshTokens::Table)
                     .if_not_exists()
-                    .col(ColumnDef::new(RefreshTokens::Id).string_len(36).not_null().primary_key())
+                    .col(
+                        ColumnDef::new(RefreshTokens::Id)
+                            .string_len(36)
+                            .not_null()
+                            .primary_key(),
+                    )
                     // A family is one login session: every rotation stays in it, and
                     // reuse of a rotated token revokes the whole family.
-                    .col(ColumnDef::new(RefreshTokens::FamilyId).string_len(36).not_null())
-                    .col(ColumnDef::new(RefreshTokens::UserId).string_len(36).not_null())
-                    .col(ColumnDef::new(RefreshTokens::TenantId).string_len(36).null())
-                    .col(ColumnDef::new(RefreshTokens::TokenHash).string_len(64).not_null().unique_key())
-                    .col(ColumnDef::new(RefreshTokens::ExpiresAtMs).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(RefreshTokens::FamilyId)
+                            .string_len(36)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(RefreshTokens::UserId)
+                            .string_len(36)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(RefreshTokens::TenantId)
+                            .string_len(36)
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(RefreshTokens::TokenHash)
+                            .string_len(64)
+                            .not_null()
+                            .unique_key(),
+                    )
+                    .col(
+                        ColumnDef::new(RefreshTokens::ExpiresAtMs)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(RefreshTokens::UsedAtMs).big_integer().null())
-                    .col(ColumnDef::new(RefreshTokens::RevokedAtMs).big_integer().null())
-                    .col(ColumnDef::new(RefreshTokens::CreatedAtMs).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(RefreshTokens::RevokedAtMs)
+                            .big_integer()
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(RefreshTokens::CreatedAtMs)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_refresh_tokens_user")

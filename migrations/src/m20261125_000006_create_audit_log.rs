@@ -37,7 +37,11 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(AuditLog::Action).string_len(64).not_null())
                     .col(ColumnDef::new(AuditLog::Target).string_len(200).not_null())
                     .col(ColumnDef::new(AuditLog::Details).text().not_null())
-                    .col(ColumnDef::new(AuditLog::CreatedAtMs).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(AuditLog::CreatedAtMs)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .to_owned(),
             )
             .await?;

@@ -94,7 +94,9 @@ impl Actor for LoginThrottle {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        let every = self.window.clamp(Duration::from_secs(1), Duration::from_secs(60));
+        let every = self
+            .window
+            .clamp(Duration::from_secs(1), Duration::from_secs(60));
         ctx.run_interval(every, |throttle, _| {
             let now = Instant::now();
             throttle.accounts.sweep(throttle.window, now);
@@ -182,9 +184,15 @@ mod tests {
             .unwrap();
         assert_eq!(wait, Duration::from_secs(50));
         assert_eq!(table.blocked_for(&"b".to_string(), window, start), None);
-        assert_eq!(table.blocked_for(&"a".to_string(), window, start + window), None);
+        assert_eq!(
+            table.blocked_for(&"a".to_string(), window, start + window),
+            None
+        );
         // A failure after the window starts a new one.
         table.record("a".to_string(), window, start + window);
-        assert_eq!(table.blocked_for(&"a".to_string(), window, start + window), None);
+        assert_eq!(
+            table.blocked_for(&"a".to_string(), window, start + window),
+            None
+        );
     }
 }

@@ -3,7 +3,10 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use actix::{Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, ResponseActFuture, Supervisor, WrapFuture};
+use actix::{
+    Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, ResponseActFuture,
+    Supervisor, WrapFuture,
+};
 
 use super::supervisor::{DescribeRuntime, TenantRuntime, TenantSupervisor};
 use crate::domain::TenantId;
@@ -67,16 +70,21 @@ impl TenantRegistry {
                 last_used: now,
             },
         );
-        self.metrics.tenant_supervisors.set(self.supervisors.len() as i64);
+        self.metrics
+            .tenant_supervisors
+            .set(self.supervisors.len() as i64);
         addr
     }
 
     /// Dropping the last address stops an actor; idle tenants cost nothing.
     fn stop_idle(&mut self) {
         let idle_after = self.idle_after;
-        self.supervisors
-            .retain(|_, running| running.last_used.elapsed() < idle_after && running.addr.connected());
-        self.metrics.tenant_supervisors.set(self.supervisors.len() as i64);
+        self.supervisors.retain(|_, running| {
+            running.last_used.elapsed() < idle_after && running.addr.connected()
+        });
+        self.metrics
+            .tenant_supervisors
+            .set(self.supervisors.len() as i64);
     }
 }
 
@@ -84,7 +92,8 @@ impl Actor for TenantRegistry {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        let sweep_every = (self.idle_after / 4).clamp(Duration::from_millis(50), Duration::from_secs(30));
+        let sweep_every =
+            (self.idle_after / 4).clamp(Duration::from_millis(50), Duration::from_secs(30));
         ctx.run_interval(sweep_every, |registry, _| registry.stop_idle());
     }
 }
@@ -100,7 +109,10 @@ impl Handler<DescribeTenant> for TenantRegistry {
     type Result = ResponseActFuture<Self, Result<TenantRuntime, RegistryError>>;
 
     fn handle(&mut self, msg: DescribeTenant, _: &mut Self::Context) -> Self::Result {
-        self.metrics.mailbox_pending.with_label_values(&["tenant_registry"]).dec();
+        self.metrics
+            .mailbox_pending
+            .with_label_values(&["tenant_registry"])
+            .dec();
         let addr = self.supervisor_for(msg.tenant);
         Box::pin(
             async move { addr.send(DescribeRuntime).await }
@@ -121,9 +133,14 @@ impl Handler<StopTenant> for TenantRegistry {
     type Result = ();
 
     fn handle(&mut self, msg: StopTenant, _: &mut Self::Context) {
-        self.metrics.mailbox_pending.with_label_values(&["tenant_registry"]).dec();
+        self.metrics
+            .mailbox_pending
+            .with_label_values(&["tenant_registry"])
+            .dec();
         self.supervisors.remove(&msg.tenant);
-        self.metrics.tenant_supervisors.set(self.supervisors.len() as i64);
+        self.metrics
+            .tenant_supervisors
+            .set(self.supervisors.len() as i64);
     }
 }
 
@@ -136,7 +153,10 @@ impl Handler<RunningTenants> for TenantRegistry {
     type Result = Vec<TenantId>;
 
     fn handle(&mut self, _: RunningTenants, _: &mut Self::Context) -> Vec<TenantId> {
-        self.metrics.mailbox_pending.with_label_values(&["tenant_registry"]).dec();
+        self.metrics
+            .mailbox_pending
+            .with_label_values(&["tenant_registry"])
+            .dec();
         self.supervisors
             .iter()
             .filter(|(_, running)| running.addr.connected())
@@ -165,8 +185,14 @@ impl TenantRegistryHandle {
         M::Result: Send,
         TenantRegistry: Handler<M>,
     {
-        self.metrics.mailbox_pending.with_label_values(&["tenant_registry"]).inc();
-        self.addr.send(msg).await.map_err(RegistryError::RegistryLost)
+        self.metrics
+            .mailbox_pending
+            .with_label_values(&["tenant_registry"])
+            .inc();
+        self.addr
+            .send(msg)
+            .await
+            .map_err(RegistryError::RegistryLost)
     }
 
     pub async fn describe(&self, tenant: TenantId) -> Result<TenantRuntime, RegistryError> {
@@ -183,7 +209,9 @@ impl TenantRegistryHandle {
 
     #[cfg(test)]
     pub(crate) async fn supervisor_addr(&self, tenant: TenantId) -> Addr<TenantSupervisor> {
-        self.send(SupervisorAddr { tenant }).await.expect("registry running")
+        self.send(SupervisorAddr { tenant })
+            .await
+            .expect("registry running")
     }
 }
 
@@ -199,7 +227,10 @@ impl Handler<SupervisorAddr> for TenantRegistry {
     type Result = actix::MessageResult<SupervisorAddr>;
 
     fn handle(&mut self, msg: SupervisorAddr, _: &mut Self::Context) -> Self::Result {
-        self.metrics.mailbox_pending.with_label_values(&["tenant_registry"]).dec();
+        self.metrics
+            .mailbox_pending
+            .with_label_values(&["tenant_registry"])
+            .dec();
         actix::MessageResult(self.supervisor_for(msg.tenant))
     }
 }
@@ -257,7 +288,8 @@ mod tests {
 
     #[actix_rt::test]
     async fn idle_tenants_are_stopped() {
-        let registry = TenantRegistryHandle::start(Duration::from_millis(200), ServiceMetrics::new());
+        let registry =
+            TenantRegistryHandle::start(Duration::from_millis(200), ServiceMetrics::new());
         let tenant = TenantId::generate();
         registry.describe(tenant).await.unwrap();
         assert_eq!(registry.running().await.unwrap(), vec![tenant]);

@@ -11,7 +11,9 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use futures_util::future::LocalBoxFuture;
 
-use super::principal::{authorize_platform_admin, authorize_tenant, Principal, TenantGrant, TenantPermission};
+use super::principal::{
+    authorize_platform_admin, authorize_tenant, Principal, TenantGrant, TenantPermission,
+};
 use super::secrets::{api_key_prefix, secret_matches, API_KEY_MARKER};
 use super::AuthError;
 use crate::app::AppState;
@@ -29,16 +31,21 @@ impl Credential {
     /// Reads an `Authorization` header value. `Token` and `Basic` (the key as password)
     /// are accepted only where `ingest_schemes` is set, for InfluxDB and Prometheus clients.
     pub fn parse(header: &str, ingest_schemes: bool) -> Result<Self, AuthError> {
-        let (scheme, value) = header
-            .trim()
-            .split_once(' ')
-            .ok_or(AuthError::MalformedCredential("expected \"<scheme> <credential>\""))?;
+        let (scheme, value) =
+            header
+                .trim()
+                .split_once(' ')
+                .ok_or(AuthError::MalformedCredential(
+                    "expected \"<scheme> <credential>\"",
+                ))?;
         let value = value.trim();
         if value.is_empty() {
             return Err(AuthError::MalformedCredential("the credential is empty"));
         }
         match scheme.to_ascii_lowercase().as_str() {
-            "bearer" if value.starts_with(API_KEY_MARKER) => Ok(Credential::ApiKey(value.to_owned())),
+            "bearer" if value.starts_with(API_KEY_MARKER) => {
+                Ok(Credential::ApiKey(value.to_owned()))
+            }
             "bearer" => Ok(Credential::Jwt(value.to_owned())),
             "token" if ingest_schemes => Ok(Credential::ApiKey(value.to_owned())),
             "basic" if ingest_schemes => {
@@ -46,7 +53,9 @@ impl Credential {
                     .decode(value)
                     .ok()
                     .and_then(|bytes| String::from_utf8(bytes).ok())
-                    .ok_or(AuthError::MalformedCredential("Basic credential is not base64 UTF-8"))?;
+                    .ok_or(AuthError::MalformedCredential(
+                        "Basic credential is not base64 UTF-8",
+                    ))?;
                 let (user, password) = decoded.split_once(':').unwrap_or((decoded.as_str(), ""));
                 let key = if password.is_empty() { user } else { password };
                 Ok(Credential::ApiKey(key.to_owned()))
@@ -60,7 +69,10 @@ impl Credential {
 }
 
 /// Verifies a credential against the keys and the current state of the store.
-pub async fn resolve_principal(state: &AppState, credential: Credential) -> Result<Principal, AuthError> {
+pub async fn resolve_principal(
+    state: &AppState,
+    credential: Credential,
+) -> Result<Principal, AuthError> {
     match credential {
         Credential::Jwt(token) => resolve_jwt(state, &token).await,
         Credential::ApiKey(key) => resolve_api_key(state, &key).await,
@@ -71,7 +83,11 @@ async fn resolve_jwt(state: &AppState, token: &str) -> Result<Principal, AuthErr
     let claims = state.jwt.verify(token)?;
     let user_id: UserId = claims.sub.parse().map_err(|_| AuthError::InvalidToken)?;
     let session = claims.sid.parse().map_err(|_| AuthError::InvalidToken)?;
-    let user = state.store.get_user(user_id).await?.ok_or(AuthError::InvalidToken)?;
+    let user = state
+        .store
+        .get_user(user_id)
+        .await?
+        .ok_or(AuthError::InvalidToken)?;
     if user.disabled {
         return Err(AuthError::Disabled);
     }
@@ -82,7 +98,11 @@ async fn resolve_jwt(state: &AppState, token: &str) -> Result<Principal, AuthErr
         None => None,
         Some(raw) => {
             let tenant_id = raw.parse().map_err(|_| AuthError::InvalidToken)?;
-            let tenant = state.store.get_tenant(tenant_id).await?.ok_or(AuthError::InvalidToken)?;
+            let tenant = state
+                .store
+                .get_tenant(tenant_id)
+                .await?
+                .ok_or(AuthError::InvalidToken)?;
             let membership = state
                 .store
                 .membership(tenant_id, user_id)
@@ -128,17 +148,23 @@ async fn resolve_api_key(state: &AppState, key: &str) -> Result<Principal, AuthE
     })
 }
 
-fn authenticate(req: &HttpRequest, ingest_schemes: bool) -> LocalBoxFuture<'static, Result<Principal, ApiError>> {
+fn authenticate(
+    req: &HttpRequest,
+    ingest_schemes: bool,
+) -> LocalBoxFuture<'static, Result<Principal, ApiError>> {
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let header = req
         .headers()
         .get(AUTHORIZATION)
         .map(|value| value.to_str().map(str::to_owned));
     Box::pin(async move {
-        let state = state.ok_or_else(|| ApiError::internal("application state is not configured"))?;
+        let state =
+            state.ok_or_else(|| ApiError::internal("application state is not configured"))?;
         let header = match header {
             None => return Err(AuthError::MissingCredential.into()),
-            Some(Err(_)) => return Err(AuthError::MalformedCredential("header is not ASCII").into()),
+            Some(Err(_)) => {
+                return Err(AuthError::MalformedCredential("header is not ASCII").into())
+            }
             Some(Ok(text)) => text,
         };
         let credential = Credential::parse(&header, ingest_schemes)?;
@@ -224,10 +250,26 @@ mod tests {
         let key = "tw_0123456789ab_secret";
         let basic = format!("Basic {}", STANDARD.encode(format!("prom:{key}")));
         let cases: Vec<(String, bool, Option<Credential>)> = vec![
-            ("Bearer eyJ.a.b".into(), false, Some(Credential::Jwt("eyJ.a.b".into()))),
-            (format!("Bearer {key}"), false, Some(Credential::ApiKey(key.into()))),
-            (format!("bearer {key}"), false, Some(Credential::ApiKey(key.into()))),
-            (format!("Token {key}"), true, Some(Credential::ApiKey(key.into()))),
+            (
+                "Bearer eyJ.a.b".into(),
+                false,
+                Some(Credential::Jwt("eyJ.a.b".into())),
+            ),
+            (
+                format!("Bearer {key}"),
+                false,
+                Some(Credential::ApiKey(key.into())),
+            ),
+            (
+                format!("bearer {key}"),
+                false,
+                Some(Credential::ApiKey(key.into())),
+            ),
+            (
+                format!("Token {key}"),
+                true,
+                Some(Credential::ApiKey(key.into())),
+            ),
             (format!("Token {key}"), false, None),
             (basic.clone(), true, Some(Credential::ApiKey(key.into()))),
             (basic, false, None),
@@ -236,7 +278,11 @@ mod tests {
             ("Digest abc".into(), true, None),
         ];
         for (header, ingest, expected) in cases {
-            assert_eq!(Credential::parse(&header, ingest).ok(), expected, "{header} ingest={ingest}");
+            assert_eq!(
+                Credential::parse(&header, ingest).ok(),
+                expected,
+                "{header} ingest={ingest}"
+            );
         }
     }
 }

@@ -77,7 +77,11 @@ impl JwtKeys {
     }
 
     /// Signs a new access token; returns it with its claims.
-    pub fn issue(&self, subject: TokenSubject, now_secs: u64) -> Result<(String, AccessClaims), AuthError> {
+    pub fn issue(
+        &self,
+        subject: TokenSubject,
+        now_secs: u64,
+    ) -> Result<(String, AccessClaims), AuthError> {
         let claims = AccessClaims {
             sub: subject.user.to_string(),
             tid: subject.tenant.map(|t| t.to_string()),
@@ -105,7 +109,10 @@ impl JwtKeys {
 
 /// The signing secret: from config when set, otherwise generated once into
 /// `<data_dir>/jwt_secret` (mode 0600) so tokens survive restarts.
-pub fn load_or_create_secret(configured: Option<&str>, data_dir: &Path) -> std::io::Result<Vec<u8>> {
+pub fn load_or_create_secret(
+    configured: Option<&str>,
+    data_dir: &Path,
+) -> std::io::Result<Vec<u8>> {
     if let Some(secret) = configured {
         return Ok(secret.as_bytes().to_vec());
     }
@@ -115,7 +122,10 @@ pub fn load_or_create_secret(configured: Option<&str>, data_dir: &Path) -> std::
         Ok(_) => {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
-                format!("{} holds fewer than 32 bytes; delete it to generate a new secret", path.display()),
+                format!(
+                    "{} holds fewer than 32 bytes; delete it to generate a new secret",
+                    path.display()
+                ),
             ))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -140,7 +150,12 @@ mod tests {
     use super::*;
 
     fn keys() -> JwtKeys {
-        JwtKeys::new(b"0123456789abcdef0123456789abcdef", "tidewatch", "tidewatch-api", 900)
+        JwtKeys::new(
+            b"0123456789abcdef0123456789abcdef",
+            "tidewatch",
+            "tidewatch-api",
+            900,
+        )
     }
 
     fn subject() -> TokenSubject {
@@ -172,11 +187,21 @@ mod tests {
         let (expired, _) = keys().issue(subject(), now() - 2000).unwrap();
         assert!(keys().verify(&expired).is_err());
 
-        let other_audience = JwtKeys::new(b"0123456789abcdef0123456789abcdef", "tidewatch", "other", 900);
+        let other_audience = JwtKeys::new(
+            b"0123456789abcdef0123456789abcdef",
+            "tidewatch",
+            "other",
+            900,
+        );
         let (foreign, _) = other_audience.issue(subject(), now()).unwrap();
         assert!(keys().verify(&foreign).is_err());
 
-        let other_secret = JwtKeys::new(b"ffffffffffffffffffffffffffffffff", "tidewatch", "tidewatch-api", 900);
+        let other_secret = JwtKeys::new(
+            b"ffffffffffffffffffffffffffffffff",
+            "tidewatch",
+            "tidewatch-api",
+            900,
+        );
         let (forged, _) = other_secret.issue(subject(), now()).unwrap();
         assert!(keys().verify(&forged).is_err());
 
@@ -193,6 +218,9 @@ mod tests {
         let second = load_or_create_secret(None, dir.path()).unwrap();
         assert_eq!(first, second);
         assert!(first.len() >= 32);
-        assert_eq!(load_or_create_secret(Some("configured-secret-configured-secret"), dir.path()).unwrap(), b"configured-secret-configured-secret");
+        assert_eq!(
+            load_or_create_secret(Some("configured-secret-configured-secret"), dir.path()).unwrap(),
+            b"configured-secret-configured-secret"
+        );
     }
 }

@@ -64,9 +64,21 @@ pub async fn login(state: &AppState, attempt: LoginAttempt) -> Result<IssuedToke
         Ok(email) => state.store.find_user_by_email(&email).await?,
         Err(_) => None,
     };
-    let password_ok = verify_password(&attempt.password, user.as_ref().map(|u| u.password_hash.as_str())).await?;
+    let password_ok = verify_password(
+        &attempt.password,
+        user.as_ref().map(|u| u.password_hash.as_str()),
+    )
+    .await?;
     let resolved = match (&user, password_ok) {
-        (Some(user), true) => resolve_login_tenant(state, user.id, user.is_platform_admin, attempt.tenant.as_deref()).await,
+        (Some(user), true) => {
+            resolve_login_tenant(
+                state,
+                user.id,
+                user.is_platform_admin,
+                attempt.tenant.as_deref(),
+            )
+            .await
+        }
         _ => Err(AuthError::InvalidLogin),
     };
     let (tenant, role) = match resolved {
@@ -98,10 +110,23 @@ pub async fn login(state: &AppState, attempt: LoginAttempt) -> Result<IssuedToke
     let refresh_expires = now_ms() + (state.config.refresh_token_ttl_secs as i64) * 1000;
     let session = state
         .store
-        .start_session(user.id, tenant, hash_secret(&refresh_token), refresh_expires)
+        .start_session(
+            user.id,
+            tenant,
+            hash_secret(&refresh_token),
+            refresh_expires,
+        )
         .await?;
     let platform_admin = user.is_platform_admin && tenant.is_none();
-    let tokens = issue_access(state, user.id, tenant, role, platform_admin, session, refresh_token)?;
+    let tokens = issue_access(
+        state,
+        user.id,
+        tenant,
+        role,
+        platform_admin,
+        session,
+        refresh_token,
+    )?;
     state
         .store
         .record_audit(AuditEvent {
@@ -200,7 +225,11 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<IssuedTokens, 
         }
         Rotation::Invalid => return Err(AuthError::InvalidToken),
     };
-    let user = state.store.get_user(owner.user).await?.ok_or(AuthError::InvalidToken)?;
+    let user = state
+        .store
+        .get_user(owner.user)
+        .await?
+        .ok_or(AuthError::InvalidToken)?;
     let role = match owner.tenant {
         None => None,
         Some(tenant_id) => {
@@ -220,7 +249,15 @@ pub async fn refresh(state: &AppState, presented: &str) -> Result<IssuedTokens, 
         return Err(AuthError::Disabled);
     }
     let platform_admin = user.is_platform_admin && owner.tenant.is_none();
-    issue_access(state, user.id, owner.tenant, role, platform_admin, owner.session, next)
+    issue_access(
+        state,
+        user.id,
+        owner.tenant,
+        role,
+        platform_admin,
+        owner.session,
+        next,
+    )
 }
 
 /// Ends the session a refresh token (or the caller's access token) belongs to.
@@ -230,7 +267,12 @@ pub async fn logout(
     access_session: Option<SessionId>,
 ) -> Result<(), AuthError> {
     let from_refresh = match refresh_token {
-        Some(token) => state.store.session_of_refresh_token(&hash_secret(token)).await?,
+        Some(token) => {
+            state
+                .store
+                .session_of_refresh_token(&hash_secret(token))
+                .await?
+        }
         None => None,
     };
     let sessions: Vec<SessionId> = from_refresh.into_iter().chain(access_session).collect();

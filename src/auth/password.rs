@@ -24,7 +24,10 @@ pub async fn hash_password(password: &Password) -> Result<String, AuthError> {
 
 /// Checks a password against a stored hash. With no stored hash (unknown user) it still
 /// spends the same time on a dummy hash, so response time does not reveal which emails exist.
-pub async fn verify_password(candidate: &str, stored_hash: Option<&str>) -> Result<bool, AuthError> {
+pub async fn verify_password(
+    candidate: &str,
+    stored_hash: Option<&str>,
+) -> Result<bool, AuthError> {
     let candidate = candidate.to_owned();
     let stored = stored_hash.map(str::to_owned);
     tokio::task::spawn_blocking(move || {
@@ -69,8 +72,14 @@ mod tests {
         let password = Password::parse("correct horse battery").unwrap();
         let hash = hash_password(&password).await.unwrap();
         assert!(hash.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse battery", Some(&hash)).await.unwrap());
-        assert!(!verify_password("wrong horse battery", Some(&hash)).await.unwrap());
-        assert!(!verify_password("correct horse battery", None).await.unwrap());
+        assert!(verify_password("correct horse battery", Some(&hash))
+            .await
+            .unwrap());
+        assert!(!verify_password("wrong horse battery", Some(&hash))
+            .await
+            .unwrap());
+        assert!(!verify_password("correct horse battery", None)
+            .await
+            .unwrap());
     }
 }

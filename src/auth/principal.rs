@@ -95,11 +95,14 @@ impl fmt::Display for TenantGrant {
 }
 
 /// Decides whether `principal` holds permission `P` in its tenant.
-pub fn authorize_tenant<P: TenantPermission>(principal: &Principal) -> Result<TenantGrant, AuthError> {
+pub fn authorize_tenant<P: TenantPermission>(
+    principal: &Principal,
+) -> Result<TenantGrant, AuthError> {
     let denied = || AuthError::Forbidden(format!("this needs {}", P::DESCRIPTION));
     match principal {
         Principal::User { tenant: None, .. } => Err(AuthError::Forbidden(
-            "this token is not bound to a tenant; log in with \"tenant\" to use tenant endpoints".into(),
+            "this token is not bound to a tenant; log in with \"tenant\" to use tenant endpoints"
+                .into(),
         )),
         Principal::User {
             tenant: Some((tenant, role)),

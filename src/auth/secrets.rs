@@ -69,9 +69,15 @@ mod tests {
     #[test]
     fn generated_keys_parse_back_and_match_their_hash() {
         let generated = generate_api_key();
-        assert_eq!(api_key_prefix(&generated.key), Some(generated.prefix.as_str()));
+        assert_eq!(
+            api_key_prefix(&generated.key),
+            Some(generated.prefix.as_str())
+        );
         assert!(secret_matches(&generated.key, &generated.hash));
-        assert!(!secret_matches(&format!("{}x", generated.key), &generated.hash));
+        assert!(!secret_matches(
+            &format!("{}x", generated.key),
+            &generated.hash
+        ));
         assert_ne!(generate_api_key().key, generated.key);
     }
 

@@ -13,14 +13,15 @@ impl TenantSlug {
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         if raw.is_empty() || raw.len() > 63 {
-            return Err(ValidationError::new("slug", "must be 1 to 63 characters long"));
+            return Err(ValidationError::new(
+                "slug",
+                "must be 1 to 63 characters long",
+            ));
         }
         if !ok_chars || raw.starts_with('-') || raw.ends_with('-') {
             return Err(ValidationError::new(
                 "slug",
-                format!(
-                    "\"{raw}\" may hold only lowercase letters, digits and inner hyphens"
-                ),
+                format!("\"{raw}\" may hold only lowercase letters, digits and inner hyphens"),
             ));
         }
         Ok(Self(raw.to_owned()))
@@ -58,7 +59,10 @@ impl TenantName {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         let trimmed = raw.trim();
         if trimmed.is_empty() || trimmed.chars().count() > 200 {
-            return Err(ValidationError::new("name", "must be 1 to 200 characters long"));
+            return Err(ValidationError::new(
+                "name",
+                "must be 1 to 200 characters long",
+            ));
         }
         Ok(Self(trimmed.to_owned()))
     }

@@ -63,13 +63,19 @@ pub struct ApiKeyListBody {
 fn validate(body: &CreateApiKeyRequest) -> Result<(String, Vec<ApiKeyScope>), ValidationError> {
     let name = body.name.trim();
     if name.is_empty() || name.chars().count() > 200 {
-        return Err(ValidationError::new("name", "must be 1 to 200 characters long"));
+        return Err(ValidationError::new(
+            "name",
+            "must be 1 to 200 characters long",
+        ));
     }
     let mut scopes = body.scopes.clone();
     scopes.sort();
     scopes.dedup();
     if scopes.is_empty() {
-        return Err(ValidationError::new("scopes", "give at least one of ingest, read"));
+        return Err(ValidationError::new(
+            "scopes",
+            "give at least one of ingest, read",
+        ));
     }
     Ok((name.to_owned(), scopes))
 }
@@ -115,7 +121,10 @@ pub async fn create(
     tag = "api-keys"
 )]
 #[get("/api-keys")]
-pub async fn list(state: web::Data<AppState>, access: TenantAccess<Manage>) -> Result<web::Json<ApiKeyListBody>, ApiError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    access: TenantAccess<Manage>,
+) -> Result<web::Json<ApiKeyListBody>, ApiError> {
     let keys = state.store.list_api_keys(access.tenant()).await?;
     Ok(web::Json(ApiKeyListBody {
         api_keys: keys.into_iter().map(Into::into).collect(),

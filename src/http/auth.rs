@@ -95,7 +95,9 @@ pub async fn refresh(
     state: web::Data<AppState>,
     body: web::Json<RefreshRequest>,
 ) -> Result<web::Json<TokenResponse>, ApiError> {
-    Ok(web::Json(sessions::refresh(&state, &body.refresh_token).await?.into()))
+    Ok(web::Json(
+        sessions::refresh(&state, &body.refresh_token).await?.into(),
+    ))
 }
 
 /// End the session of a refresh token and/or of the bearer access token.
@@ -155,7 +157,10 @@ pub struct MeResponse {
     tag = "auth"
 )]
 #[get("/auth/me")]
-pub async fn me(state: web::Data<AppState>, caller: Authenticated) -> Result<web::Json<MeResponse>, ApiError> {
+pub async fn me(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+) -> Result<web::Json<MeResponse>, ApiError> {
     let describe_tenant = |tenant: crate::store::tenants::TenantRecord, role| MeTenant {
         id: tenant.id.to_string(),
         slug: tenant.slug,
@@ -169,9 +174,17 @@ pub async fn me(state: web::Data<AppState>, caller: Authenticated) -> Result<web
             tenant,
             ..
         } => {
-            let record = state.store.get_user(user).await?.ok_or_else(|| ApiError::not_found("user"))?;
+            let record = state
+                .store
+                .get_user(user)
+                .await?
+                .ok_or_else(|| ApiError::not_found("user"))?;
             let tenant = match tenant {
-                Some((id, role)) => state.store.get_tenant(id).await?.map(|t| describe_tenant(t, Some(role))),
+                Some((id, role)) => state
+                    .store
+                    .get_tenant(id)
+                    .await?
+                    .map(|t| describe_tenant(t, Some(role))),
                 None => None,
             };
             MeResponse {
@@ -185,7 +198,11 @@ pub async fn me(state: web::Data<AppState>, caller: Authenticated) -> Result<web
                 tenant,
             }
         }
-        Principal::ApiKey { key, tenant, scopes } => MeResponse {
+        Principal::ApiKey {
+            key,
+            tenant,
+            scopes,
+        } => MeResponse {
             kind: "api_key",
             user_id: None,
             email: None,
@@ -193,7 +210,11 @@ pub async fn me(state: web::Data<AppState>, caller: Authenticated) -> Result<web
             platform_admin: false,
             api_key_id: Some(key.to_string()),
             scopes: Some(scopes),
-            tenant: state.store.get_tenant(tenant).await?.map(|t| describe_tenant(t, None)),
+            tenant: state
+                .store
+                .get_tenant(tenant)
+                .await?
+                .map(|t| describe_tenant(t, None)),
         },
     };
     Ok(web::Json(response))

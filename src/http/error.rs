@@ -49,7 +49,11 @@ impl ApiError {
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
     }
 
     pub fn internal(message: impl Into<String>) -> Self {
@@ -65,7 +69,13 @@ impl ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
     }
 }
 
@@ -125,13 +135,21 @@ impl From<StoreError> for ApiError {
 
 impl From<ValidationError> for ApiError {
     fn from(err: ValidationError) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", err.to_string())
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            err.to_string(),
+        )
     }
 }
 
 impl From<RegistryError> for ApiError {
     fn from(err: RegistryError) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "tenant_unavailable", err.to_string())
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "tenant_unavailable",
+            err.to_string(),
+        )
     }
 }
 
@@ -139,19 +157,20 @@ impl From<RegistryError> for ApiError {
 /// content type, 400 for anything unparseable.
 pub fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
     let api = match &err {
-        JsonPayloadError::Overflow { limit } | JsonPayloadError::OverflowKnownLength { limit, .. } => {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!("request body is larger than the limit of {limit} bytes"),
-            )
-        }
+        JsonPayloadError::Overflow { limit }
+        | JsonPayloadError::OverflowKnownLength { limit, .. } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("request body is larger than the limit of {limit} bytes"),
+        ),
         JsonPayloadError::ContentType => ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
             "send the body as Content-Type: application/json",
         ),
-        JsonPayloadError::Deserialize(e) => ApiError::bad_request("invalid_json", format!("invalid JSON body: {e}")),
+        JsonPayloadError::Deserialize(e) => {
+            ApiError::bad_request("invalid_json", format!("invalid JSON body: {e}"))
+        }
         other => ApiError::bad_request("invalid_json", format!("invalid JSON body: {other}")),
     };
     api.into()
@@ -159,7 +178,12 @@ pub fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
 
 /// An id in the path that does not parse cannot name anything: 404, like an unknown id.
 pub fn path_error(err: PathError, _: &HttpRequest) -> actix_web::Error {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("no such resource: {err}")).into()
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no such resource: {err}"),
+    )
+    .into()
 }
 
 pub fn query_error(err: QueryPayloadError, _: &HttpRequest) -> actix_web::Error {

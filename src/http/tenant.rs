@@ -26,7 +26,10 @@ pub struct CurrentTenantBody {
     tag = "tenant"
 )]
 #[get("/tenant")]
-pub async fn current(state: web::Data<AppState>, access: TenantAccess<Read>) -> Result<web::Json<CurrentTenantBody>, ApiError> {
+pub async fn current(
+    state: web::Data<AppState>,
+    access: TenantAccess<Read>,
+) -> Result<web::Json<CurrentTenantBody>, ApiError> {
     let tenant = state
         .store
         .get_tenant(access.tenant())

@@ -128,7 +128,11 @@ pub async fn create(
             (Some(new_user), generated)
         }
         None if body.admin_password.is_some() => {
-            return Err(crate::domain::ValidationError::new("admin_password", "is only used together with admin_email").into())
+            return Err(crate::domain::ValidationError::new(
+                "admin_password",
+                "is only used together with admin_email",
+            )
+            .into())
         }
         None => (None, None),
     };
@@ -153,7 +157,10 @@ pub async fn create(
     tag = "admin"
 )]
 #[get("/admin/tenants")]
-pub async fn list(state: web::Data<AppState>, _admin: PlatformAdmin) -> Result<web::Json<TenantListBody>, ApiError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    _admin: PlatformAdmin,
+) -> Result<web::Json<TenantListBody>, ApiError> {
     let tenants = state.store.list_tenants().await?;
     Ok(web::Json(TenantListBody {
         tenants: tenants.into_iter().map(Into::into).collect(),
@@ -173,7 +180,11 @@ pub async fn get(
     _admin: PlatformAdmin,
     id: web::Path<TenantId>,
 ) -> Result<web::Json<TenantBody>, ApiError> {
-    let tenant = state.store.get_tenant(*id).await?.ok_or_else(|| ApiError::not_found("tenant"))?;
+    let tenant = state
+        .store
+        .get_tenant(*id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("tenant"))?;
     Ok(web::Json(tenant.into()))
 }
 
@@ -197,7 +208,10 @@ pub async fn update(
         disabled: body.disabled,
     };
     let disabling = patch.disabled == Some(true);
-    let tenant = state.store.update_tenant(*id, patch, Some(admin.actor())).await?;
+    let tenant = state
+        .store
+        .update_tenant(*id, patch, Some(admin.actor()))
+        .await?;
     if disabling {
         state.registry.stop(tenant.id).await?;
     }

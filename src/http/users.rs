@@ -65,7 +65,10 @@ pub struct UserListBody {
 fn parse_name(raw: &str) -> Result<String, ValidationError> {
     let name = raw.trim();
     if name.chars().count() > 200 {
-        return Err(ValidationError::new("name", "must be at most 200 characters long"));
+        return Err(ValidationError::new(
+            "name",
+            "must be at most 200 characters long",
+        ));
     }
     Ok(name.to_owned())
 }
@@ -107,7 +110,10 @@ pub async fn create(
     tag = "users"
 )]
 #[get("/users")]
-pub async fn list(state: web::Data<AppState>, access: TenantAccess<Manage>) -> Result<web::Json<UserListBody>, ApiError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    access: TenantAccess<Manage>,
+) -> Result<web::Json<UserListBody>, ApiError> {
     let members = state.store.list_members(access.tenant()).await?;
     Ok(web::Json(UserListBody {
         users: members.into_iter().map(Into::into).collect(),

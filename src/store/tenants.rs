@@ -127,9 +127,11 @@ impl Store {
             .await?;
         let row = match by_slug {
             Some(row) => Some(row),
-            None => tenant::Entity::find_by_id(handle.to_owned())
-                .one(self.db())
-                .await?,
+            None => {
+                tenant::Entity::find_by_id(handle.to_owned())
+                    .one(self.db())
+                    .await?
+            }
         };
         row.map(TryInto::try_into).transpose()
     }

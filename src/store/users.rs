@@ -120,7 +120,9 @@ pub(crate) async fn insert_membership<C: ConnectionTrait>(
     }
     .insert(conn)
     .await
-    .map_err(|e| StoreError::conflict_on_unique(e, "the user is already a member of this tenant"))?;
+    .map_err(|e| {
+        StoreError::conflict_on_unique(e, "the user is already a member of this tenant")
+    })?;
     Ok(())
 }
 
@@ -135,7 +137,10 @@ async fn find_member<C: ConnectionTrait>(
     else {
         return Ok(None);
     };
-    let Some(u) = user::Entity::find_by_id(user_id.to_string()).one(conn).await? else {
+    let Some(u) = user::Entity::find_by_id(user_id.to_string())
+        .one(conn)
+        .await?
+    else {
         return Ok(None);
     };
     Ok(Some(MemberRecord {
@@ -167,7 +172,10 @@ async fn ensure_another_active_admin<C: ConnectionTrait>(
 }
 
 impl Store {
-    pub async fn find_user_by_email(&self, email: &Email) -> Result<Option<UserRecord>, StoreError> {
+    pub async fn find_user_by_email(
+        &self,
+        email: &Email,
+    ) -> Result<Option<UserRecord>, StoreError> {
         user::Entity::find()
             .filter(user::Column::Email.eq(email.as_str()))
             .one(self.db())
@@ -217,7 +225,10 @@ impl Store {
         password_hash: Option<String>,
         disabled: Option<bool>,
     ) -> Result<(), StoreError> {
-        let Some(row) = user::Entity::find_by_id(id.to_string()).one(self.db()).await? else {
+        let Some(row) = user::Entity::find_by_id(id.to_string())
+            .one(self.db())
+            .await?
+        else {
             return Err(StoreError::NotFound("user"));
         };
         let mut row: user::ActiveModel = row.into();
@@ -282,7 +293,9 @@ impl Store {
             .await?;
         let mut out = Vec::with_capacity(rows.len());
         for m in rows {
-            if let Some(member) = find_member(self.db(), tenant, parse_id(&m.user_id, "user")?).await? {
+            if let Some(member) =
+                find_member(self.db(), tenant, parse_id(&m.user_id, "user")?).await?
+            {
                 out.push(member);
             }
         }
@@ -363,16 +376,18 @@ impl Store {
                 .await?;
             if tenants > 1 || current.user.is_platform_admin {
                 return Err(StoreError::Conflict(
-                    "this user belongs to other tenants too; only they can change their password".into(),
+                    "this user belongs to other tenants too; only they can change their password"
+                        .into(),
                 ));
             }
         }
         if patch.role.is_some() || patch.disabled.is_some() {
-            let mut m: membership::ActiveModel = membership::Entity::find_by_id((tenant.to_string(), user_id.to_string()))
-                .one(&txn)
-                .await?
-                .ok_or(StoreError::NotFound("user"))?
-                .into();
+            let mut m: membership::ActiveModel =
+                membership::Entity::find_by_id((tenant.to_string(), user_id.to_string()))
+                    .one(&txn)
+                    .await?
+                    .ok_or(StoreError::NotFound("user"))?
+                    .into();
             if let Some(role) = patch.role {
                 m.role = Set(role.as_str().to_owned());
             }

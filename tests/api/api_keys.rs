@@ -11,7 +11,11 @@ async fn a_key_is_shown_once_and_listed_without_its_secret() {
     let app = spawn_app().await;
     let acme = app.create_tenant("acme").await;
     let response = app
-        .post("/api/v1/api-keys", &acme.admin_token, json!({"name": "telegraf", "scopes": ["ingest", "read", "read"]}))
+        .post(
+            "/api/v1/api-keys",
+            &acme.admin_token,
+            json!({"name": "telegraf", "scopes": ["ingest", "read", "read"]}),
+        )
         .await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let created: Value = response.json().await.unwrap();
@@ -20,7 +24,12 @@ async fn a_key_is_shown_once_and_listed_without_its_secret() {
     assert_eq!(created["scopes"], json!(["ingest", "read"]));
     assert_eq!(created["name"], "telegraf");
 
-    let listed = app.get("/api/v1/api-keys", &acme.admin_token).await.text().await.unwrap();
+    let listed = app
+        .get("/api/v1/api-keys", &acme.admin_token)
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(!listed.contains(key), "the secret must never be listed");
     let listed: Value = serde_json::from_str(&listed).unwrap();
     assert_eq!(listed["api_keys"][0]["id"], created["id"]);
@@ -36,10 +45,28 @@ async fn a_revoked_key_stops_working_at_once() {
     let app = spawn_app().await;
     let acme = app.create_tenant("acme").await;
     let (id, key) = app.create_api_key(&acme.admin_token, &["read"]).await;
-    assert_eq!(app.get("/api/v1/tenant", &key).await.status(), StatusCode::OK);
-    assert_eq!(app.delete(&format!("/api/v1/api-keys/{id}"), &acme.admin_token).await.status(), StatusCode::NO_CONTENT);
-    assert_error(app.get("/api/v1/tenant", &key).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
-    let listed: Value = app.get("/api/v1/api-keys", &acme.admin_token).await.json().await.unwrap();
+    assert_eq!(
+        app.get("/api/v1/tenant", &key).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.delete(&format!("/api/v1/api-keys/{id}"), &acme.admin_token)
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_error(
+        app.get("/api/v1/tenant", &key).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    let listed: Value = app
+        .get("/api/v1/api-keys", &acme.admin_token)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(listed["api_keys"][0]["revoked"], true);
     assert!(listed["api_keys"][0]["revoked_at"].is_string());
 }
@@ -52,7 +79,12 @@ async fn wrong_or_altered_keys_are_401() {
     let altered = format!("{}x", key);
     let unknown_prefix = format!("tw_000000000000_{}", &key[16..]);
     for bad in [altered.as_str(), unknown_prefix.as_str(), "tw_nonsense"] {
-        assert_error(app.get("/api/v1/tenant", bad).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+        assert_error(
+            app.get("/api/v1/tenant", bad).await,
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+        )
+        .await;
     }
     // Token and Basic schemes are for ingest endpoints only.
     let response = app

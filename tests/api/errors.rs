@@ -19,10 +19,20 @@ async fn malformed_and_mistyped_bodies_are_400() {
         .await
         .unwrap();
     assert_error(response, StatusCode::BAD_REQUEST, "invalid_json").await;
-    let response = app.post("/api/v1/users", &acme.admin_token, json!({"email": 5, "password": "x", "role": "viewer"})).await;
+    let response = app
+        .post(
+            "/api/v1/users",
+            &acme.admin_token,
+            json!({"email": 5, "password": "x", "role": "viewer"}),
+        )
+        .await;
     assert_error(response, StatusCode::BAD_REQUEST, "invalid_json").await;
     let response = app
-        .post("/api/v1/users", &acme.admin_token, json!({"email": "a@b.io", "password": "long-enough", "role": "superuser"}))
+        .post(
+            "/api/v1/users",
+            &acme.admin_token,
+            json!({"email": "a@b.io", "password": "long-enough", "role": "superuser"}),
+        )
         .await;
     assert_error(response, StatusCode::BAD_REQUEST, "invalid_json").await;
     let response = app
@@ -34,7 +44,12 @@ async fn malformed_and_mistyped_bodies_are_400() {
         .send()
         .await
         .unwrap();
-    assert_error(response, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type").await;
+    assert_error(
+        response,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
 }
 
 #[actix_web::test]
@@ -42,15 +57,31 @@ async fn invalid_values_are_422_naming_the_field() {
     let app = spawn_app().await;
     let acme = app.create_tenant("acme").await;
     let cases = [
-        (json!({"email": "not-an-email", "password": "long-enough", "role": "viewer"}), "email"),
-        (json!({"email": "a@acme.test", "password": "short", "role": "viewer"}), "password"),
+        (
+            json!({"email": "not-an-email", "password": "long-enough", "role": "viewer"}),
+            "email",
+        ),
+        (
+            json!({"email": "a@acme.test", "password": "short", "role": "viewer"}),
+            "password",
+        ),
     ];
     for (body, field) in cases {
-        let message = assert_error(app.post("/api/v1/users", &acme.admin_token, body).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field").await;
+        let message = assert_error(
+            app.post("/api/v1/users", &acme.admin_token, body).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        )
+        .await;
         assert!(message.contains(field), "{message} names {field}");
     }
     let message = assert_error(
-        app.post("/api/v1/api-keys", &acme.admin_token, json!({"name": "k", "scopes": []})).await,
+        app.post(
+            "/api/v1/api-keys",
+            &acme.admin_token,
+            json!({"name": "k", "scopes": []}),
+        )
+        .await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "invalid_field",
     )
@@ -58,7 +89,12 @@ async fn invalid_values_are_422_naming_the_field() {
     assert!(message.contains("scopes"));
     let platform = app.platform_token().await;
     let message = assert_error(
-        app.post("/api/v1/admin/tenants", &platform, json!({"name": "X", "slug": "Bad Slug"})).await,
+        app.post(
+            "/api/v1/admin/tenants",
+            &platform,
+            json!({"name": "X", "slug": "Bad Slug"}),
+        )
+        .await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "invalid_field",
     )
@@ -71,14 +107,25 @@ async fn conflicts_are_409_and_store_nothing() {
     let app = spawn_app().await;
     let platform = app.platform_token().await;
     let acme = app.create_tenant("acme").await;
-    app.create_user(&acme.admin_token, "ann@acme.test", "viewer").await;
+    app.create_user(&acme.admin_token, "ann@acme.test", "viewer")
+        .await;
 
     let response = app
-        .post("/api/v1/users", &acme.admin_token, json!({"email": "ANN@acme.test", "password": "long-enough", "role": "admin"}))
+        .post(
+            "/api/v1/users",
+            &acme.admin_token,
+            json!({"email": "ANN@acme.test", "password": "long-enough", "role": "admin"}),
+        )
         .await;
     assert_error(response, StatusCode::CONFLICT, "conflict").await;
 
-    let response = app.post("/api/v1/admin/tenants", &platform, json!({"name": "Acme again", "slug": "acme"})).await;
+    let response = app
+        .post(
+            "/api/v1/admin/tenants",
+            &platform,
+            json!({"name": "Acme again", "slug": "acme"}),
+        )
+        .await;
     assert_error(response, StatusCode::CONFLICT, "conflict").await;
 
     // A tenant whose first admin collides is not created either (all or nothing).
@@ -90,8 +137,18 @@ async fn conflicts_are_409_and_store_nothing() {
         )
         .await;
     assert_error(response, StatusCode::CONFLICT, "conflict").await;
-    let tenants: Value = app.get("/api/v1/admin/tenants", &platform).await.json().await.unwrap();
-    let slugs: Vec<&str> = tenants["tenants"].as_array().unwrap().iter().map(|t| t["slug"].as_str().unwrap()).collect();
+    let tenants: Value = app
+        .get("/api/v1/admin/tenants", &platform)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let slugs: Vec<&str> = tenants["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["slug"].as_str().unwrap())
+        .collect();
     assert_eq!(slugs, vec!["acme"]);
 }
 
@@ -100,10 +157,19 @@ async fn bodies_over_the_limit_are_413() {
     let app = spawn_app_with(|c| c.max_body_bytes = 4096).await;
     let acme = app.create_tenant("acme").await;
     let response = app
-        .post("/api/v1/api-keys", &acme.admin_token, json!({"name": "x".repeat(10_000), "scopes": ["read"]}))
+        .post(
+            "/api/v1/api-keys",
+            &acme.admin_token,
+            json!({"name": "x".repeat(10_000), "scopes": ["read"]}),
+        )
         .await;
     assert_error(response, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
-    let keys: Value = app.get("/api/v1/api-keys", &acme.admin_token).await.json().await.unwrap();
+    let keys: Value = app
+        .get("/api/v1/api-keys", &acme.admin_token)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(keys["api_keys"].as_array().unwrap().len(), 0);
 }
 
@@ -111,12 +177,46 @@ async fn bodies_over_the_limit_are_413() {
 async fn unknown_routes_and_ids_are_404() {
     let app = spawn_app().await;
     let acme = app.create_tenant("acme").await;
-    assert_error(app.request("GET", "/api/v1/nothing-here", None, None).await, StatusCode::NOT_FOUND, "not_found").await;
-    assert_error(app.get("/api/v1/users/not-a-uuid", &acme.admin_token).await, StatusCode::NOT_FOUND, "not_found").await;
+    assert_error(
+        app.request("GET", "/api/v1/nothing-here", None, None).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    assert_error(
+        app.get("/api/v1/users/not-a-uuid", &acme.admin_token).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
     let random = uuid::Uuid::new_v4();
-    assert_error(app.get(&format!("/api/v1/users/{random}"), &acme.admin_token).await, StatusCode::NOT_FOUND, "not_found").await;
-    assert_error(app.delete(&format!("/api/v1/api-keys/{random}"), &acme.admin_token).await, StatusCode::NOT_FOUND, "not_found").await;
+    assert_error(
+        app.get(&format!("/api/v1/users/{random}"), &acme.admin_token)
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    assert_error(
+        app.delete(&format!("/api/v1/api-keys/{random}"), &acme.admin_token)
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
     let platform = app.platform_token().await;
-    assert_error(app.get(&format!("/api/v1/admin/tenants/{random}"), &platform).await, StatusCode::NOT_FOUND, "not_found").await;
-    assert_error(app.delete(&format!("/api/v1/admin/tenants/{random}"), &platform).await, StatusCode::NOT_FOUND, "not_found").await;
+    assert_error(
+        app.get(&format!("/api/v1/admin/tenants/{random}"), &platform)
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    assert_error(
+        app.delete(&format!("/api/v1/admin/tenants/{random}"), &platform)
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
 }

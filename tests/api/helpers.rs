@@ -112,7 +112,13 @@ impl TestApp {
         format!("{}{}", self.address, path)
     }
 
-    pub async fn request(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Response {
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut req = self.client.request(method, self.url(path));
         if let Some(token) = token {
@@ -145,7 +151,8 @@ impl TestApp {
         if let Some(tenant) = tenant {
             body["tenant"] = json!(tenant);
         }
-        self.request("POST", "/api/v1/auth/login", None, Some(body)).await
+        self.request("POST", "/api/v1/auth/login", None, Some(body))
+            .await
     }
 
     /// Logs in and returns the whole token response.
@@ -157,7 +164,10 @@ impl TestApp {
 
     pub async fn platform_token(&self) -> String {
         let tokens = self.login_ok(PLATFORM_EMAIL, PLATFORM_PASSWORD, None).await;
-        tokens["access_token"].as_str().expect("access token").to_owned()
+        tokens["access_token"]
+            .as_str()
+            .expect("access token")
+            .to_owned()
     }
 
     /// Creates a tenant with an admin `admin@<slug>.test` and logs that admin in.
@@ -171,7 +181,11 @@ impl TestApp {
                 json!({"name": format!("Tenant {slug}"), "slug": slug, "admin_email": email, "admin_password": password_for(&email)}),
             )
             .await;
-        assert_eq!(response.status(), StatusCode::CREATED, "create tenant {slug}");
+        assert_eq!(
+            response.status(),
+            StatusCode::CREATED,
+            "create tenant {slug}"
+        );
         let body: Value = response.json().await.expect("JSON");
         let tokens = self.login_ok(&email, &password_for(&email), None).await;
         TenantFixture {
@@ -182,7 +196,12 @@ impl TestApp {
     }
 
     /// Creates a user with `role` in the admin's tenant; returns (user id, access token).
-    pub async fn create_user(&self, admin_token: &str, email: &str, role: &str) -> (String, String) {
+    pub async fn create_user(
+        &self,
+        admin_token: &str,
+        email: &str,
+        role: &str,
+    ) -> (String, String) {
         let response = self
             .post(
                 "/api/v1/users",
@@ -190,7 +209,11 @@ impl TestApp {
                 json!({"email": email, "password": password_for(email), "role": role}),
             )
             .await;
-        assert_eq!(response.status(), StatusCode::CREATED, "create user {email}");
+        assert_eq!(
+            response.status(),
+            StatusCode::CREATED,
+            "create user {email}"
+        );
         let body: Value = response.json().await.expect("JSON");
         let tokens = self.login_ok(email, &password_for(email), None).await;
         (
@@ -202,7 +225,11 @@ impl TestApp {
     /// Creates an API key; returns (key id, key).
     pub async fn create_api_key(&self, admin_token: &str, scopes: &[&str]) -> (String, String) {
         let response = self
-            .post("/api/v1/api-keys", admin_token, json!({"name": "test key", "scopes": scopes}))
+            .post(
+                "/api/v1/api-keys",
+                admin_token,
+                json!({"name": "test key", "scopes": scopes}),
+            )
             .await;
         assert_eq!(response.status(), StatusCode::CREATED, "create API key");
         let body: Value = response.json().await.expect("JSON");
@@ -222,7 +249,10 @@ pub async fn assert_error(response: Response, status: StatusCode, code: &str) ->
     assert_eq!(response.status(), status, "status");
     let body: Value = response.json().await.expect("error body is JSON");
     assert_eq!(body["error"]["code"], code, "error code in {body}");
-    let message = body["error"]["message"].as_str().expect("error message").to_owned();
+    let message = body["error"]["message"]
+        .as_str()
+        .expect("error message")
+        .to_owned();
     assert!(!message.is_empty(), "error message is empty");
     message
 }
@@ -237,5 +267,8 @@ fn database_names_are_replaced() {
         replace_database_name("postgres://u:p@h/db?sslmode=disable", "y"),
         "postgres://u:p@h/y?sslmode=disable"
     );
-    assert_eq!(replace_database_name("postgres://h:1", "z"), "postgres://h:1/z");
+    assert_eq!(
+        replace_database_name("postgres://h:1", "z"),
+        "postgres://h:1/z"
+    );
 }

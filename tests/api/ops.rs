@@ -8,7 +8,12 @@ use crate::helpers::{spawn_app, spawn_app_with};
 #[actix_web::test]
 async fn health_and_readiness() {
     let app = spawn_app().await;
-    let health: Value = app.request("GET", "/healthz", None, None).await.json().await.unwrap();
+    let health: Value = app
+        .request("GET", "/healthz", None, None)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(health["status"], "ok");
     let response = app.request("GET", "/readyz", None, None).await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -31,11 +36,15 @@ async fn readiness_fails_when_redis_is_configured_but_unreachable() {
 
 #[actix_web::test]
 async fn readiness_checks_a_real_redis_when_configured() {
-    let redis_url = std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into());
+    let redis_url =
+        std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into());
     let app = spawn_app_with(|c| c.redis_url = Some(redis_url)).await;
     let response = app.request("GET", "/readyz", None, None).await;
     let body: Value = response.json().await.unwrap();
-    assert_eq!(body["checks"]["redis"], "ok", "{body} (the test script starts Redis)");
+    assert_eq!(
+        body["checks"]["redis"], "ok",
+        "{body} (the test script starts Redis)"
+    );
 }
 
 #[actix_web::test]
@@ -45,9 +54,21 @@ async fn metrics_count_requests_by_route_and_status() {
     app.request("GET", "/api/v1/auth/me", None, None).await;
     let acme = app.create_tenant("acme").await;
     app.get("/api/v1/tenant", &acme.admin_token).await;
-    let text = app.request("GET", "/metrics", None, None).await.text().await.unwrap();
-    assert!(text.contains(r#"tidewatch_http_requests_total{method="GET",route="/healthz",status="200"} 1"#), "{text}");
-    assert!(text.contains(r#"tidewatch_http_requests_total{method="GET",route="/api/v1/auth/me",status="401"} 1"#));
+    let text = app
+        .request("GET", "/metrics", None, None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(
+            r#"tidewatch_http_requests_total{method="GET",route="/healthz",status="200"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(text.contains(
+        r#"tidewatch_http_requests_total{method="GET",route="/api/v1/auth/me",status="401"} 1"#
+    ));
     assert!(text.contains("tidewatch_http_request_duration_seconds_bucket"));
     assert!(text.contains(r#"tidewatch_actor_mailbox_pending{actor="tenant_registry"} 0"#));
     assert!(text.contains("tidewatch_tenant_supervisors 1"));
@@ -56,7 +77,12 @@ async fn metrics_count_requests_by_route_and_status() {
 #[actix_web::test]
 async fn the_openapi_document_lists_every_json_endpoint() {
     let app = spawn_app().await;
-    let doc: Value = app.request("GET", "/api/v1/openapi.json", None, None).await.json().await.unwrap();
+    let doc: Value = app
+        .request("GET", "/api/v1/openapi.json", None, None)
+        .await
+        .json()
+        .await
+        .unwrap();
     let paths = doc["paths"].as_object().unwrap();
     for path in [
         "/api/v1/auth/login",
@@ -74,7 +100,10 @@ async fn the_openapi_document_lists_every_json_endpoint() {
         "/healthz",
         "/readyz",
     ] {
-        assert!(paths.contains_key(path), "{path} missing from the OpenAPI document");
+        assert!(
+            paths.contains_key(path),
+            "{path} missing from the OpenAPI document"
+        );
     }
     assert!(doc["paths"]["/api/v1/users"]["post"].is_object());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
@@ -84,5 +113,8 @@ async fn the_openapi_document_lists_every_json_endpoint() {
 async fn responses_carry_a_request_id() {
     let app = spawn_app().await;
     let response = app.request("GET", "/healthz", None, None).await;
-    assert!(!response.headers()["x-request-id"].to_str().unwrap().is_empty());
+    assert!(!response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .is_empty());
 }

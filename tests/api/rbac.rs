@@ -18,7 +18,15 @@ enum Class {
     Platform,
 }
 
-const CALLERS: [&str; 7] = ["anonymous", "platform", "admin", "editor", "viewer", "key:read", "key:ingest"];
+const CALLERS: [&str; 7] = [
+    "anonymous",
+    "platform",
+    "admin",
+    "editor",
+    "viewer",
+    "key:read",
+    "key:ingest",
+];
 
 /// Who a class lets through; everyone else gets 403 (or 401 when anonymous).
 fn allowed(class: Class, caller: &str) -> bool {
@@ -35,8 +43,12 @@ async fn every_role_against_every_route_class() {
     let app = spawn_app().await;
     let platform = app.platform_token().await;
     let acme = app.create_tenant("acme").await;
-    let (_, editor) = app.create_user(&acme.admin_token, "editor@acme.test", "editor").await;
-    let (viewer_id, viewer) = app.create_user(&acme.admin_token, "viewer@acme.test", "viewer").await;
+    let (_, editor) = app
+        .create_user(&acme.admin_token, "editor@acme.test", "editor")
+        .await;
+    let (viewer_id, viewer) = app
+        .create_user(&acme.admin_token, "viewer@acme.test", "viewer")
+        .await;
     let (_, key_read) = app.create_api_key(&acme.admin_token, &["read"]).await;
     let (_, key_ingest) = app.create_api_key(&acme.admin_token, &["ingest"]).await;
     let (spare_key_id, _) = app.create_api_key(&acme.admin_token, &["read"]).await;
@@ -57,26 +69,70 @@ async fn every_role_against_every_route_class() {
     // (class, method, path, body maker)
     type Body = fn(&str) -> Option<Value>;
     let routes: Vec<(Class, &str, String, Body)> = vec![
-        (Class::Authenticated, "GET", "/api/v1/auth/me".into(), |_| None),
+        (
+            Class::Authenticated,
+            "GET",
+            "/api/v1/auth/me".into(),
+            |_| None,
+        ),
         (Class::Read, "GET", "/api/v1/tenant".into(), |_| None),
         (Class::Manage, "GET", "/api/v1/users".into(), |_| None),
         (Class::Manage, "POST", "/api/v1/users".into(), |caller| {
             let local = caller.replace(':', "-");
-            Some(json!({"email": format!("new-{local}@acme.test"), "password": "long-enough-pw", "role": "viewer"}))
+            Some(
+                json!({"email": format!("new-{local}@acme.test"), "password": "long-enough-pw", "role": "viewer"}),
+            )
         }),
-        (Class::Manage, "GET", format!("/api/v1/users/{viewer_id}"), |_| None),
-        (Class::Manage, "PATCH", format!("/api/v1/users/{viewer_id}"), |_| Some(json!({"name": "Viewer"}))),
+        (
+            Class::Manage,
+            "GET",
+            format!("/api/v1/users/{viewer_id}"),
+            |_| None,
+        ),
+        (
+            Class::Manage,
+            "PATCH",
+            format!("/api/v1/users/{viewer_id}"),
+            |_| Some(json!({"name": "Viewer"})),
+        ),
         (Class::Manage, "GET", "/api/v1/api-keys".into(), |_| None),
-        (Class::Manage, "POST", "/api/v1/api-keys".into(), |_| Some(json!({"name": "k", "scopes": ["read"]}))),
-        (Class::Manage, "DELETE", format!("/api/v1/api-keys/{spare_key_id}"), |_| None),
-        (Class::Manage, "GET", "/api/v1/audit-log".into(), |_| None),
-        (Class::Platform, "GET", "/api/v1/admin/tenants".into(), |_| None),
-        (Class::Platform, "POST", "/api/v1/admin/tenants".into(), |caller| {
-            let slug = format!("t-{}", caller.replace(':', "-"));
-            Some(json!({"name": slug, "slug": slug}))
+        (Class::Manage, "POST", "/api/v1/api-keys".into(), |_| {
+            Some(json!({"name": "k", "scopes": ["read"]}))
         }),
-        (Class::Platform, "GET", format!("/api/v1/admin/tenants/{}", acme.id), |_| None),
-        (Class::Platform, "PATCH", format!("/api/v1/admin/tenants/{}", acme.id), |_| Some(json!({"name": "Acme"}))),
+        (
+            Class::Manage,
+            "DELETE",
+            format!("/api/v1/api-keys/{spare_key_id}"),
+            |_| None,
+        ),
+        (Class::Manage, "GET", "/api/v1/audit-log".into(), |_| None),
+        (
+            Class::Platform,
+            "GET",
+            "/api/v1/admin/tenants".into(),
+            |_| None,
+        ),
+        (
+            Class::Platform,
+            "POST",
+            "/api/v1/admin/tenants".into(),
+            |caller| {
+                let slug = format!("t-{}", caller.replace(':', "-"));
+                Some(json!({"name": slug, "slug": slug}))
+            },
+        ),
+        (
+            Class::Platform,
+            "GET",
+            format!("/api/v1/admin/tenants/{}", acme.id),
+            |_| None,
+        ),
+        (
+            Class::Platform,
+            "PATCH",
+            format!("/api/v1/admin/tenants/{}", acme.id),
+            |_| Some(json!({"name": "Acme"})),
+        ),
     ];
 
     let mut table = String::new();
@@ -87,10 +143,18 @@ async fn every_role_against_every_route_class() {
     }
     table.push('\n');
     for (class, method, path, body) in &routes {
-        table.push_str(&format!("{:<44}", format!("{method} {path}").chars().take(43).collect::<String>()));
+        table.push_str(&format!(
+            "{:<44}",
+            format!("{method} {path}")
+                .chars()
+                .take(43)
+                .collect::<String>()
+        ));
         for caller in CALLERS {
             let token = token_of(caller);
-            let response = app.request(method, path, token.as_deref(), body(caller)).await;
+            let response = app
+                .request(method, path, token.as_deref(), body(caller))
+                .await;
             let status = response.status();
             let expected_ok = allowed(*class, caller);
             let ok = if expected_ok {
@@ -102,15 +166,25 @@ async fn every_role_against_every_route_class() {
             };
             if !status.is_success() {
                 let body: Value = response.json().await.expect("error JSON");
-                assert!(body["error"]["code"].is_string(), "{method} {path} as {caller}: {body}");
+                assert!(
+                    body["error"]["code"].is_string(),
+                    "{method} {path} as {caller}: {body}"
+                );
             }
             table.push_str(&format!("{:>11}", status.as_u16()));
             if !ok {
-                mismatches.push(format!("{method} {path} as {caller}: got {status}, expected {}", if expected_ok { "2xx" } else { "401/403" }));
+                mismatches.push(format!(
+                    "{method} {path} as {caller}: got {status}, expected {}",
+                    if expected_ok { "2xx" } else { "401/403" }
+                ));
             }
         }
         table.push('\n');
     }
     println!("{table}");
-    assert!(mismatches.is_empty(), "RBAC mismatches:\n{}\n{table}", mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "RBAC mismatches:\n{}\n{table}",
+        mismatches.join("\n")
+    );
 }
