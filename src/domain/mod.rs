@@ -2,6 +2,7 @@
 //! Nothing here does I/O.
 
 pub mod ids;
+pub mod metrics;
 pub mod role;
 pub mod tenant;
 pub mod time;

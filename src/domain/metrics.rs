@@ -1,0 +1,422 @@
+//! Metric samples and series identities, as every ingest format produces them and the
+//! aggregator, store and query engine consume them. Pure: no I/O.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// The label holding the metric name, as in the Prometheus data model.
+pub const METRIC_NAME_LABEL: &str = "__name__";
+
+/// One label of a series.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Label {
+    pub name: String,
+    pub value: String,
+}
+
+/// A series' identity: its labels sorted by name, `__name__` included. Two label sets
+/// with the same pairs are equal whatever order they arrived in.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Labels(Vec<Label>);
+
+impl Labels {
+    /// Builds a label set from pairs in any order. Empty values are dropped, as Prometheus
+    /// treats an empty label value as an absent label. Duplicate names keep the last value.
+    pub fn from_pairs<I, N, V>(pairs: I) -> Self
+    where
+        I: IntoIterator<Item = (N, V)>,
+        N: Into<String>,
+        V: Into<String>,
+    {
+        let mut labels: Vec<Label> = pairs
+            .into_iter()
+            .map(|(n, v)| Label {
+                name: n.into(),
+                value: v.into(),
+            })
+            .filter(|l| !l.value.is_empty())
+            .collect();
+        // Stable sort, then keep the last of each name.
+        labels.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut deduped: Vec<Label> = Vec::with_capacity(labels.len());
+        for label in labels {
+            match deduped.last_mut() {
+                Some(last) if last.name == label.name => *last = label,
+                _ => deduped.push(label),
+            }
+        }
+        Self(deduped)
+    }
+
+    /// A label set for metric `name` with further labels.
+    pub fn with_name<I, N, V>(name: &str, pairs: I) -> Self
+    where
+        I: IntoIterator<Item = (N, V)>,
+        N: Into<String>,
+        V: Into<String>,
+    {
+        let mut all: Vec<(String, String)> = pairs
+            .into_iter()
+            .map(|(n, v)| (n.into(), v.into()))
+            .filter(|(n, _)| n != METRIC_NAME_LABEL)
+            .collect();
+        all.push((METRIC_NAME_LABEL.to_owned(), name.to_owned()));
+        Self::from_pairs(all)
+    }
+
+    pub fn metric_name(&self) -> Option<&str> {
+        self.get(METRIC_NAME_LABEL)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .binary_search_by(|l| l.name.as_str().cmp(name))
+            .ok()
+            .map(|i| self.0[i].value.as_str())
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Label> {
+        self.0.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// A stable 64-bit fingerprint (FNV-1a over names and values with separators), the
+    /// same on every run and platform, for the series index.
+    pub fn fingerprint(&self) -> u64 {
+        const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+        const PRIME: u64 = 0x0000_0100_0000_01b3;
+        let mut hash = OFFSET;
+        for label in &self.0 {
+            for byte in label
+                .name
+                .bytes()
+                .chain([0xff])
+                .chain(label.value.bytes())
+                .chain([0xff])
+            {
+                hash ^= u64::from(byte);
+                hash = hash.wrapping_mul(PRIME);
+            }
+        }
+        hash
+    }
+}
+
+impl fmt::Display for Labels {
+    /// Prometheus notation: `name{a="1",b="2"}`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = self.metric_name().unwrap_or("");
+        f.write_str(name)?;
+        let mut first = true;
+        for label in self.0.iter().filter(|l| l.name != METRIC_NAME_LABEL) {
+            f.write_str(if first { "{" } else { "," })?;
+            first = false;
+            write!(f, "{}={:?}", label.name, label.value)?;
+        }
+        if !first {
+            f.write_str("}")?;
+        }
+        Ok(())
+    }
+}
+
+/// One value at one instant. NaN and ±Inf are allowed, as Prometheus allows them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    pub timestamp_ms: i64,
+    pub value: f64,
+}
+
+/// Samples of one series in one request, with where they came from in that request
+/// (`line 17`, `metrics[3]`, `timeseries[2]` …) so errors can point at it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesSamples {
+    pub labels: Labels,
+    pub samples: Vec<Sample>,
+    pub origin: String,
+}
+
+/// Everything one ingest request carries, decoded but not yet validated.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MetricBatch {
+    pub series: Vec<SeriesSamples>,
+}
+
+impl MetricBatch {
+    pub fn sample_count(&self) -> usize {
+        self.series.iter().map(|s| s.samples.len()).sum()
+    }
+}
+
+/// Per-tenant validation limits for ingested samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SampleLimits {
+    /// Labels per series, `__name__` not counted.
+    pub max_labels: usize,
+    pub max_label_name_bytes: usize,
+    pub max_label_value_bytes: usize,
+    /// Samples older than this (the raw retention) are rejected.
+    pub max_age_ms: i64,
+    /// Samples further ahead of the server clock than this are rejected.
+    pub max_future_ms: i64,
+}
+
+impl Default for SampleLimits {
+    fn default() -> Self {
+        Self {
+            max_labels: 30,
+            max_label_name_bytes: 1024,
+            max_label_value_bytes: 2048,
+            max_age_ms: 15 * 24 * 3600 * 1000,
+            max_future_ms: 10 * 60 * 1000,
+        }
+    }
+}
+
+/// `[a-zA-Z_:][a-zA-Z0-9_:]*`
+pub fn is_valid_metric_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+}
+
+/// `[a-zA-Z_][a-zA-Z0-9_]*`, and not reserved (`__…`) unless it is `__name__`.
+pub fn is_valid_label_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    let shape = matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    shape && (!name.starts_with("__") || name == METRIC_NAME_LABEL)
+}
+
+/// Why one series or sample was refused, and where it was in the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SampleRejection {
+    pub origin: String,
+    pub reason: String,
+}
+
+impl fmt::Display for SampleRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.origin, self.reason)
+    }
+}
+
+/// Checks every series and sample against the data model and `limits`. Returns at most
+/// `max_reported` rejections, first ones first; an empty list means the batch is valid.
+pub fn validate_batch(
+    batch: &MetricBatch,
+    limits: &SampleLimits,
+    now_ms: i64,
+    max_reported: usize,
+) -> Vec<SampleRejection> {
+    let mut rejections = Vec::new();
+    for series in &batch.series {
+        if rejections.len() >= max_reported {
+            break;
+        }
+        let reject = |reason: String| SampleRejection {
+            origin: series.origin.clone(),
+            reason,
+        };
+        if let Some(reason) = series_problem(&series.labels, limits) {
+            rejections.push(reject(reason));
+            continue;
+        }
+        let oldest = now_ms - limits.max_age_ms;
+        let newest = now_ms + limits.max_future_ms;
+        if let Some(sample) = series
+            .samples
+            .iter()
+            .find(|s| s.timestamp_ms < oldest || s.timestamp_ms > newest)
+        {
+            let reason = if sample.timestamp_ms < oldest {
+                format!(
+                    "series {}: timestamp {} ms is older than the retention ({} days)",
+                    series.labels,
+                    sample.timestamp_ms,
+                    limits.max_age_ms / 86_400_000
+                )
+            } else {
+                format!(
+                    "series {}: timestamp {} ms is more than {} s in the future",
+                    series.labels,
+                    sample.timestamp_ms,
+                    limits.max_future_ms / 1000
+                )
+            };
+            rejections.push(reject(reason));
+        }
+    }
+    rejections
+}
+
+fn series_problem(labels: &Labels, limits: &SampleLimits) -> Option<String> {
+    let Some(name) = labels.metric_name() else {
+        return Some("the series has no metric name".into());
+    };
+    if !is_valid_metric_name(name) {
+        return Some(format!(
+            "metric name {name:?} is invalid; names match [a-zA-Z_:][a-zA-Z0-9_:]*"
+        ));
+    }
+    let count = labels.len() - 1;
+    if count > limits.max_labels {
+        return Some(format!(
+            "series {labels} has {count} labels; at most {} are allowed",
+            limits.max_labels
+        ));
+    }
+    for label in labels.iter() {
+        if !is_valid_label_name(&label.name) {
+            return Some(format!(
+                "label name {:?} is invalid; names match [a-zA-Z_][a-zA-Z0-9_]* and may not start with __",
+                label.name
+            ));
+        }
+        if label.name.len() > limits.max_label_name_bytes {
+            return Some(format!(
+                "label name {:?} is longer than {} bytes",
+                label.name, limits.max_label_name_bytes
+            ));
+        }
+        if label.value.len() > limits.max_label_value_bytes {
+            return Some(format!(
+                "label {} of {name} has a value of {} bytes; at most {} are allowed",
+                label.name,
+                label.value.len(),
+                limits.max_label_value_bytes
+            ));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_sorted_deduplicated_and_drop_empty_values() {
+        let a = Labels::from_pairs([("b", "2"), ("a", "1"), ("c", ""), ("a", "3")]);
+        let b = Labels::from_pairs([("a", "3"), ("b", "2")]);
+        assert_eq!(a, b);
+        assert_eq!(a.get("a"), Some("3"));
+        assert_eq!(a.get("c"), None);
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        assert_ne!(
+            a.fingerprint(),
+            Labels::from_pairs([("a", "3"), ("b", "22")]).fingerprint()
+        );
+        // Separators keep a="b c" apart from a="b", c.
+        assert_ne!(
+            Labels::from_pairs([("a", "bc")]).fingerprint(),
+            Labels::from_pairs([("ab", "c")]).fingerprint()
+        );
+    }
+
+    #[test]
+    fn labels_print_in_prometheus_notation() {
+        let labels = Labels::with_name("cpu", [("host", "a"), ("dc", "x\"y")]);
+        assert_eq!(labels.to_string(), "cpu{dc=\"x\\\"y\",host=\"a\"}");
+        assert_eq!(
+            Labels::with_name("up", Vec::<(String, String)>::new()).to_string(),
+            "up"
+        );
+    }
+
+    #[test]
+    fn names_follow_the_prometheus_data_model() {
+        for (name, metric, label) in [
+            ("cpu_usage", true, true),
+            ("_x", true, true),
+            ("a:b", true, false),
+            ("9lives", false, false),
+            ("", false, false),
+            ("a-b", false, false),
+            ("__name__", true, true),
+            ("__reserved", true, false),
+            ("ünï", false, false),
+        ] {
+            assert_eq!(is_valid_metric_name(name), metric, "metric {name:?}");
+            assert_eq!(is_valid_label_name(name), label, "label {name:?}");
+        }
+    }
+
+    fn batch(labels: Labels, ts: i64) -> MetricBatch {
+        MetricBatch {
+            series: vec![SeriesSamples {
+                labels,
+                samples: vec![Sample {
+                    timestamp_ms: ts,
+                    value: f64::NAN,
+                }],
+                origin: "line 1".into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn validation_names_the_origin_and_the_problem() {
+        let limits = SampleLimits::default();
+        let now = 1_700_000_000_000;
+        let ok = batch(Labels::with_name("cpu", [("host", "a")]), now);
+        assert!(
+            validate_batch(&ok, &limits, now, 10).is_empty(),
+            "NaN is allowed"
+        );
+
+        let many: Vec<(String, String)> =
+            (0..31).map(|i| (format!("l{i}"), "v".to_owned())).collect();
+        let cases = [
+            (
+                batch(Labels::from_pairs([("host", "a")]), now),
+                "no metric name",
+            ),
+            (
+                batch(Labels::with_name("9x", [("a", "b")]), now),
+                "metric name",
+            ),
+            (
+                batch(Labels::with_name("cpu", [("bad-label", "b")]), now),
+                "label name",
+            ),
+            (batch(Labels::with_name("cpu", many), now), "31 labels"),
+            (
+                batch(Labels::with_name("cpu", [("a", "x".repeat(2049))]), now),
+                "2049 bytes",
+            ),
+            (
+                batch(
+                    Labels::with_name("cpu", [("a", "b")]),
+                    now - limits.max_age_ms - 1,
+                ),
+                "older",
+            ),
+            (
+                batch(
+                    Labels::with_name("cpu", [("a", "b")]),
+                    now + limits.max_future_ms + 1,
+                ),
+                "future",
+            ),
+        ];
+        for (input, expected) in cases {
+            let rejections = validate_batch(&input, &limits, now, 10);
+            assert_eq!(rejections.len(), 1, "{expected}");
+            assert_eq!(rejections[0].origin, "line 1");
+            assert!(
+                rejections[0].reason.contains(expected),
+                "{} should say {expected}",
+                rejections[0].reason
+            );
+        }
+    }
+}
