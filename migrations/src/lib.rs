@@ -10,6 +10,7 @@ mod m20261125_000003_create_memberships;
 mod m20261125_000004_create_api_keys;
 mod m20261125_000005_create_refresh_tokens;
 mod m20261125_000006_create_audit_log;
+mod m20261125_000007_create_metric_storage;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000004_create_api_keys::Migration),
             Box::new(m20261125_000005_create_refresh_tokens::Migration),
             Box::new(m20261125_000006_create_audit_log::Migration),
+            Box::new(m20261125_000007_create_metric_storage::Migration),
         ]
     }
 }

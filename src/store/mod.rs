@@ -8,6 +8,7 @@
 pub mod api_keys;
 pub mod audit;
 pub mod entities;
+pub mod metrics;
 pub mod sessions;
 pub mod tenants;
 pub mod users;
