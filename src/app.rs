@@ -16,7 +16,9 @@ use anyhow::Context as _;
 use tracing_actix_web::{RequestId, TracingLogger};
 
 use crate::actors::login_throttle::{LoginThrottle, ThrottleLimits};
+use crate::actors::persister::{Persister, PersisterLimits};
 use crate::actors::registry::TenantRegistryHandle;
+use crate::actors::supervisor::TenantServices;
 use crate::auth::jwt::{load_or_create_secret, JwtKeys};
 use crate::config::Config;
 use crate::http::error::{json_error, path_error, query_error, ApiError};
@@ -30,6 +32,7 @@ pub struct AppState {
     pub jwt: JwtKeys,
     pub registry: TenantRegistryHandle,
     pub login_throttle: Addr<LoginThrottle>,
+    pub persister: Addr<Persister>,
     pub metrics: ServiceMetrics,
     pub redis: Option<redis::Client>,
 }
@@ -82,10 +85,15 @@ impl Application {
             .context("REDIS_URL")?;
 
         let metrics = ServiceMetrics::new();
-        let registry = TenantRegistryHandle::start(
-            Duration::from_secs(config.tenant_idle_secs),
-            metrics.clone(),
-        );
+        let services = TenantServices {
+            store: store.clone(),
+            metrics: metrics.clone(),
+            aggregator: config.aggregator_config(),
+        };
+        let registry =
+            TenantRegistryHandle::start(Duration::from_secs(config.tenant_idle_secs), services);
+        let persister =
+            Persister::new(store.clone(), PersisterLimits::default(), metrics.clone()).start();
         let login_throttle = LoginThrottle::new(ThrottleLimits {
             per_account: config.login_max_failures_per_account,
             per_address: config.login_max_failures_per_address,
@@ -102,6 +110,7 @@ impl Application {
             jwt,
             registry,
             login_throttle,
+            persister,
             metrics,
             redis,
         });

@@ -61,6 +61,31 @@ pub struct Config {
     pub workers: usize,
     /// Seconds in-flight requests get to finish after SIGTERM.
     pub shutdown_timeout_secs: u64,
+    /// Largest ingest body, in bytes, after decompression (413 above it).
+    pub ingest_max_body_bytes: usize,
+    /// Recent raw samples each tenant keeps in memory, in seconds.
+    pub head_window_secs: u64,
+    /// Active series a tenant may have (422 for a batch that would exceed it).
+    pub max_series_per_tenant: usize,
+    /// Sustained ingest rate per tenant, samples per second (429 above it).
+    pub ingest_samples_per_sec: u64,
+    /// Burst allowance above that rate, in samples.
+    pub ingest_burst_samples: u64,
+    /// Raw samples are kept this many days.
+    pub raw_retention_days: u64,
+    /// 1 min and 1 h rollups are kept this many days.
+    pub rollup_retention_days: u64,
+    /// A tenant checkpoints (seals chunks, trims the write-ahead table) after this many
+    /// samples …
+    pub checkpoint_after_samples: usize,
+    /// … or this many seconds, whichever comes first.
+    pub checkpoint_interval_secs: u64,
+    /// Longest a query may run, in seconds.
+    pub query_timeout_secs: u64,
+    /// Most series one query may select.
+    pub query_max_series: usize,
+    /// Most points per series a range query may return (Prometheus: 11,000).
+    pub query_max_points_per_series: usize,
     /// `text` or `json`.
     pub log_format: LogFormat,
     /// tracing filter, e.g. `info` or `tidewatch=debug,info`.
@@ -89,6 +114,18 @@ impl Default for Config {
             tenant_idle_secs: 600,
             workers: 0,
             shutdown_timeout_secs: 30,
+            ingest_max_body_bytes: 16 * 1024 * 1024,
+            head_window_secs: 2 * 3600,
+            max_series_per_tenant: 1_000_000,
+            ingest_samples_per_sec: 5_000_000,
+            ingest_burst_samples: 10_000_000,
+            raw_retention_days: 15,
+            rollup_retention_days: 400,
+            checkpoint_after_samples: 2_000_000,
+            checkpoint_interval_secs: 300,
+            query_timeout_secs: 30,
+            query_max_series: 50_000,
+            query_max_points_per_series: 11_000,
             log_format: LogFormat::Text,
             log_level: "info".into(),
         }
@@ -160,7 +197,40 @@ impl Config {
                 );
             }
         }
-        let positive: [(&'static str, u64); 7] = [
+        let positive: [(&'static str, u64); 19] = [
+            (
+                "TIDEWATCH_INGEST_MAX_BODY_BYTES",
+                self.ingest_max_body_bytes as u64,
+            ),
+            ("TIDEWATCH_HEAD_WINDOW_SECS", self.head_window_secs),
+            (
+                "TIDEWATCH_MAX_SERIES_PER_TENANT",
+                self.max_series_per_tenant as u64,
+            ),
+            (
+                "TIDEWATCH_INGEST_SAMPLES_PER_SEC",
+                self.ingest_samples_per_sec,
+            ),
+            ("TIDEWATCH_INGEST_BURST_SAMPLES", self.ingest_burst_samples),
+            ("TIDEWATCH_RAW_RETENTION_DAYS", self.raw_retention_days),
+            (
+                "TIDEWATCH_ROLLUP_RETENTION_DAYS",
+                self.rollup_retention_days,
+            ),
+            (
+                "TIDEWATCH_CHECKPOINT_AFTER_SAMPLES",
+                self.checkpoint_after_samples as u64,
+            ),
+            (
+                "TIDEWATCH_CHECKPOINT_INTERVAL_SECS",
+                self.checkpoint_interval_secs,
+            ),
+            ("TIDEWATCH_QUERY_TIMEOUT_SECS", self.query_timeout_secs),
+            ("TIDEWATCH_QUERY_MAX_SERIES", self.query_max_series as u64),
+            (
+                "TIDEWATCH_QUERY_MAX_POINTS_PER_SERIES",
+                self.query_max_points_per_series as u64,
+            ),
             (
                 "TIDEWATCH_ACCESS_TOKEN_TTL_SECS",
                 self.access_token_ttl_secs,
@@ -201,6 +271,34 @@ impl Config {
             return invalid("TIDEWATCH_ADMIN_EMAIL", e.message);
         }
         Ok(())
+    }
+
+    /// The per-tenant aggregator policy these options describe.
+    pub fn aggregator_config(&self) -> crate::actors::aggregator::AggregatorConfig {
+        use crate::actors::aggregator::head::ChunkPolicy;
+        const DAY_MS: i64 = 24 * 3600 * 1000;
+        crate::actors::aggregator::AggregatorConfig {
+            head_window_ms: self.head_window_secs as i64 * 1000,
+            chunk: ChunkPolicy {
+                max_samples: 120,
+                max_span_ms: 2 * 3600 * 1000,
+            },
+            max_active_series: self.max_series_per_tenant,
+            ingest_samples_per_sec: self.ingest_samples_per_sec as f64,
+            ingest_burst_samples: self.ingest_burst_samples as f64,
+            checkpoint_after_samples: self.checkpoint_after_samples,
+            checkpoint_interval: std::time::Duration::from_secs(self.checkpoint_interval_secs),
+            raw_retention_ms: self.raw_retention_days as i64 * DAY_MS,
+            rollup_retention_ms: self.rollup_retention_days as i64 * DAY_MS,
+        }
+    }
+
+    /// Limits every ingested sample is checked against.
+    pub fn sample_limits(&self) -> crate::domain::metrics::SampleLimits {
+        crate::domain::metrics::SampleLimits {
+            max_age_ms: self.raw_retention_days as i64 * 24 * 3600 * 1000,
+            ..crate::domain::metrics::SampleLimits::default()
+        }
     }
 
     pub fn is_sqlite(&self) -> bool {

@@ -1,8 +1,8 @@
 //! The service's own metrics, served at `GET /metrics` in Prometheus text format.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Counters and gauges about Tidewatch itself (not tenants' metrics).
@@ -19,6 +19,16 @@ pub struct ServiceMetrics {
     pub tenant_supervisors: IntGauge,
     /// Tenant supervisors restarted after a crash.
     pub tenant_supervisor_restarts: IntCounter,
+    /// Write-ahead records per group-commit transaction.
+    pub wal_commit_group_size: Histogram,
+    /// Samples acknowledged (durably stored) by ingest.
+    pub ingested_samples: IntCounter,
+    /// Ingest requests refused, by reason.
+    pub ingest_rejections: IntCounterVec,
+    /// Samples held in memory by all tenants' aggregators.
+    pub head_samples: IntGauge,
+    /// Series held by all tenants' aggregators.
+    pub head_series: IntGauge,
 }
 
 impl ServiceMetrics {
@@ -60,12 +70,40 @@ impl ServiceMetrics {
             "Tenant supervisors restarted after a crash",
         )
         .expect("static metric definition");
+        let wal_commit_group_size = Histogram::with_opts(
+            HistogramOpts::new(
+                "wal_commit_group_size",
+                "Write-ahead records per group commit",
+            )
+            .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0]),
+        )
+        .expect("static metric definition");
+        let ingested_samples =
+            IntCounter::new("ingested_samples_total", "Samples acknowledged by ingest")
+                .expect("static metric definition");
+        let ingest_rejections = IntCounterVec::new(
+            Opts::new(
+                "ingest_rejections_total",
+                "Ingest requests refused, by reason",
+            ),
+            &["reason"],
+        )
+        .expect("static metric definition");
+        let head_samples = IntGauge::new("head_samples", "Samples held in memory by aggregators")
+            .expect("static metric definition");
+        let head_series = IntGauge::new("head_series", "Series held in memory by aggregators")
+            .expect("static metric definition");
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_latency.clone()),
             Box::new(mailbox_pending.clone()),
             Box::new(tenant_supervisors.clone()),
             Box::new(tenant_supervisor_restarts.clone()),
+            Box::new(wal_commit_group_size.clone()),
+            Box::new(ingested_samples.clone()),
+            Box::new(ingest_rejections.clone()),
+            Box::new(head_samples.clone()),
+            Box::new(head_series.clone()),
         ] {
             registry
                 .register(collector)
@@ -78,6 +116,11 @@ impl ServiceMetrics {
             mailbox_pending,
             tenant_supervisors,
             tenant_supervisor_restarts,
+            wal_commit_group_size,
+            ingested_samples,
+            ingest_rejections,
+            head_samples,
+            head_series,
         }
     }
 

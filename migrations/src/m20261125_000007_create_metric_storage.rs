@@ -76,15 +76,35 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(MetricSeries::Table)
                     .if_not_exists()
-                    .col(ColumnDef::new(MetricSeries::TenantId).string_len(36).not_null())
+                    .col(
+                        ColumnDef::new(MetricSeries::TenantId)
+                            .string_len(36)
+                            .not_null(),
+                    )
                     // Chosen by the tenant's aggregator from the label fingerprint (probing
                     // on the rare collision), so it is known before the row is written.
-                    .col(ColumnDef::new(MetricSeries::SeriesId).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(MetricSeries::SeriesId)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(MetricSeries::MetricName).text().not_null())
                     .col(ColumnDef::new(MetricSeries::Labels).text().not_null())
-                    .col(ColumnDef::new(MetricSeries::CreatedAtMs).big_integer().not_null())
-                    .primary_key(Index::create().col(MetricSeries::TenantId).col(MetricSeries::SeriesId))
-                    .foreign_key(&mut tenant_fk(MetricSeries::Table, MetricSeries::TenantId, "fk_metric_series_tenant"))
+                    .col(
+                        ColumnDef::new(MetricSeries::CreatedAtMs)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .primary_key(
+                        Index::create()
+                            .col(MetricSeries::TenantId)
+                            .col(MetricSeries::SeriesId),
+                    )
+                    .foreign_key(&mut tenant_fk(
+                        MetricSeries::Table,
+                        MetricSeries::TenantId,
+                        "fk_metric_series_tenant",
+                    ))
                     .to_owned(),
             )
             .await?;
@@ -100,13 +120,29 @@ impl MigrationTrait for Migration {
                             .auto_increment()
                             .primary_key(),
                     )
-                    .col(ColumnDef::new(MetricWal::TenantId).string_len(36).not_null())
-                    .col(ColumnDef::new(MetricWal::SampleCount).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(MetricWal::TenantId)
+                            .string_len(36)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(MetricWal::SampleCount)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(MetricWal::MinTsMs).big_integer().not_null())
                     .col(ColumnDef::new(MetricWal::MaxTsMs).big_integer().not_null())
                     .col(ColumnDef::new(MetricWal::Payload).blob().not_null())
-                    .col(ColumnDef::new(MetricWal::CreatedAtMs).big_integer().not_null())
-                    .foreign_key(&mut tenant_fk(MetricWal::Table, MetricWal::TenantId, "fk_metric_wal_tenant"))
+                    .col(
+                        ColumnDef::new(MetricWal::CreatedAtMs)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .foreign_key(&mut tenant_fk(
+                        MetricWal::Table,
+                        MetricWal::TenantId,
+                        "fk_metric_wal_tenant",
+                    ))
                     .to_owned(),
             )
             .await?;
@@ -125,11 +161,31 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(MetricChunks::Table)
                     .if_not_exists()
-                    .col(ColumnDef::new(MetricChunks::TenantId).string_len(36).not_null())
-                    .col(ColumnDef::new(MetricChunks::SeriesId).big_integer().not_null())
-                    .col(ColumnDef::new(MetricChunks::MinTsMs).big_integer().not_null())
-                    .col(ColumnDef::new(MetricChunks::MaxTsMs).big_integer().not_null())
-                    .col(ColumnDef::new(MetricChunks::SampleCount).integer().not_null())
+                    .col(
+                        ColumnDef::new(MetricChunks::TenantId)
+                            .string_len(36)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(MetricChunks::SeriesId)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(MetricChunks::MinTsMs)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(MetricChunks::MaxTsMs)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(MetricChunks::SampleCount)
+                            .integer()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(MetricChunks::Payload).blob().not_null())
                     .primary_key(
                         Index::create()
@@ -137,7 +193,11 @@ impl MigrationTrait for Migration {
                             .col(MetricChunks::SeriesId)
                             .col(MetricChunks::MinTsMs),
                     )
-                    .foreign_key(&mut tenant_fk(MetricChunks::Table, MetricChunks::TenantId, "fk_metric_chunks_tenant"))
+                    .foreign_key(&mut tenant_fk(
+                        MetricChunks::Table,
+                        MetricChunks::TenantId,
+                        "fk_metric_chunks_tenant",
+                    ))
                     .to_owned(),
             )
             .await?;
@@ -156,11 +216,31 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(MetricRollups::Table)
                     .if_not_exists()
-                    .col(ColumnDef::new(MetricRollups::TenantId).string_len(36).not_null())
-                    .col(ColumnDef::new(MetricRollups::SeriesId).big_integer().not_null())
-                    .col(ColumnDef::new(MetricRollups::ResolutionSecs).integer().not_null())
-                    .col(ColumnDef::new(MetricRollups::BucketStartMs).big_integer().not_null())
-                    .col(ColumnDef::new(MetricRollups::Count).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(MetricRollups::TenantId)
+                            .string_len(36)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(MetricRollups::SeriesId)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(MetricRollups::ResolutionSecs)
+                            .integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(MetricRollups::BucketStartMs)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(MetricRollups::Count)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(MetricRollups::Sum).double().not_null())
                     .col(ColumnDef::new(MetricRollups::Min).double().not_null())
                     .col(ColumnDef::new(MetricRollups::Max).double().not_null())
@@ -172,7 +252,11 @@ impl MigrationTrait for Migration {
                             .col(MetricRollups::ResolutionSecs)
                             .col(MetricRollups::BucketStartMs),
                     )
-                    .foreign_key(&mut tenant_fk(MetricRollups::Table, MetricRollups::TenantId, "fk_metric_rollups_tenant"))
+                    .foreign_key(&mut tenant_fk(
+                        MetricRollups::Table,
+                        MetricRollups::TenantId,
+                        "fk_metric_rollups_tenant",
+                    ))
                     .to_owned(),
             )
             .await?;
@@ -186,7 +270,9 @@ impl MigrationTrait for Migration {
             MetricWal::Table.into_iden(),
             MetricSeries::Table.into_iden(),
         ] {
-            manager.drop_table(Table::drop().table(table).to_owned()).await?;
+            manager
+                .drop_table(Table::drop().table(table).to_owned())
+                .await?;
         }
         Ok(())
     }

@@ -4,6 +4,8 @@
 //!   per tenant on first use, restarts it after a crash, stops it when idle.
 //! - [`login_throttle::LoginThrottle`]: counts failed logins per account and per address.
 
+pub mod aggregator;
 pub mod login_throttle;
+pub mod persister;
 pub mod registry;
 pub mod supervisor;

@@ -8,7 +8,10 @@ use actix::{
     Supervisor, WrapFuture,
 };
 
-use super::supervisor::{DescribeRuntime, TenantRuntime, TenantSupervisor};
+use super::aggregator::MetricAggregator;
+use super::supervisor::{
+    DescribeRuntime, GetAggregator, StopSupervisor, TenantRuntime, TenantServices, TenantSupervisor,
+};
 use crate::domain::TenantId;
 use crate::self_metrics::ServiceMetrics;
 
@@ -32,14 +35,16 @@ pub struct TenantRegistry {
     supervisors: HashMap<TenantId, RunningSupervisor>,
     idle_after: Duration,
     metrics: ServiceMetrics,
+    services: TenantServices,
 }
 
 impl TenantRegistry {
-    pub fn new(idle_after: Duration, metrics: ServiceMetrics) -> Self {
+    pub fn new(idle_after: Duration, services: TenantServices) -> Self {
         Self {
             supervisors: HashMap::new(),
             idle_after,
-            metrics,
+            metrics: services.metrics.clone(),
+            services,
         }
     }
 
@@ -61,7 +66,8 @@ impl TenantRegistry {
             }
             None => 1,
         };
-        let addr = Supervisor::start(move |_| TenantSupervisor::new(tenant, incarnation));
+        let services = self.services.clone();
+        let addr = Supervisor::start(move |_| TenantSupervisor::new(tenant, incarnation, services));
         self.supervisors.insert(
             tenant,
             RunningSupervisor {
@@ -76,11 +82,16 @@ impl TenantRegistry {
         addr
     }
 
-    /// Dropping the last address stops an actor; idle tenants cost nothing.
+    /// Idle tenants cost nothing: their actors are stopped and rebuilt on next use.
     fn stop_idle(&mut self) {
         let idle_after = self.idle_after;
-        self.supervisors.retain(|_, running| {
-            running.last_used.elapsed() < idle_after && running.addr.connected()
+        self.supervisors.retain(|tenant, running| {
+            let keep = running.last_used.elapsed() < idle_after && running.addr.connected();
+            if !keep {
+                tracing::debug!(%tenant, "stopping idle tenant supervisor");
+                running.addr.do_send(StopSupervisor);
+            }
+            keep
         });
         self.metrics
             .tenant_supervisors
@@ -122,6 +133,30 @@ impl Handler<DescribeTenant> for TenantRegistry {
     }
 }
 
+/// The tenant's metric aggregator, starting the tenant's actors if needed.
+#[derive(Message)]
+#[rtype(result = "Result<Addr<MetricAggregator>, RegistryError>")]
+pub struct TenantAggregator {
+    pub tenant: TenantId,
+}
+
+impl Handler<TenantAggregator> for TenantRegistry {
+    type Result = ResponseActFuture<Self, Result<Addr<MetricAggregator>, RegistryError>>;
+
+    fn handle(&mut self, msg: TenantAggregator, _: &mut Self::Context) -> Self::Result {
+        self.metrics
+            .mailbox_pending
+            .with_label_values(&["tenant_registry"])
+            .dec();
+        let addr = self.supervisor_for(msg.tenant);
+        Box::pin(
+            async move { addr.send(GetAggregator).await }
+                .into_actor(self)
+                .map(|result, _, _| result.map_err(RegistryError::SupervisorLost)),
+        )
+    }
+}
+
 /// Stop a tenant's supervisor (the tenant was deleted or disabled).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -137,7 +172,9 @@ impl Handler<StopTenant> for TenantRegistry {
             .mailbox_pending
             .with_label_values(&["tenant_registry"])
             .dec();
-        self.supervisors.remove(&msg.tenant);
+        if let Some(running) = self.supervisors.remove(&msg.tenant) {
+            running.addr.do_send(StopSupervisor);
+        }
         self.metrics
             .tenant_supervisors
             .set(self.supervisors.len() as i64);
@@ -174,8 +211,9 @@ pub struct TenantRegistryHandle {
 }
 
 impl TenantRegistryHandle {
-    pub fn start(idle_after: Duration, metrics: ServiceMetrics) -> Self {
-        let addr = TenantRegistry::new(idle_after, metrics.clone()).start();
+    pub fn start(idle_after: Duration, services: TenantServices) -> Self {
+        let metrics = services.metrics.clone();
+        let addr = TenantRegistry::new(idle_after, services).start();
         Self { addr, metrics }
     }
 
@@ -197,6 +235,13 @@ impl TenantRegistryHandle {
 
     pub async fn describe(&self, tenant: TenantId) -> Result<TenantRuntime, RegistryError> {
         self.send(DescribeTenant { tenant }).await?
+    }
+
+    pub async fn aggregator(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Addr<MetricAggregator>, RegistryError> {
+        self.send(TenantAggregator { tenant }).await?
     }
 
     pub async fn stop(&self, tenant: TenantId) -> Result<(), RegistryError> {
@@ -238,7 +283,21 @@ impl Handler<SupervisorAddr> for TenantRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::actors::aggregator::AggregatorConfig;
     use crate::actors::supervisor::Crash;
+    use crate::store::Store;
+
+    async fn services(metrics: ServiceMetrics) -> TenantServices {
+        let store = Store::connect("sqlite::memory:", 1)
+            .await
+            .expect("in-memory SQLite");
+        store.migrate().await.expect("migrations");
+        TenantServices {
+            store,
+            metrics,
+            aggregator: AggregatorConfig::default(),
+        }
+    }
 
     async fn poll_until<F, Fut>(mut check: F)
     where
@@ -255,7 +314,8 @@ mod tests {
     #[actix_rt::test]
     async fn a_crashed_tenant_comes_back_and_others_are_untouched() {
         let metrics = ServiceMetrics::new();
-        let registry = TenantRegistryHandle::start(Duration::from_secs(600), metrics.clone());
+        let registry =
+            TenantRegistryHandle::start(Duration::from_secs(600), services(metrics.clone()).await);
         let (a, b) = (TenantId::generate(), TenantId::generate());
 
         let a_before = registry.describe(a).await.unwrap();
@@ -288,8 +348,10 @@ mod tests {
 
     #[actix_rt::test]
     async fn idle_tenants_are_stopped() {
-        let registry =
-            TenantRegistryHandle::start(Duration::from_millis(200), ServiceMetrics::new());
+        let registry = TenantRegistryHandle::start(
+            Duration::from_millis(200),
+            services(ServiceMetrics::new()).await,
+        );
         let tenant = TenantId::generate();
         registry.describe(tenant).await.unwrap();
         assert_eq!(registry.running().await.unwrap(), vec![tenant]);
@@ -302,7 +364,10 @@ mod tests {
 
     #[actix_rt::test]
     async fn stopping_a_tenant_removes_only_it() {
-        let registry = TenantRegistryHandle::start(Duration::from_secs(600), ServiceMetrics::new());
+        let registry = TenantRegistryHandle::start(
+            Duration::from_secs(600),
+            services(ServiceMetrics::new()).await,
+        );
         let (a, b) = (TenantId::generate(), TenantId::generate());
         registry.describe(a).await.unwrap();
         registry.describe(b).await.unwrap();

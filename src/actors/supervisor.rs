@@ -4,15 +4,28 @@
 
 use std::time::Instant;
 
-use actix::{Actor, Context, Handler, Message, MessageResult, Supervised};
+use actix::{Actor, ActorContext, Addr, Context, Handler, Message, MessageResult, Supervised};
 use serde::Serialize;
 
+use super::aggregator::{AggregatorConfig, MetricAggregator};
 use crate::domain::time::now_ms;
 use crate::domain::TenantId;
+use crate::self_metrics::ServiceMetrics;
+use crate::store::Store;
+
+/// What a tenant's actors need from the process: the store and the policies.
+#[derive(Clone)]
+pub struct TenantServices {
+    pub store: Store,
+    pub metrics: ServiceMetrics,
+    pub aggregator: AggregatorConfig,
+}
 
 /// One tenant's supervisor actor.
 pub struct TenantSupervisor {
     tenant: TenantId,
+    services: TenantServices,
+    aggregator: Option<Addr<MetricAggregator>>,
     /// How many times this tenant's supervisor has been (re)started; 1 for the first.
     incarnation: u32,
     started: Instant,
@@ -21,9 +34,11 @@ pub struct TenantSupervisor {
 }
 
 impl TenantSupervisor {
-    pub fn new(tenant: TenantId, incarnation: u32) -> Self {
+    pub fn new(tenant: TenantId, incarnation: u32, services: TenantServices) -> Self {
         Self {
             tenant,
+            services,
+            aggregator: None,
             incarnation,
             started: Instant::now(),
             started_at_ms: now_ms(),
@@ -37,6 +52,64 @@ impl Actor for TenantSupervisor {
 
     fn started(&mut self, _ctx: &mut Self::Context) {
         tracing::debug!(tenant = %self.tenant, incarnation = self.incarnation, "tenant supervisor started");
+    }
+
+    fn stopped(&mut self, _ctx: &mut Self::Context) {
+        // Children have timers of their own; tell them to stop rather than rely on
+        // dropped addresses.
+        if let Some(aggregator) = self.aggregator.take() {
+            aggregator.do_send(super::aggregator::StopAggregator);
+        }
+    }
+}
+
+impl TenantSupervisor {
+    /// The tenant's aggregator, started on first use and started again (rebuilding its
+    /// head from the database) if it died.
+    fn aggregator(&mut self) -> Addr<MetricAggregator> {
+        if let Some(addr) = &self.aggregator {
+            if addr.connected() {
+                return addr.clone();
+            }
+            tracing::warn!(tenant = %self.tenant, "metric aggregator died; restarting it");
+        }
+        let services = &self.services;
+        let addr = MetricAggregator::new(
+            self.tenant,
+            services.store.clone(),
+            services.aggregator,
+            services.metrics.clone(),
+        )
+        .start();
+        self.aggregator = Some(addr.clone());
+        addr
+    }
+}
+
+/// The tenant's metric aggregator.
+#[derive(Message)]
+#[rtype(result = "Addr<MetricAggregator>")]
+pub struct GetAggregator;
+
+impl Handler<GetAggregator> for TenantSupervisor {
+    type Result = MessageResult<GetAggregator>;
+
+    fn handle(&mut self, _: GetAggregator, _: &mut Self::Context) -> Self::Result {
+        self.messages_handled += 1;
+        MessageResult(self.aggregator())
+    }
+}
+
+/// Stop the tenant's actors (tenant deleted or disabled).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopSupervisor;
+
+impl Handler<StopSupervisor> for TenantSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, _: StopSupervisor, ctx: &mut Self::Context) {
+        ctx.stop();
     }
 }
 

@@ -88,6 +88,23 @@ impl Labels {
         self.0.is_empty()
     }
 
+    /// A JSON object of the labels with sorted keys: the stored form in the series index.
+    pub fn to_json(&self) -> String {
+        let map: serde_json::Map<String, serde_json::Value> = self
+            .0
+            .iter()
+            .map(|l| (l.name.clone(), serde_json::Value::String(l.value.clone())))
+            .collect();
+        serde_json::Value::Object(map).to_string()
+    }
+
+    /// Reads [`Labels::to_json`]'s output back.
+    pub fn from_json(text: &str) -> Result<Self, String> {
+        let map: std::collections::BTreeMap<String, String> =
+            serde_json::from_str(text).map_err(|e| format!("labels {text:?}: {e}"))?;
+        Ok(Self::from_pairs(map))
+    }
+
     /// A stable 64-bit fingerprint (FNV-1a over names and values with separators), the
     /// same on every run and platform, for the series index.
     pub fn fingerprint(&self) -> u64 {
@@ -320,6 +337,15 @@ mod tests {
             Labels::from_pairs([("a", "bc")]).fingerprint(),
             Labels::from_pairs([("ab", "c")]).fingerprint()
         );
+    }
+
+    #[test]
+    fn labels_round_trip_through_json() {
+        let labels = Labels::with_name("cpu", [("b", "2"), ("a", "\"x\"")]);
+        let text = labels.to_json();
+        assert_eq!(text, r#"{"__name__":"cpu","a":"\"x\"","b":"2"}"#);
+        assert_eq!(Labels::from_json(&text), Ok(labels));
+        assert!(Labels::from_json("[1]").is_err());
     }
 
     #[test]

@@ -189,3 +189,73 @@ pub fn path_error(err: PathError, _: &HttpRequest) -> actix_web::Error {
 pub fn query_error(err: QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
     ApiError::bad_request("invalid_query", format!("invalid query string: {err}")).into()
 }
+
+impl From<crate::pipeline::IngestFailure> for ApiError {
+    fn from(err: crate::pipeline::IngestFailure) -> Self {
+        use crate::actors::aggregator::head::AdmitError;
+        use crate::actors::aggregator::Refusal;
+        use crate::actors::persister::PersistError;
+        use crate::pipeline::{IngestFailure, RefusalError};
+        let message = err.to_string();
+        match err {
+            IngestFailure::Invalid(_) => Self::bad_request("invalid_samples", message),
+            IngestFailure::Refused(RefusalError(Refusal::Admit(AdmitError::SeriesLimit { limit, series }))) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "series_limit",
+                format!("the tenant has reached its limit of {limit} active series; refused new series {series}; nothing was stored"),
+            ),
+            IngestFailure::Refused(RefusalError(Refusal::Admit(AdmitError::TooOld { origin, series, sealed_until_ms }))) => Self::bad_request(
+                "out_of_order",
+                format!("{origin}: series {series} already has sealed samples up to {sealed_until_ms} ms; older samples are rejected; nothing was stored"),
+            ),
+            IngestFailure::Refused(RefusalError(Refusal::RateLimited { retry_after_secs })) => Self {
+                retry_after_secs: Some(retry_after_secs),
+                ..Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    format!("the tenant's ingest rate limit is exceeded; retry in {retry_after_secs} s; nothing was stored"),
+                )
+            },
+            IngestFailure::Refused(RefusalError(Refusal::NotReady(detail))) => {
+                tracing::error!(%detail, "aggregator not ready");
+                Self {
+                    retry_after_secs: Some(5),
+                    ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "the tenant's metric store is not ready; retry shortly")
+                }
+            }
+            IngestFailure::Persist(PersistError::Overloaded { .. }) => Self {
+                retry_after_secs: Some(1),
+                ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", message)
+            },
+            IngestFailure::Persist(_) | IngestFailure::Registry(_) => {
+                tracing::error!(%message, "ingest failed");
+                Self {
+                    retry_after_secs: Some(1),
+                    ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", "storing the batch failed; nothing was acknowledged; retry")
+                }
+            }
+        }
+    }
+}
+
+impl From<crate::ingest::IngestError> for ApiError {
+    fn from(err: crate::ingest::IngestError) -> Self {
+        use crate::ingest::IngestError;
+        let message = err.to_string();
+        match err {
+            IngestError::Malformed { .. } => {
+                Self::bad_request("invalid_body", format!("{message}; nothing was stored"))
+            }
+            IngestError::TooLarge { .. } | IngestError::TooManySeries { .. } => {
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
+            }
+            IngestError::UnsupportedEncoding(_) | IngestError::UnsupportedMediaType(_) => {
+                Self::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    message,
+                )
+            }
+        }
+    }
+}

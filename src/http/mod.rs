@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod error;
+pub mod ingest;
 pub mod openapi;
 pub mod ops;
 pub mod tenant;
@@ -22,6 +23,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(ops::metrics)
         .service(ops::index)
         .service(openapi::openapi_json)
+        .service(ingest::influx_v1)
+        .service(ingest::influx_v2)
+        .service(ingest::otlp)
         .service(
             web::scope("/api/v1")
                 .service(auth::login)
@@ -42,7 +46,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(api_keys::create)
                 .service(api_keys::list)
                 .service(api_keys::revoke)
-                .service(audit::list),
+                .service(audit::list)
+                .service(ingest::json)
+                .service(ingest::remote_write),
         );
 }
 

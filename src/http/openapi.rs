@@ -4,7 +4,7 @@ use actix_web::{get, web};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{api_keys, audit, auth, error, ops, tenant, tenants, users};
+use super::{api_keys, audit, auth, error, ingest, ops, tenant, tenants, users};
 
 struct BearerAuth;
 
@@ -12,7 +12,14 @@ struct BearerAuth;
 /// the document lists full paths, as clients call them.
 struct ApiPrefix;
 
-const ROOT_PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+const ROOT_PATHS: [&str; 6] = [
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/write",
+    "/api/v2/write",
+    "/v1/metrics",
+];
 
 impl Modify for ApiPrefix {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
@@ -20,7 +27,7 @@ impl Modify for ApiPrefix {
         openapi.paths.paths = paths
             .into_iter()
             .map(|(path, item)| {
-                if ROOT_PATHS.contains(&path.as_str()) {
+                if ROOT_PATHS.contains(&path.as_str()) || path.starts_with("/api/") {
                     (path, item)
                 } else {
                     (format!("/api/v1{path}"), item)
@@ -56,6 +63,7 @@ impl Modify for BearerAuth {
         users::create, users::list, users::get, users::update, users::delete,
         api_keys::create, api_keys::list, api_keys::revoke,
         audit::list,
+        ingest::json, ingest::influx_v2, ingest::influx_v1, ingest::remote_write, ingest::otlp,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
     modifiers(&BearerAuth, &ApiPrefix)

@@ -118,9 +118,13 @@ async fn insert_rows<C: ConnectionTrait>(
 ) -> Result<(), StoreError> {
     let backend = conn.get_database_backend();
     for group in rows.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!("{head} VALUES {} {tail}", values_clause(backend, group.len(), columns));
+        let sql = format!(
+            "{head} VALUES {} {tail}",
+            values_clause(backend, group.len(), columns)
+        );
         let values: Vec<Value> = group.iter().flat_map(|row| row.iter().cloned()).collect();
-        conn.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
+        conn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await?;
     }
     Ok(())
 }
@@ -175,10 +179,19 @@ impl Store {
         );
         let rows = self
             .db()
-            .query_all_raw(Statement::from_sql_and_values(backend, sql, [tenant.to_string().into()]))
+            .query_all_raw(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [tenant.to_string().into()],
+            ))
             .await?;
         rows.into_iter()
-            .map(|row| Ok((row.try_get::<i64>("", "id")?, row.try_get::<Vec<u8>>("", "payload")?)))
+            .map(|row| {
+                Ok((
+                    row.try_get::<i64>("", "id")?,
+                    row.try_get::<Vec<u8>>("", "payload")?,
+                ))
+            })
             .collect()
     }
 
@@ -191,15 +204,28 @@ impl Store {
         );
         let rows = self
             .db()
-            .query_all_raw(Statement::from_sql_and_values(backend, sql, [tenant.to_string().into()]))
+            .query_all_raw(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [tenant.to_string().into()],
+            ))
             .await?;
         rows.into_iter()
-            .map(|row| Ok((row.try_get::<i64>("", "series_id")?, row.try_get::<String>("", "labels")?)))
+            .map(|row| {
+                Ok((
+                    row.try_get::<i64>("", "series_id")?,
+                    row.try_get::<String>("", "labels")?,
+                ))
+            })
             .collect()
     }
 
     /// Writes a checkpoint atomically; returns the id of the carry-over record, if any.
-    pub async fn write_checkpoint(&self, tenant: TenantId, checkpoint: Checkpoint) -> Result<Option<i64>, StoreError> {
+    pub async fn write_checkpoint(
+        &self,
+        tenant: TenantId,
+        checkpoint: Checkpoint,
+    ) -> Result<Option<i64>, StoreError> {
         let txn = self.db().begin().await?;
         let backend = txn.get_database_backend();
         let tenant_text = tenant.to_string();
@@ -290,7 +316,8 @@ impl Store {
             );
             let mut values: Vec<Value> = vec![tenant_text.clone().into()];
             values.extend(ids.iter().map(|id| Value::from(*id)));
-            txn.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
+            txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+                .await?;
         }
         txn.commit().await?;
         Ok(carry_over_id)
@@ -317,9 +344,14 @@ impl Store {
                 placeholder(backend, 3),
                 in_list(backend, 4, ids.len())
             );
-            let mut values: Vec<Value> = vec![tenant.to_string().into(), start_ms.into(), end_ms.into()];
+            let mut values: Vec<Value> =
+                vec![tenant.to_string().into(), start_ms.into(), end_ms.into()];
             values.extend(ids.iter().map(|id| Value::from(*id)));
-            for row in self.db().query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await? {
+            for row in self
+                .db()
+                .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+                .await?
+            {
                 out.push(ChunkRow {
                     series_id: row.try_get("", "series_id")?,
                     min_ts_ms: row.try_get("", "min_ts_ms")?,
@@ -361,7 +393,11 @@ impl Store {
                 end_ms.into(),
             ];
             values.extend(ids.iter().map(|id| Value::from(*id)));
-            for row in self.db().query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await? {
+            for row in self
+                .db()
+                .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+                .await?
+            {
                 out.push(RollupRow {
                     series_id: row.try_get("", "series_id")?,
                     resolution_secs: row.try_get("", "resolution_secs")?,
@@ -462,7 +498,10 @@ mod tests {
 
     #[test]
     fn values_clauses_number_postgres_placeholders() {
-        assert_eq!(values_clause(DbBackend::Postgres, 2, 2), "($1, $2), ($3, $4)");
+        assert_eq!(
+            values_clause(DbBackend::Postgres, 2, 2),
+            "($1, $2), ($3, $4)"
+        );
         assert_eq!(values_clause(DbBackend::Sqlite, 1, 3), "(?, ?, ?)");
         assert_eq!(in_list(DbBackend::Postgres, 3, 2), "$3, $4");
     }

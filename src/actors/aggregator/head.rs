@@ -1,0 +1,474 @@
+//! The in-memory head of one tenant's time series: the series index, recent samples
+//! (the head window) and the samples not yet sealed into chunks. Pure data structure; the
+//! aggregator actor owns one and drives it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::domain::metrics::{Labels, MetricBatch, Sample, SeriesSamples};
+
+/// A series id, unique within a tenant and stable across restarts (stored in the index).
+pub type SeriesId = i64;
+
+/// One series in the head.
+#[derive(Debug, Clone)]
+pub struct HeadSeries {
+    pub labels: Arc<Labels>,
+    /// Sorted by time, no duplicate timestamps.
+    pub samples: Vec<Sample>,
+    /// Samples at or before this are sealed in chunks; later ones live only in the
+    /// write-ahead table and here.
+    pub sealed_until_ms: Option<i64>,
+}
+
+impl HeadSeries {
+    fn unsealed_start(&self) -> usize {
+        match self.sealed_until_ms {
+            Some(sealed) => self.samples.partition_point(|s| s.timestamp_ms <= sealed),
+            None => 0,
+        }
+    }
+
+    pub fn unsealed(&self) -> &[Sample] {
+        &self.samples[self.unsealed_start()..]
+    }
+}
+
+/// Why a batch cannot be admitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdmitError {
+    /// The tenant would have more active series than allowed.
+    SeriesLimit { limit: usize, series: String },
+    /// A sample is older than what this series has already sealed.
+    TooOld {
+        origin: String,
+        series: String,
+        sealed_until_ms: i64,
+    },
+}
+
+/// What one checkpoint seals and carries over.
+#[derive(Debug, Default)]
+pub struct CheckpointPlan {
+    /// Chunks to seal: series and its samples (sorted, ≤ the chunk size).
+    pub chunks: Vec<(SeriesId, Vec<Sample>)>,
+    /// Series created since the last checkpoint, to add to the stored index.
+    pub new_series: Vec<(SeriesId, Arc<Labels>)>,
+    /// Samples that stay open, to be re-written as one write-ahead record.
+    pub carry_over: MetricBatch,
+}
+
+/// How chunks are cut.
+#[derive(Debug, Clone, Copy)]
+pub struct ChunkPolicy {
+    pub max_samples: usize,
+    /// An open chunk whose first sample is older than this is sealed even if not full.
+    pub max_span_ms: i64,
+}
+
+/// The head of one tenant.
+#[derive(Debug, Default)]
+pub struct Head {
+    ids: HashMap<Arc<Labels>, SeriesId>,
+    series: HashMap<SeriesId, HeadSeries>,
+    by_name: HashMap<String, Vec<SeriesId>>,
+    unpersisted: Vec<SeriesId>,
+    sample_count: usize,
+    /// Samples at or after this instant are all in memory (older ones may be only in chunks).
+    covered_from_ms: i64,
+}
+
+impl Head {
+    pub fn new(covered_from_ms: i64) -> Self {
+        Self {
+            covered_from_ms,
+            ..Self::default()
+        }
+    }
+
+    pub fn series_count(&self) -> usize {
+        self.series.len()
+    }
+
+    pub fn sample_count(&self) -> usize {
+        self.sample_count
+    }
+
+    pub fn covered_from_ms(&self) -> i64 {
+        self.covered_from_ms
+    }
+
+    pub fn get(&self, id: SeriesId) -> Option<&HeadSeries> {
+        self.series.get(&id)
+    }
+
+    pub fn id_of(&self, labels: &Labels) -> Option<SeriesId> {
+        self.ids.get(labels).copied()
+    }
+
+    /// Adds a series known from the stored index (at start).
+    pub fn restore_series(&mut self, id: SeriesId, labels: Labels) {
+        self.insert_series(id, Arc::new(labels));
+    }
+
+    /// Adds sealed samples read back from chunks (at start), so the head window is in memory.
+    pub fn restore_sealed(&mut self, id: SeriesId, samples: &[Sample]) {
+        let Some(series) = self.series.get_mut(&id) else {
+            return;
+        };
+        let before = series.samples.len();
+        for sample in samples {
+            insert_sorted(&mut series.samples, *sample);
+        }
+        if let Some(last) = samples.last() {
+            series.sealed_until_ms = Some(
+                series
+                    .sealed_until_ms
+                    .map_or(last.timestamp_ms, |s| s.max(last.timestamp_ms)),
+            );
+        }
+        self.sample_count += series.samples.len() - before;
+    }
+
+    fn insert_series(&mut self, id: SeriesId, labels: Arc<Labels>) {
+        let name = labels.metric_name().unwrap_or_default().to_owned();
+        self.ids.insert(labels.clone(), id);
+        self.by_name.entry(name).or_default().push(id);
+        self.series.insert(
+            id,
+            HeadSeries {
+                labels,
+                samples: Vec::new(),
+                sealed_until_ms: None,
+            },
+        );
+    }
+
+    /// A new id: the label fingerprint, probing upward past the rare collision, so ids are
+    /// stable for a label set in practice and never shared.
+    fn new_id(&self, labels: &Labels) -> SeriesId {
+        let mut id = labels.fingerprint() as i64;
+        while self.series.contains_key(&id) {
+            id = id.wrapping_add(1);
+        }
+        id
+    }
+
+    /// Whether `batch` may be stored: the series limit holds and no sample is older than
+    /// what its series has already sealed. Checks everything, changes nothing.
+    pub fn admit(&self, batch: &MetricBatch, max_series: usize) -> Result<(), AdmitError> {
+        let mut new_series: Vec<&Labels> = Vec::new();
+        for series in &batch.series {
+            match self.ids.get(&series.labels) {
+                Some(id) => {
+                    let head = &self.series[id];
+                    if let (Some(sealed), Some(oldest)) = (
+                        head.sealed_until_ms,
+                        series.samples.iter().map(|s| s.timestamp_ms).min(),
+                    ) {
+                        if oldest <= sealed {
+                            return Err(AdmitError::TooOld {
+                                origin: series.origin.clone(),
+                                series: series.labels.to_string(),
+                                sealed_until_ms: sealed,
+                            });
+                        }
+                    }
+                }
+                None => {
+                    if !new_series.contains(&&series.labels) {
+                        new_series.push(&series.labels);
+                        if self.series.len() + new_series.len() > max_series {
+                            return Err(AdmitError::SeriesLimit {
+                                limit: max_series,
+                                series: series.labels.to_string(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a durable batch. Samples are kept sorted; a repeated timestamp keeps the last
+    /// value written; a sample older than its series' sealed chunks (admitted concurrently
+    /// with a checkpoint) is dropped and counted in the return value.
+    pub fn append(&mut self, batch: &MetricBatch) -> usize {
+        let mut dropped = 0;
+        for SeriesSamples {
+            labels, samples, ..
+        } in &batch.series
+        {
+            let id = match self.ids.get(labels) {
+                Some(id) => *id,
+                None => {
+                    let id = self.new_id(labels);
+                    self.insert_series(id, Arc::new(labels.clone()));
+                    self.unpersisted.push(id);
+                    id
+                }
+            };
+            let series = self.series.get_mut(&id).expect("inserted above");
+            let before = series.samples.len();
+            for sample in samples {
+                if series
+                    .sealed_until_ms
+                    .is_some_and(|sealed| sample.timestamp_ms <= sealed)
+                {
+                    dropped += 1;
+                    continue;
+                }
+                insert_sorted(&mut series.samples, *sample);
+            }
+            self.sample_count += series.samples.len() - before;
+        }
+        dropped
+    }
+
+    /// Series whose labels pass `filter` (looked up by metric name when given), with their
+    /// in-memory samples in `[start_ms, end_ms]`.
+    pub fn select(
+        &self,
+        metric_name: Option<&str>,
+        filter: &dyn Fn(&Labels) -> bool,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Vec<(SeriesId, Arc<Labels>, Vec<Sample>)> {
+        let candidates: Box<dyn Iterator<Item = SeriesId> + '_> = match metric_name {
+            Some(name) => Box::new(self.by_name.get(name).into_iter().flatten().copied()),
+            None => Box::new(self.series.keys().copied()),
+        };
+        let mut out = Vec::new();
+        for id in candidates {
+            let series = &self.series[&id];
+            if !filter(&series.labels) {
+                continue;
+            }
+            let from = series
+                .samples
+                .partition_point(|s| s.timestamp_ms < start_ms);
+            let to = series.samples.partition_point(|s| s.timestamp_ms <= end_ms);
+            out.push((id, series.labels.clone(), series.samples[from..to].to_vec()));
+        }
+        out
+    }
+
+    /// Decides what the next checkpoint seals: full chunks, and open chunks older than the
+    /// span limit; everything else is carried over.
+    pub fn plan_checkpoint(&self, now_ms: i64, policy: ChunkPolicy) -> CheckpointPlan {
+        let mut plan = CheckpointPlan {
+            new_series: self
+                .unpersisted
+                .iter()
+                .map(|id| (*id, self.series[id].labels.clone()))
+                .collect(),
+            ..CheckpointPlan::default()
+        };
+        let mut ids: Vec<&SeriesId> = self.series.keys().collect();
+        ids.sort();
+        for id in ids {
+            let series = &self.series[id];
+            let mut open = series.unsealed();
+            while open.len() >= policy.max_samples {
+                plan.chunks.push((*id, open[..policy.max_samples].to_vec()));
+                open = &open[policy.max_samples..];
+            }
+            if let Some(first) = open.first() {
+                if first.timestamp_ms < now_ms - policy.max_span_ms {
+                    plan.chunks.push((*id, open.to_vec()));
+                    continue;
+                }
+                plan.carry_over.series.push(SeriesSamples {
+                    labels: (*series.labels).clone(),
+                    samples: open.to_vec(),
+                    origin: String::new(),
+                });
+            }
+        }
+        plan
+    }
+
+    /// Records that a checkpoint was written.
+    pub fn checkpoint_written(&mut self, plan: &CheckpointPlan) {
+        for (id, samples) in &plan.chunks {
+            if let (Some(series), Some(last)) = (self.series.get_mut(id), samples.last()) {
+                series.sealed_until_ms = Some(
+                    series
+                        .sealed_until_ms
+                        .map_or(last.timestamp_ms, |s| s.max(last.timestamp_ms)),
+                );
+            }
+        }
+        let written: Vec<SeriesId> = plan.new_series.iter().map(|(id, _)| *id).collect();
+        self.unpersisted.retain(|id| !written.contains(id));
+    }
+
+    /// Forgets sealed samples older than `keep_from_ms`: they stay queryable from chunks.
+    pub fn trim(&mut self, keep_from_ms: i64) {
+        let mut removed = 0;
+        for series in self.series.values_mut() {
+            let sealed = series.sealed_until_ms.unwrap_or(i64::MIN);
+            let cut = series
+                .samples
+                .partition_point(|s| s.timestamp_ms < keep_from_ms && s.timestamp_ms <= sealed);
+            if cut > 0 {
+                series.samples.drain(..cut);
+                removed += cut;
+            }
+        }
+        self.sample_count -= removed;
+        self.covered_from_ms = self.covered_from_ms.max(keep_from_ms);
+    }
+}
+
+fn insert_sorted(samples: &mut Vec<Sample>, sample: Sample) {
+    match samples.last() {
+        Some(last) if last.timestamp_ms < sample.timestamp_ms => samples.push(sample),
+        None => samples.push(sample),
+        _ => match samples.binary_search_by_key(&sample.timestamp_ms, |s| s.timestamp_ms) {
+            Ok(i) => samples[i] = sample,
+            Err(i) => samples.insert(i, sample),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(name: &str, host: &str, points: &[(i64, f64)]) -> MetricBatch {
+        MetricBatch {
+            series: vec![SeriesSamples {
+                labels: Labels::with_name(name, [("host", host)]),
+                samples: points
+                    .iter()
+                    .map(|(t, v)| Sample {
+                        timestamp_ms: *t,
+                        value: *v,
+                    })
+                    .collect(),
+                origin: "line 1".into(),
+            }],
+        }
+    }
+
+    fn all(head: &Head) -> Vec<(Arc<Labels>, Vec<Sample>)> {
+        let mut out: Vec<_> = head
+            .select(None, &|_| true, i64::MIN, i64::MAX)
+            .into_iter()
+            .map(|(_, l, s)| (l, s))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    #[test]
+    fn appends_sort_and_deduplicate() {
+        let mut head = Head::new(0);
+        head.append(&batch("cpu", "a", &[(3, 3.0), (1, 1.0)]));
+        head.append(&batch("cpu", "a", &[(2, 2.0), (3, 30.0)]));
+        head.append(&batch("cpu", "b", &[(1, 9.0)]));
+        let series = all(&head);
+        assert_eq!(series.len(), 2);
+        let values: Vec<(i64, f64)> = series[0]
+            .1
+            .iter()
+            .map(|s| (s.timestamp_ms, s.value))
+            .collect();
+        assert_eq!(values, vec![(1, 1.0), (2, 2.0), (3, 30.0)]);
+        assert_eq!(head.sample_count(), 4);
+        assert_eq!(head.series_count(), 2);
+    }
+
+    #[test]
+    fn selection_uses_name_filter_and_time() {
+        let mut head = Head::new(0);
+        head.append(&batch("cpu", "a", &[(1, 1.0), (5, 5.0), (9, 9.0)]));
+        head.append(&batch("mem", "a", &[(1, 1.0)]));
+        let picked = head.select(Some("cpu"), &|l| l.get("host") == Some("a"), 2, 9);
+        assert_eq!(picked.len(), 1);
+        assert_eq!(picked[0].2.len(), 2);
+        assert!(head.select(Some("disk"), &|_| true, 0, 10).is_empty());
+    }
+
+    #[test]
+    fn admission_enforces_series_limit_and_sealed_boundary() {
+        let mut head = Head::new(0);
+        head.append(&batch("cpu", "a", &[(1, 1.0)]));
+        assert_eq!(head.admit(&batch("cpu", "a", &[(2, 1.0)]), 1), Ok(()));
+        match head.admit(&batch("cpu", "b", &[(2, 1.0)]), 1) {
+            Err(AdmitError::SeriesLimit { limit: 1, series }) => {
+                assert_eq!(series, "cpu{host=\"b\"}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let plan = head.plan_checkpoint(
+            1_000_000_000,
+            ChunkPolicy {
+                max_samples: 120,
+                max_span_ms: 10,
+            },
+        );
+        assert_eq!(plan.chunks.len(), 1, "an old open chunk is sealed");
+        head.checkpoint_written(&plan);
+        assert!(matches!(
+            head.admit(&batch("cpu", "a", &[(1, 5.0)]), 10),
+            Err(AdmitError::TooOld { .. })
+        ));
+        assert_eq!(
+            head.append(&batch("cpu", "a", &[(1, 5.0), (7, 7.0)])),
+            1,
+            "the sealed-over sample is dropped"
+        );
+    }
+
+    #[test]
+    fn checkpoints_seal_full_chunks_and_carry_the_rest() {
+        let mut head = Head::new(0);
+        let points: Vec<(i64, f64)> = (0..250).map(|i| (1_000 + i * 15_000, i as f64)).collect();
+        head.append(&batch("cpu", "a", &points));
+        head.append(&batch("cpu", "b", &[(5_000_000, 1.0)]));
+        let now = 1_000 + 250 * 15_000;
+        let plan = head.plan_checkpoint(
+            now,
+            ChunkPolicy {
+                max_samples: 120,
+                max_span_ms: 7_200_000,
+            },
+        );
+        assert_eq!(plan.chunks.len(), 2);
+        assert!(plan.chunks.iter().all(|(_, s)| s.len() == 120));
+        assert_eq!(plan.new_series.len(), 2);
+        assert_eq!(plan.carry_over.sample_count(), 10 + 1);
+        head.checkpoint_written(&plan);
+        let again = head.plan_checkpoint(
+            now,
+            ChunkPolicy {
+                max_samples: 120,
+                max_span_ms: 7_200_000,
+            },
+        );
+        assert!(again.chunks.is_empty() && again.new_series.is_empty());
+        assert_eq!(again.carry_over.sample_count(), 11);
+
+        // Trimming drops only sealed samples older than the cut.
+        head.trim(1_000 + 200 * 15_000);
+        assert_eq!(
+            head.sample_count(),
+            40 + 10 + 1,
+            "sealed samples inside the window stay"
+        );
+        assert_eq!(head.covered_from_ms(), 1_000 + 200 * 15_000);
+    }
+
+    #[test]
+    fn ids_survive_restore_and_avoid_collisions() {
+        let mut head = Head::new(0);
+        let labels = Labels::with_name("cpu", [("host", "a")]);
+        let taken = labels.fingerprint() as i64;
+        head.restore_series(taken, Labels::with_name("other", [("x", "y")]));
+        head.append(&batch("cpu", "a", &[(1, 1.0)]));
+        assert_eq!(head.id_of(&labels), Some(taken.wrapping_add(1)));
+    }
+}

@@ -1,0 +1,502 @@
+//! The per-tenant metric aggregator: owns the tenant's head (series index, recent and
+//! unsealed samples), admits and applies ingested batches, serves selections to queries,
+//! and checkpoints: seals chunks and rollups, carries open samples over, and deletes the
+//! write-ahead records that the checkpoint replaces. On start it rebuilds the head from
+//! the database: series index, the head window's chunks, then every write-ahead record.
+
+pub mod head;
+pub mod rollup;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::{
+    Actor, ActorFutureExt, AsyncContext, Context, Handler, Message, MessageResult, WrapFuture,
+};
+
+use self::head::{AdmitError, CheckpointPlan, ChunkPolicy, Head, SeriesId};
+use crate::domain::metrics::{Labels, MetricBatch, Sample};
+use crate::domain::time::now_ms;
+use crate::domain::TenantId;
+use crate::self_metrics::ServiceMetrics;
+use crate::store::metrics::{Checkpoint, ChunkRow, NewSeries, WalAppend};
+use crate::store::Store;
+use crate::tsdb::chunk::{decode_chunk, encode_chunk};
+use crate::tsdb::wal::{decode_wal_record, encode_wal_record};
+
+/// Per-tenant limits and storage policy.
+#[derive(Debug, Clone, Copy)]
+pub struct AggregatorConfig {
+    pub head_window_ms: i64,
+    pub chunk: ChunkPolicy,
+    pub max_active_series: usize,
+    /// Sustained ingest rate, samples per second; bursts up to `ingest_burst_samples`.
+    pub ingest_samples_per_sec: f64,
+    pub ingest_burst_samples: f64,
+    /// Checkpoint when this many samples were written ahead since the last one …
+    pub checkpoint_after_samples: usize,
+    /// … or when this much time has passed with anything written ahead.
+    pub checkpoint_interval: Duration,
+    pub raw_retention_ms: i64,
+    pub rollup_retention_ms: i64,
+}
+
+impl Default for AggregatorConfig {
+    fn default() -> Self {
+        Self {
+            head_window_ms: 2 * 3600 * 1000,
+            chunk: ChunkPolicy {
+                max_samples: 120,
+                max_span_ms: 2 * 3600 * 1000,
+            },
+            max_active_series: 1_000_000,
+            ingest_samples_per_sec: 5_000_000.0,
+            ingest_burst_samples: 10_000_000.0,
+            checkpoint_after_samples: 2_000_000,
+            checkpoint_interval: Duration::from_secs(300),
+            raw_retention_ms: 15 * 24 * 3600 * 1000,
+            rollup_retention_ms: 400 * 24 * 3600 * 1000,
+        }
+    }
+}
+
+/// Why a batch was refused before anything was stored.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refusal {
+    Admit(AdmitError),
+    RateLimited {
+        retry_after_secs: u64,
+    },
+    /// The head could not be rebuilt at start (database down); retry later.
+    NotReady(String),
+}
+
+struct TokenBucket {
+    tokens: f64,
+    refilled: Instant,
+}
+
+/// One tenant's aggregator actor.
+pub struct MetricAggregator {
+    tenant: TenantId,
+    store: Store,
+    config: AggregatorConfig,
+    metrics: ServiceMetrics,
+    head: Head,
+    /// Write-ahead records whose samples are in the head and not yet replaced by a checkpoint.
+    applied_wal_ids: Vec<i64>,
+    samples_since_checkpoint: usize,
+    last_checkpoint: Instant,
+    checkpointing: bool,
+    load_error: Option<String>,
+    bucket: TokenBucket,
+    /// Head size last reported to the process-wide gauges.
+    reported: (i64, i64),
+    /// Callers of [`CheckpointNow`] waiting for the running checkpoint.
+    checkpoint_waiters: Vec<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl MetricAggregator {
+    pub fn new(
+        tenant: TenantId,
+        store: Store,
+        config: AggregatorConfig,
+        metrics: ServiceMetrics,
+    ) -> Self {
+        Self {
+            tenant,
+            store,
+            config,
+            metrics,
+            head: Head::new(now_ms() - config.head_window_ms),
+            applied_wal_ids: Vec::new(),
+            samples_since_checkpoint: 0,
+            last_checkpoint: Instant::now(),
+            checkpointing: false,
+            load_error: None,
+            bucket: TokenBucket {
+                tokens: config.ingest_burst_samples,
+                refilled: Instant::now(),
+            },
+            reported: (0, 0),
+            checkpoint_waiters: Vec::new(),
+        }
+    }
+
+    fn notify_checkpoint_waiters(&mut self) {
+        for waiter in self.checkpoint_waiters.drain(..) {
+            // A waiter that gave up needs no answer.
+            let _ = waiter.send(());
+        }
+    }
+
+    fn report_size(&mut self) {
+        let now = (
+            self.head.series_count() as i64,
+            self.head.sample_count() as i64,
+        );
+        self.metrics.head_series.add(now.0 - self.reported.0);
+        self.metrics.head_samples.add(now.1 - self.reported.1);
+        self.reported = now;
+    }
+
+    fn take_tokens(&mut self, samples: usize) -> Result<(), u64> {
+        let now = Instant::now();
+        let elapsed = now.duration_since(self.bucket.refilled).as_secs_f64();
+        self.bucket.tokens = (self.bucket.tokens + elapsed * self.config.ingest_samples_per_sec)
+            .min(self.config.ingest_burst_samples);
+        self.bucket.refilled = now;
+        let needed = samples as f64;
+        if needed <= self.bucket.tokens {
+            self.bucket.tokens -= needed;
+            return Ok(());
+        }
+        let deficit = needed.min(self.config.ingest_burst_samples) - self.bucket.tokens;
+        Err((deficit / self.config.ingest_samples_per_sec)
+            .ceil()
+            .max(1.0) as u64)
+    }
+
+    fn maybe_checkpoint(&mut self, ctx: &mut Context<Self>) {
+        let due = self.samples_since_checkpoint >= self.config.checkpoint_after_samples
+            || (!self.applied_wal_ids.is_empty()
+                && self.last_checkpoint.elapsed() >= self.config.checkpoint_interval);
+        if due && !self.checkpointing && self.load_error.is_none() {
+            self.checkpoint(ctx);
+        }
+    }
+
+    /// Seals what is due, writes it with the carry-over record in one transaction, then
+    /// forgets the replaced write-ahead ids and trims the head to its window.
+    fn checkpoint(&mut self, ctx: &mut Context<Self>) {
+        let now = now_ms();
+        let plan = self.head.plan_checkpoint(now, self.config.chunk);
+        let replaced = std::mem::take(&mut self.applied_wal_ids);
+        self.checkpointing = true;
+        self.samples_since_checkpoint = 0;
+        self.last_checkpoint = Instant::now();
+        let store = self.store.clone();
+        let tenant = self.tenant;
+        let replaced_for_store = replaced.clone();
+        let work = async move {
+            // Encoding is CPU work; keep it off the actor's thread.
+            let (plan, checkpoint) = tokio::task::spawn_blocking(move || {
+                let checkpoint = build_checkpoint(tenant, &plan, replaced_for_store);
+                (plan, checkpoint)
+            })
+            .await
+            .map_err(|e| format!("encoding the checkpoint: {e}"))?;
+            let checkpoint = checkpoint?;
+            let carry_id = store
+                .write_checkpoint(tenant, checkpoint)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>((plan, carry_id))
+        };
+        ctx.spawn(work.into_actor(self).map(move |result, actor, _| {
+            actor.checkpointing = false;
+            match result {
+                Ok((plan, carry_id)) => {
+                    actor.head.checkpoint_written(&plan);
+                    actor.applied_wal_ids.extend(carry_id);
+                    actor.head.trim(now_ms() - actor.config.head_window_ms);
+                    actor.report_size();
+                    tracing::debug!(tenant = %actor.tenant, chunks = plan.chunks.len(), "checkpoint written");
+                }
+                Err(e) => {
+                    // Nothing was committed: the write-ahead records still hold everything.
+                    tracing::error!(tenant = %actor.tenant, error = %e, "checkpoint failed; will retry");
+                    let mut ids = replaced;
+                    ids.append(&mut actor.applied_wal_ids);
+                    actor.applied_wal_ids = ids;
+                }
+            }
+            actor.notify_checkpoint_waiters();
+        }));
+    }
+
+    fn enforce_retention(&mut self, ctx: &mut Context<Self>) {
+        let store = self.store.clone();
+        let tenant = self.tenant;
+        let now = now_ms();
+        let (raw_cutoff, rollup_cutoff) = (
+            now - self.config.raw_retention_ms,
+            now - self.config.rollup_retention_ms,
+        );
+        ctx.spawn(
+            async move {
+                match store
+                    .delete_expired_samples(tenant, raw_cutoff, rollup_cutoff)
+                    .await
+                {
+                    Ok((chunks, rollups)) if chunks + rollups > 0 => {
+                        tracing::info!(%tenant, chunks, rollups, "retention removed expired data")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(%tenant, error = %e, "retention sweep failed"),
+                }
+            }
+            .into_actor(self),
+        );
+    }
+}
+
+/// Encodes a checkpoint plan: chunks, rollups, the new index rows and the carry-over record.
+fn build_checkpoint(
+    tenant: TenantId,
+    plan: &CheckpointPlan,
+    replaced_wal_ids: Vec<i64>,
+) -> Result<Checkpoint, String> {
+    let mut chunks = Vec::with_capacity(plan.chunks.len());
+    let mut rollups = Vec::new();
+    for (series_id, samples) in &plan.chunks {
+        let (Some(first), Some(last)) = (samples.first(), samples.last()) else {
+            continue;
+        };
+        let payload = encode_chunk(samples).map_err(|e| format!("series {series_id}: {e}"))?;
+        chunks.push(ChunkRow {
+            series_id: *series_id,
+            min_ts_ms: first.timestamp_ms,
+            max_ts_ms: last.timestamp_ms,
+            sample_count: samples.len() as i32,
+            payload,
+        });
+        rollups.extend(rollup::rollups_for(*series_id, samples));
+    }
+    let carry_over = wal_append(tenant, &plan.carry_over);
+    Ok(Checkpoint {
+        new_series: plan
+            .new_series
+            .iter()
+            .map(|(id, labels)| NewSeries {
+                series_id: *id,
+                metric_name: labels.metric_name().unwrap_or_default().to_owned(),
+                labels_json: labels.to_json(),
+            })
+            .collect(),
+        chunks,
+        rollups,
+        carry_over,
+        replaced_wal_ids,
+    })
+}
+
+/// The write-ahead form of a batch; `None` for an empty batch.
+pub fn wal_append(tenant: TenantId, batch: &MetricBatch) -> Option<WalAppend> {
+    let timestamps = batch
+        .series
+        .iter()
+        .flat_map(|s| s.samples.iter().map(|x| x.timestamp_ms));
+    let (min, max) = timestamps.fold((i64::MAX, i64::MIN), |(lo, hi), t| (lo.min(t), hi.max(t)));
+    let count = batch.sample_count();
+    (count > 0).then(|| WalAppend {
+        tenant,
+        payload: encode_wal_record(batch),
+        sample_count: count as i64,
+        min_ts_ms: min,
+        max_ts_ms: max,
+    })
+}
+
+/// The head as stored: series index, chunks of the head window, write-ahead records.
+struct LoadedHead {
+    series: Vec<(i64, String)>,
+    chunks: Vec<ChunkRow>,
+    wal: Vec<(i64, Vec<u8>)>,
+}
+
+impl Actor for MetricAggregator {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let store = self.store.clone();
+        let tenant = self.tenant;
+        let window_start = now_ms() - self.config.head_window_ms;
+        let load = async move {
+            let series = store.load_series(tenant).await?;
+            let ids: Vec<i64> = series.iter().map(|(id, _)| *id).collect();
+            let chunks = store
+                .load_chunks(tenant, &ids, window_start, i64::MAX)
+                .await?;
+            let wal = store.load_wal(tenant).await?;
+            Ok::<_, crate::store::StoreError>(LoadedHead {
+                series,
+                chunks,
+                wal,
+            })
+        };
+        // `wait` holds back every other message until the head is rebuilt.
+        ctx.wait(load.into_actor(self).map(|result, actor, _| {
+            let started = Instant::now();
+            match result.map_err(|e| e.to_string()).and_then(|loaded| actor.restore(loaded)) {
+                Ok(()) => tracing::info!(
+                    tenant = %actor.tenant,
+                    series = actor.head.series_count(),
+                    samples = actor.head.sample_count(),
+                    replayed_records = actor.applied_wal_ids.len(),
+                    ms = started.elapsed().as_millis() as u64,
+                    "metric head rebuilt"
+                ),
+                Err(e) => {
+                    tracing::error!(tenant = %actor.tenant, error = %e, "rebuilding the metric head failed");
+                    actor.load_error = Some(e);
+                }
+            }
+            actor.report_size();
+        }));
+        ctx.run_interval(Duration::from_secs(1), |actor, ctx| {
+            actor.maybe_checkpoint(ctx)
+        });
+        ctx.run_later(Duration::from_secs(60), |actor, ctx| {
+            actor.enforce_retention(ctx)
+        });
+        ctx.run_interval(Duration::from_secs(3600), |actor, ctx| {
+            actor.enforce_retention(ctx)
+        });
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        self.metrics.head_series.sub(self.reported.0);
+        self.metrics.head_samples.sub(self.reported.1);
+    }
+}
+
+impl MetricAggregator {
+    fn restore(&mut self, loaded: LoadedHead) -> Result<(), String> {
+        for (id, labels_json) in loaded.series {
+            self.head
+                .restore_series(id, Labels::from_json(&labels_json)?);
+        }
+        for chunk in loaded.chunks {
+            let samples = decode_chunk(&chunk.payload)
+                .map_err(|e| format!("chunk of series {}: {e}", chunk.series_id))?;
+            self.head.restore_sealed(chunk.series_id, &samples);
+        }
+        for (id, payload) in loaded.wal {
+            let batch =
+                decode_wal_record(&payload).map_err(|e| format!("write-ahead record {id}: {e}"))?;
+            self.head.append(&batch);
+            self.samples_since_checkpoint += batch.sample_count();
+            self.applied_wal_ids.push(id);
+        }
+        Ok(())
+    }
+}
+
+/// May this batch be stored? Checks the rate limit, the series limit and ordering.
+#[derive(Message)]
+#[rtype(result = "Result<(), Refusal>")]
+pub struct AdmitBatch(pub Arc<MetricBatch>);
+
+impl Handler<AdmitBatch> for MetricAggregator {
+    type Result = Result<(), Refusal>;
+
+    fn handle(&mut self, msg: AdmitBatch, _: &mut Self::Context) -> Self::Result {
+        if let Some(e) = &self.load_error {
+            return Err(Refusal::NotReady(e.clone()));
+        }
+        self.head
+            .admit(&msg.0, self.config.max_active_series)
+            .map_err(Refusal::Admit)?;
+        self.take_tokens(msg.0.sample_count())
+            .map_err(|retry_after_secs| Refusal::RateLimited { retry_after_secs })
+    }
+}
+
+/// A durable batch (write-ahead record `wal_id`) to add to the head.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ApplyBatch {
+    pub wal_id: i64,
+    pub batch: Arc<MetricBatch>,
+}
+
+impl Handler<ApplyBatch> for MetricAggregator {
+    type Result = ();
+
+    fn handle(&mut self, msg: ApplyBatch, ctx: &mut Self::Context) {
+        let dropped = self.head.append(&msg.batch);
+        if dropped > 0 {
+            tracing::warn!(tenant = %self.tenant, dropped, "samples older than sealed chunks were dropped");
+        }
+        self.applied_wal_ids.push(msg.wal_id);
+        self.samples_since_checkpoint += msg.batch.sample_count();
+        self.report_size();
+        self.maybe_checkpoint(ctx);
+    }
+}
+
+/// Stop the aggregator (its tenant's supervisor is stopping).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopAggregator;
+
+impl Handler<StopAggregator> for MetricAggregator {
+    type Result = ();
+
+    fn handle(&mut self, _: StopAggregator, ctx: &mut Self::Context) {
+        actix::ActorContext::stop(ctx);
+    }
+}
+
+/// A label predicate for selections; `Send` so it can cross into the actor.
+pub type LabelFilter = Arc<dyn Fn(&Labels) -> bool + Send + Sync>;
+
+/// The series that match, with their samples from memory.
+#[derive(Message)]
+#[rtype(result = "SelectedSeries")]
+pub struct SelectSeries {
+    /// Narrows the search to one metric name's series when known.
+    pub metric_name: Option<String>,
+    pub filter: LabelFilter,
+    pub start_ms: i64,
+    pub end_ms: i64,
+}
+
+/// What [`SelectSeries`] answers.
+pub struct SelectedSeries {
+    pub series: Vec<(SeriesId, Arc<Labels>, Vec<Sample>)>,
+    /// Samples at or after this instant are all in `series`; earlier ones must be read
+    /// from sealed chunks.
+    pub covered_from_ms: i64,
+}
+
+impl Handler<SelectSeries> for MetricAggregator {
+    type Result = MessageResult<SelectSeries>;
+
+    fn handle(&mut self, msg: SelectSeries, _: &mut Self::Context) -> Self::Result {
+        let series = self.head.select(
+            msg.metric_name.as_deref(),
+            msg.filter.as_ref(),
+            msg.start_ms,
+            msg.end_ms,
+        );
+        MessageResult(SelectedSeries {
+            series,
+            covered_from_ms: self.head.covered_from_ms(),
+        })
+    }
+}
+
+/// Checkpoint now (tests, shutdown, benchmarks); answers when that checkpoint (or the one
+/// already running) has finished.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CheckpointNow;
+
+impl Handler<CheckpointNow> for MetricAggregator {
+    type Result = actix::ResponseFuture<()>;
+
+    fn handle(&mut self, _: CheckpointNow, ctx: &mut Self::Context) -> Self::Result {
+        let (done, finished) = tokio::sync::oneshot::channel();
+        self.checkpoint_waiters.push(done);
+        if !self.checkpointing && self.load_error.is_none() {
+            self.checkpoint(ctx);
+        } else if self.load_error.is_some() {
+            self.notify_checkpoint_waiters();
+        }
+        Box::pin(async move {
+            let _ = finished.await;
+        })
+    }
+}

@@ -1,0 +1,141 @@
+//! Group commit for write-ahead records: concurrent ingest requests are batched into one
+//! transaction, and each request is answered after that transaction commits, so a 2xx
+//! means the samples are durable and one fsync serves many requests.
+
+use std::collections::VecDeque;
+
+use actix::{
+    Actor, ActorFutureExt, AsyncContext, Context, Handler, Message, ResponseFuture, WrapFuture,
+};
+use tokio::sync::oneshot;
+
+use crate::self_metrics::ServiceMetrics;
+use crate::store::metrics::WalAppend;
+use crate::store::{Store, StoreError};
+
+/// Why a record was not persisted.
+#[derive(Debug, thiserror::Error)]
+pub enum PersistError {
+    #[error("the write queue is full ({queued_bytes} bytes waiting); retry shortly")]
+    Overloaded { queued_bytes: usize },
+    #[error("storing the batch failed: {0}")]
+    Store(String),
+    #[error("the persister stopped before committing")]
+    Lost,
+}
+
+/// Bounds of the queue in front of the database.
+#[derive(Debug, Clone, Copy)]
+pub struct PersisterLimits {
+    /// Waiting bytes above which new records are refused (backpressure, answered 429/503).
+    pub max_queued_bytes: usize,
+    /// Records per transaction.
+    pub max_records_per_commit: usize,
+}
+
+impl Default for PersisterLimits {
+    fn default() -> Self {
+        Self {
+            max_queued_bytes: 256 * 1024 * 1024,
+            max_records_per_commit: 256,
+        }
+    }
+}
+
+struct Waiting {
+    record: WalAppend,
+    reply: oneshot::Sender<Result<i64, PersistError>>,
+}
+
+/// The single writer of write-ahead records.
+pub struct Persister {
+    store: Store,
+    limits: PersisterLimits,
+    metrics: ServiceMetrics,
+    queue: VecDeque<Waiting>,
+    queued_bytes: usize,
+    committing: bool,
+}
+
+impl Persister {
+    pub fn new(store: Store, limits: PersisterLimits, metrics: ServiceMetrics) -> Self {
+        Self {
+            store,
+            limits,
+            metrics,
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            committing: false,
+        }
+    }
+
+    /// Starts one transaction with everything waiting (up to the per-commit bound); when it
+    /// commits, answers those requests and starts the next with what arrived meanwhile.
+    fn commit_waiting(&mut self, ctx: &mut Context<Self>) {
+        if self.committing || self.queue.is_empty() {
+            return;
+        }
+        let take = self.queue.len().min(self.limits.max_records_per_commit);
+        let group: Vec<Waiting> = self.queue.drain(..take).collect();
+        let bytes: usize = group.iter().map(|w| w.record.payload.len()).sum();
+        self.queued_bytes -= bytes;
+        self.committing = true;
+        self.metrics
+            .wal_commit_group_size
+            .observe(group.len() as f64);
+        let store = self.store.clone();
+        let records: Vec<WalAppend> = group.iter().map(|w| w.record.clone()).collect();
+        ctx.spawn(
+            async move { store.append_wal(&records).await }
+                .into_actor(self)
+                .map(move |result: Result<Vec<i64>, StoreError>, actor, ctx| {
+                    actor.committing = false;
+                    match result {
+                        Ok(ids) => {
+                            for (waiting, id) in group.into_iter().zip(ids) {
+                                // A caller that went away (client disconnected) loses nothing:
+                                // the record is durable and will be replayed.
+                                let _ = waiting.reply.send(Ok(id));
+                            }
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "group commit failed");
+                            for waiting in group {
+                                let _ = waiting.reply.send(Err(PersistError::Store(e.to_string())));
+                            }
+                        }
+                    }
+                    actor.commit_waiting(ctx);
+                }),
+        );
+    }
+}
+
+impl Actor for Persister {
+    type Context = Context<Self>;
+}
+
+/// Make one record durable; answers with its write-ahead id after commit.
+#[derive(Message)]
+#[rtype(result = "Result<i64, PersistError>")]
+pub struct AppendRecord(pub WalAppend);
+
+impl Handler<AppendRecord> for Persister {
+    type Result = ResponseFuture<Result<i64, PersistError>>;
+
+    fn handle(&mut self, msg: AppendRecord, ctx: &mut Self::Context) -> Self::Result {
+        let size = msg.0.payload.len();
+        if self.queued_bytes + size > self.limits.max_queued_bytes && !self.queue.is_empty() {
+            let queued_bytes = self.queued_bytes;
+            return Box::pin(async move { Err(PersistError::Overloaded { queued_bytes }) });
+        }
+        let (reply, answer) = oneshot::channel();
+        self.queued_bytes += size;
+        self.queue.push_back(Waiting {
+            record: msg.0,
+            reply,
+        });
+        self.commit_waiting(ctx);
+        Box::pin(async move { answer.await.unwrap_or(Err(PersistError::Lost)) })
+    }
+}

@@ -1,0 +1,225 @@
+//! Metric ingest endpoints, one per wire format: each decodes with its format's decoder
+//! and hands the batch to the shared write path ([`crate::pipeline`]). All accept an API
+//! key with the `ingest` scope (Bearer, `Token` or Basic) or an editor's or admin's JWT.
+
+use actix_web::http::header::{CONTENT_ENCODING, CONTENT_TYPE};
+use actix_web::{post, web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::error::{ApiError, ErrorBody};
+use crate::app::AppState;
+use crate::auth::extractor::TenantAccess;
+use crate::auth::principal::Ingest;
+use crate::domain::time::now_ms;
+use crate::ingest::{
+    decode_request, DecodeContext, InfluxDecoder, JsonDecoder, MetricDecoder, OtlpDecoder,
+    OtlpEncoding, Precision, RemoteWriteDecoder,
+};
+
+/// Reads the body up to `limit` bytes; more is 413 without reading the rest.
+async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::bad_request("invalid_body", format!("reading the request body: {e}"))
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::new(
+                actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("request body is larger than the limit of {limit} bytes"),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+fn header<'r>(req: &'r HttpRequest, name: actix_web::http::header::HeaderName) -> Option<&'r str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Decodes and stores one request; returns the samples acknowledged.
+async fn ingest_with(
+    state: &AppState,
+    access: &TenantAccess<Ingest>,
+    req: &HttpRequest,
+    payload: web::Payload,
+    decoder: &dyn MetricDecoder,
+    precision: Precision,
+) -> Result<usize, ApiError> {
+    let limit = state.config.ingest_max_body_bytes;
+    let body = read_body(payload, limit).await?;
+    let ctx = DecodeContext {
+        now_ms: now_ms(),
+        max_decompressed_bytes: limit,
+        max_series: DecodeContext::DEFAULT_MAX_SERIES,
+        precision,
+    };
+    let batch = decode_request(decoder, &body, header(req, CONTENT_ENCODING), &ctx)?;
+    Ok(crate::pipeline::ingest(state, access.tenant(), batch).await?)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct IngestReceipt {
+    /// Samples durably stored by this request.
+    pub accepted_samples: usize,
+}
+
+/// Tidewatch's JSON format: `{"metrics":[{"name","labels","value","timestamp"?}]}`.
+#[utoipa::path(
+    request_body(content = String, description = "{\"metrics\":[{\"name\":\"cpu_usage\",\"labels\":{\"host\":\"a\"},\"value\":1.5,\"timestamp\":1700000000000}]}", content_type = "application/json"),
+    responses(
+        (status = 200, body = IngestReceipt),
+        (status = 400, body = ErrorBody, description = "malformed or invalid samples; nothing stored"),
+        (status = 413, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "the tenant's series limit"),
+        (status = 429, body = ErrorBody, description = "the tenant's ingest rate limit"),
+    ),
+    security(("bearer" = [])),
+    tag = "ingest"
+)]
+#[post("/ingest/metrics")]
+pub async fn json(
+    state: web::Data<AppState>,
+    access: TenantAccess<Ingest>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<web::Json<IngestReceipt>, ApiError> {
+    let accepted_samples = ingest_with(
+        &state,
+        &access,
+        &req,
+        payload,
+        &JsonDecoder,
+        Precision::default(),
+    )
+    .await?;
+    Ok(web::Json(IngestReceipt { accepted_samples }))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct InfluxParams {
+    /// `ns` (default), `us`, `ms` or `s`.
+    pub precision: Option<String>,
+}
+
+async fn influx(
+    state: web::Data<AppState>,
+    access: TenantAccess<Ingest>,
+    req: HttpRequest,
+    payload: web::Payload,
+    params: web::Query<InfluxParams>,
+) -> Result<HttpResponse, ApiError> {
+    let precision = match params.precision.as_deref() {
+        Some(text) => Precision::parse(text)?,
+        None => Precision::default(),
+    };
+    ingest_with(&state, &access, &req, payload, &InfluxDecoder, precision).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// InfluxDB 2.x line protocol write (`bucket` and `org` are accepted and ignored).
+#[utoipa::path(
+    params(InfluxParams),
+    request_body(content = String, description = "line protocol", content_type = "text/plain"),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 429, body = ErrorBody)),
+    security(("bearer" = [])),
+    tag = "ingest"
+)]
+#[post("/api/v2/write")]
+pub async fn influx_v2(
+    state: web::Data<AppState>,
+    access: TenantAccess<Ingest>,
+    req: HttpRequest,
+    payload: web::Payload,
+    params: web::Query<InfluxParams>,
+) -> Result<HttpResponse, ApiError> {
+    influx(state, access, req, payload, params).await
+}
+
+/// InfluxDB 1.x line protocol write (`db` and `rp` are accepted and ignored).
+#[utoipa::path(
+    params(InfluxParams),
+    request_body(content = String, description = "line protocol", content_type = "text/plain"),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 429, body = ErrorBody)),
+    security(("bearer" = [])),
+    tag = "ingest"
+)]
+#[post("/write")]
+pub async fn influx_v1(
+    state: web::Data<AppState>,
+    access: TenantAccess<Ingest>,
+    req: HttpRequest,
+    payload: web::Payload,
+    params: web::Query<InfluxParams>,
+) -> Result<HttpResponse, ApiError> {
+    influx(state, access, req, payload, params).await
+}
+
+/// Prometheus remote write 1.0 (snappy-compressed protobuf).
+#[utoipa::path(
+    path = "/api/v1/write",
+    request_body(content = Vec<u8>, description = "snappy-compressed prometheus.WriteRequest", content_type = "application/x-protobuf"),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 429, body = ErrorBody)),
+    security(("bearer" = [])),
+    tag = "ingest"
+)]
+#[post("/write")]
+pub async fn remote_write(
+    state: web::Data<AppState>,
+    access: TenantAccess<Ingest>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    RemoteWriteDecoder::check_content_type(header(&req, CONTENT_TYPE))?;
+    ingest_with(
+        &state,
+        &access,
+        &req,
+        payload,
+        &RemoteWriteDecoder,
+        Precision::default(),
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// OTLP/HTTP metrics export, protobuf or JSON; the answer is an empty
+/// `ExportMetricsServiceResponse` in the request's encoding.
+#[utoipa::path(
+    request_body(content = Vec<u8>, description = "ExportMetricsServiceRequest", content_type = "application/x-protobuf"),
+    responses((status = 200), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 429, body = ErrorBody)),
+    security(("bearer" = [])),
+    tag = "ingest"
+)]
+#[post("/v1/metrics")]
+pub async fn otlp(
+    state: web::Data<AppState>,
+    access: TenantAccess<Ingest>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let decoder = OtlpDecoder::for_content_type(header(&req, CONTENT_TYPE))?;
+    let json = matches!(decoder.encoding, OtlpEncoding::Json);
+    ingest_with(
+        &state,
+        &access,
+        &req,
+        payload,
+        &decoder,
+        Precision::default(),
+    )
+    .await?;
+    Ok(if json {
+        HttpResponse::Ok()
+            .content_type("application/json")
+            .body("{}")
+    } else {
+        HttpResponse::Ok()
+            .content_type("application/x-protobuf")
+            .body(Vec::<u8>::new())
+    })
+}

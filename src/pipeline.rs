@@ -1,0 +1,82 @@
+//! The metrics write path, shared by every ingest format:
+//! validate (pure) → admit (the tenant's aggregator: limits, ordering) → make durable
+//! (the persister's group commit) → apply to the head → acknowledge.
+//! Nothing reaches the database unless the whole batch is valid and admitted.
+
+use std::sync::Arc;
+
+use crate::actors::aggregator::{wal_append, AdmitBatch, ApplyBatch, Refusal};
+use crate::actors::persister::{AppendRecord, PersistError};
+use crate::actors::registry::RegistryError;
+use crate::app::AppState;
+use crate::domain::metrics::{validate_batch, MetricBatch, SampleRejection};
+use crate::domain::time::now_ms;
+use crate::domain::TenantId;
+
+/// How many problems a rejection lists.
+pub const MAX_REPORTED_REJECTIONS: usize = 10;
+
+/// Why an ingest request stored nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestFailure {
+    #[error("{} invalid sample(s); nothing was stored: {}", .0.len(), join(.0))]
+    Invalid(Vec<SampleRejection>),
+    #[error(transparent)]
+    Refused(#[from] RefusalError),
+    #[error(transparent)]
+    Persist(#[from] PersistError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}
+
+/// The aggregator's refusal, as an error.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:?}")]
+pub struct RefusalError(pub Refusal);
+
+fn join(rejections: &[SampleRejection]) -> String {
+    rejections
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Stores a decoded batch for `tenant`; returns the number of samples acknowledged.
+pub async fn ingest(
+    state: &AppState,
+    tenant: TenantId,
+    batch: MetricBatch,
+) -> Result<usize, IngestFailure> {
+    let rejections = validate_batch(
+        &batch,
+        &state.config.sample_limits(),
+        now_ms(),
+        MAX_REPORTED_REJECTIONS,
+    );
+    if !rejections.is_empty() {
+        return Err(IngestFailure::Invalid(rejections));
+    }
+    let samples = batch.sample_count();
+    let Some(record) = wal_append(tenant, &batch) else {
+        return Ok(0);
+    };
+    let batch = Arc::new(batch);
+    let aggregator = state.registry.aggregator(tenant).await?;
+    aggregator
+        .send(AdmitBatch(batch.clone()))
+        .await
+        .map_err(RegistryError::SupervisorLost)?
+        .map_err(RefusalError)?;
+    let wal_id = state
+        .persister
+        .send(AppendRecord(record))
+        .await
+        .map_err(|_| PersistError::Lost)??;
+    // Durable from here on: if the aggregator is gone, its successor replays the record.
+    if let Err(e) = aggregator.send(ApplyBatch { wal_id, batch }).await {
+        tracing::warn!(%tenant, error = %e, "aggregator stopped before applying a durable batch; it will be replayed");
+    }
+    state.metrics.ingested_samples.inc_by(samples as u64);
+    Ok(samples)
+}
