@@ -13,4 +13,5 @@ pub mod http;
 pub mod self_metrics;
 pub mod store;
 pub mod telemetry;
+pub mod tsdb;
 pub mod ws;
