@@ -14,4 +14,5 @@ pub mod pipeline;
 pub mod self_metrics;
 pub mod store;
 pub mod telemetry;
+pub mod tsdb;
 pub mod ws;

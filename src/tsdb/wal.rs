@@ -1,0 +1,327 @@
+//! Write-ahead records: one acknowledged ingest batch as one compact, checksummed row,
+//! replayed after a crash until its samples are sealed into chunks.
+//!
+//! Format version 1:
+//!
+//! ```text
+//! u8       version = 1
+//! u8       compression: 0 = none, 1 = Snappy raw block
+//! bytes    payload, compressed as the previous byte says
+//! u32 LE   CRC-32 (IEEE) of everything before it
+//! ```
+//!
+//! The uncompressed payload is LEB128 throughout:
+//!
+//! ```text
+//! uvarint  d, then d × (uvarint length, UTF-8 bytes)         label dictionary
+//! uvarint  s, then s series:
+//!   uvarint  l, then l × (uvarint name index, uvarint value index)
+//!   uvarint  n
+//!   n × ivarint   timestamp minus the previous one (the first minus 0), modulo 2^64
+//!   n × value     bits XOR the previous value's (the first XOR 0): a tag byte
+//!                 (leading zero bytes << 4 | kept bytes) then the kept bytes, big-endian
+//! ```
+//!
+//! Batches are not sorted, so timestamp deltas may be negative. Origins are not stored.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use thiserror::Error;
+
+use super::varint::{put_ivarint, put_uvarint, ByteCursor};
+use crate::domain::metrics::{Labels, MetricBatch, Sample, SeriesSamples};
+
+/// The version byte [`encode_wal_record`] writes.
+pub const WAL_FORMAT_V1: u8 = 1;
+
+const COMPRESSION_NONE: u8 = 0;
+const COMPRESSION_SNAPPY: u8 = 1;
+/// Version byte, compression byte and checksum.
+const FRAMING_BYTES: usize = 6;
+
+/// Which part of a record's payload a problem was found in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WalPart {
+    Dictionary,
+    SeriesCount,
+    Series(usize),
+    End,
+}
+
+impl fmt::Display for WalPart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Dictionary => f.write_str("the label dictionary"),
+            Self::SeriesCount => f.write_str("the series count"),
+            Self::Series(i) => write!(f, "series {i}"),
+            Self::End => f.write_str("the end of the payload"),
+        }
+    }
+}
+
+/// Why a write-ahead record could not be replayed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum WalError {
+    #[error("WAL record has {len} bytes; at least {FRAMING_BYTES} are needed (torn write?)")]
+    TooShort { len: usize },
+    #[error("WAL record format version {0} is not supported; this build reads version 1")]
+    UnsupportedVersion(u8),
+    #[error("WAL record checksum is {computed:#010x} but {stored:#010x} is stored: the row is torn or corrupt")]
+    ChecksumMismatch { stored: u32, computed: u32 },
+    #[error("WAL record names compression {0}, which is unknown")]
+    UnknownCompression(u8),
+    #[error("WAL record does not decompress: {0}")]
+    Decompress(String),
+    #[error("WAL record payload is malformed in {part}: {problem}")]
+    Malformed {
+        part: WalPart,
+        problem: &'static str,
+    },
+}
+
+/// Encodes a batch as one record. Never fails: a payload Snappy cannot take or shrink is
+/// stored uncompressed.
+pub fn encode_wal_record(batch: &MetricBatch) -> Vec<u8> {
+    let payload = encode_payload(batch);
+    let compressed = snap::raw::Encoder::new()
+        .compress_vec(&payload)
+        .ok()
+        .filter(|c| c.len() < payload.len());
+    let (kind, body) = match compressed {
+        Some(c) => (COMPRESSION_SNAPPY, c),
+        None => (COMPRESSION_NONE, payload),
+    };
+    let mut record = Vec::with_capacity(body.len() + FRAMING_BYTES);
+    record.push(WAL_FORMAT_V1);
+    record.push(kind);
+    record.extend_from_slice(&body);
+    let crc = crc32fast::hash(&record);
+    record.extend_from_slice(&crc.to_le_bytes());
+    record
+}
+
+/// Checks and decodes a record. Every series comes back with an empty `origin`.
+pub fn decode_wal_record(record: &[u8]) -> Result<MetricBatch, WalError> {
+    if record.len() < FRAMING_BYTES {
+        return Err(WalError::TooShort { len: record.len() });
+    }
+    if record[0] != WAL_FORMAT_V1 {
+        return Err(WalError::UnsupportedVersion(record[0]));
+    }
+    let (framed, crc) = record.split_at(record.len() - 4);
+    let stored = u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]);
+    let computed = crc32fast::hash(framed);
+    if stored != computed {
+        return Err(WalError::ChecksumMismatch { stored, computed });
+    }
+    let body = &framed[2..];
+    match framed[1] {
+        COMPRESSION_NONE => decode_payload(body),
+        COMPRESSION_SNAPPY => {
+            let payload = snap::raw::Decoder::new()
+                .decompress_vec(body)
+                .map_err(|e| WalError::Decompress(e.to_string()))?;
+            decode_payload(&payload)
+        }
+        other => Err(WalError::UnknownCompression(other)),
+    }
+}
+
+fn encode_payload(batch: &MetricBatch) -> Vec<u8> {
+    let mut dictionary = Dictionary::default();
+    // Series go to their own buffer as the dictionary fills, which must come first.
+    let mut body = Vec::with_capacity(64 + batch.sample_count() * 4);
+    put_uvarint(&mut body, batch.series.len() as u64);
+    for series in &batch.series {
+        put_uvarint(&mut body, series.labels.len() as u64);
+        for label in series.labels.iter() {
+            put_uvarint(&mut body, dictionary.intern(&label.name));
+            put_uvarint(&mut body, dictionary.intern(&label.value));
+        }
+        put_uvarint(&mut body, series.samples.len() as u64);
+        let mut prev_ts = 0i64;
+        for sample in &series.samples {
+            put_ivarint(&mut body, sample.timestamp_ms.wrapping_sub(prev_ts));
+            prev_ts = sample.timestamp_ms;
+        }
+        let mut prev_bits = 0u64;
+        for sample in &series.samples {
+            let bits = sample.value.to_bits();
+            put_xor(&mut body, bits ^ prev_bits);
+            prev_bits = bits;
+        }
+    }
+    let strings = dictionary.strings;
+    let dictionary_bytes: usize = strings.iter().map(|s| s.len() + 2).sum();
+    let mut payload = Vec::with_capacity(dictionary_bytes + body.len() + 10);
+    put_uvarint(&mut payload, strings.len() as u64);
+    for s in &strings {
+        put_uvarint(&mut payload, s.len() as u64);
+        payload.extend_from_slice(s.as_bytes());
+    }
+    payload.extend_from_slice(&body);
+    payload
+}
+
+/// Each distinct label string once, numbered in order of first use.
+#[derive(Default)]
+struct Dictionary<'a> {
+    indexes: HashMap<&'a str, u64>,
+    strings: Vec<&'a str>,
+}
+
+impl<'a> Dictionary<'a> {
+    fn intern(&mut self, s: &'a str) -> u64 {
+        let next = self.strings.len() as u64;
+        *self.indexes.entry(s).or_insert_with(|| {
+            self.strings.push(s);
+            next
+        })
+    }
+}
+
+/// Writes the XOR without its zero bytes at either end; equal values take one byte.
+fn put_xor(out: &mut Vec<u8>, xor: u64) {
+    let leading = xor.leading_zeros() / 8;
+    let trailing = if xor == 0 {
+        0
+    } else {
+        xor.trailing_zeros() / 8
+    };
+    let kept = 8 - leading - trailing;
+    out.push(((leading << 4) | kept) as u8);
+    let bytes = xor.to_be_bytes();
+    out.extend_from_slice(&bytes[leading as usize..(leading + kept) as usize]);
+}
+
+fn decode_payload(payload: &[u8]) -> Result<MetricBatch, WalError> {
+    let mut reader = PayloadReader {
+        cursor: ByteCursor::new(payload),
+        part: WalPart::Dictionary,
+    };
+    // Each string takes at least its length byte.
+    let count = reader.count(1)?;
+    let mut dictionary = Vec::with_capacity(count);
+    for _ in 0..count {
+        let len = reader.count(1)?;
+        let bytes = reader
+            .cursor
+            .bytes(len)
+            .ok_or_else(|| reader.malformed("a string is truncated"))?;
+        let s =
+            std::str::from_utf8(bytes).map_err(|_| reader.malformed("a string is not UTF-8"))?;
+        dictionary.push(s);
+    }
+
+    reader.part = WalPart::SeriesCount;
+    // Each series takes at least its label and sample count bytes.
+    let series_count = reader.count(2)?;
+    let mut series = Vec::with_capacity(series_count);
+    for i in 0..series_count {
+        reader.part = WalPart::Series(i);
+        series.push(reader.series(&dictionary)?);
+    }
+    reader.part = WalPart::End;
+    if reader.cursor.remaining() > 0 {
+        return Err(reader.malformed("bytes follow the last series"));
+    }
+    Ok(MetricBatch { series })
+}
+
+struct PayloadReader<'a> {
+    cursor: ByteCursor<'a>,
+    part: WalPart,
+}
+
+impl PayloadReader<'_> {
+    fn malformed(&self, problem: &'static str) -> WalError {
+        WalError::Malformed {
+            part: self.part,
+            problem,
+        }
+    }
+
+    /// A count of items taking at least `min_bytes` each, refused before it can size an
+    /// allocation beyond what the payload could hold.
+    fn count(&mut self, min_bytes: usize) -> Result<usize, WalError> {
+        let n = self
+            .cursor
+            .uvarint()
+            .ok_or_else(|| self.malformed("a count is truncated"))?;
+        match usize::try_from(n) {
+            Ok(n) if n <= self.cursor.remaining() / min_bytes => Ok(n),
+            _ => Err(self.malformed("a count exceeds what the payload can hold")),
+        }
+    }
+
+    fn index(&mut self, dictionary: &[&str]) -> Result<String, WalError> {
+        let index = self
+            .cursor
+            .uvarint()
+            .ok_or_else(|| self.malformed("a label index is truncated"))?;
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| dictionary.get(i))
+            .map(|s| (*s).to_owned())
+            .ok_or_else(|| self.malformed("a label index is outside the dictionary"))
+    }
+
+    fn series(&mut self, dictionary: &[&str]) -> Result<SeriesSamples, WalError> {
+        let label_count = self.count(2)?;
+        let mut pairs = Vec::with_capacity(label_count);
+        for _ in 0..label_count {
+            let name = self.index(dictionary)?;
+            let value = self.index(dictionary)?;
+            pairs.push((name, value));
+        }
+        // Each sample takes at least a timestamp byte and a value tag byte.
+        let sample_count = self.count(2)?;
+        let mut timestamps = Vec::with_capacity(sample_count);
+        let mut prev_ts = 0i64;
+        for _ in 0..sample_count {
+            let delta = self
+                .cursor
+                .ivarint()
+                .ok_or_else(|| self.malformed("a timestamp is truncated"))?;
+            prev_ts = prev_ts.wrapping_add(delta);
+            timestamps.push(prev_ts);
+        }
+        let mut samples = Vec::with_capacity(sample_count);
+        let mut prev_bits = 0u64;
+        for timestamp_ms in timestamps {
+            prev_bits ^= self.xor()?;
+            samples.push(Sample {
+                timestamp_ms,
+                value: f64::from_bits(prev_bits),
+            });
+        }
+        Ok(SeriesSamples {
+            labels: Labels::from_pairs(pairs),
+            samples,
+            origin: String::new(),
+        })
+    }
+
+    fn xor(&mut self) -> Result<u64, WalError> {
+        let tag = self
+            .cursor
+            .u8()
+            .ok_or_else(|| self.malformed("a value is truncated"))?;
+        let leading = usize::from(tag >> 4);
+        let kept = usize::from(tag & 0x0f);
+        if leading + kept > 8 {
+            return Err(self.malformed("a value tag spans more than 8 bytes"));
+        }
+        let bytes = self
+            .cursor
+            .bytes(kept)
+            .ok_or_else(|| self.malformed("a value is truncated"))?;
+        let mut word = [0u8; 8];
+        word[leading..leading + kept].copy_from_slice(bytes);
+        Ok(u64::from_be_bytes(word))
+    }
+}
+
+#[cfg(test)]
+mod tests;
