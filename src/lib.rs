@@ -10,6 +10,7 @@ pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod ingest;
 pub mod pipeline;
 pub mod self_metrics;
 pub mod store;

@@ -1,0 +1,368 @@
+//! InfluxDB line protocol (v1 and v2 share the wire format):
+//! `measurement[,tag=value…] field=value[,field=value…] [timestamp]`, one point a line.
+//!
+//! Mapping: field `f` of measurement `m` becomes metric `m_f`, a field named `value`
+//! becomes `m`; tags become labels; floats, integers (`12i`), unsigned (`12u`) and
+//! booleans (`t`/`true`… → 1, `f`/`false`… → 0) are samples; string fields are refused.
+//! Timestamps are in [`Precision`] units, optional (absent → server time). `#` comments
+//! and blank lines are skipped; CRLF is accepted. Origins are `line N`, 1-based over all
+//! physical lines.
+//!
+//! Names are kept as sent, not sanitised as Prometheus' influx adapters do: a measurement
+//! `cpu.load` or a tag `data-center` reaches `validate_batch`, which rejects it naming the
+//! line, so clients learn their names are invalid instead of finding them renamed.
+//!
+//! Escaping: in measurements `\,` `\ ` and `\\`; in tag keys, tag values and field keys
+//! also `\=`; in string fields `\"` and `\\`. A backslash before any other character is
+//! a literal backslash.
+
+use std::collections::HashSet;
+
+use super::{BatchBuilder, DecodeContext, IngestError, MetricDecoder};
+use crate::domain::metrics::{Labels, MetricBatch, Sample, METRIC_NAME_LABEL};
+
+/// Unit of line protocol timestamps, from the `precision` query parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    #[default]
+    Nanoseconds,
+    Microseconds,
+    Milliseconds,
+    Seconds,
+    Minutes,
+    Hours,
+}
+
+impl Precision {
+    /// Parses a v2 `precision` (`ns`, `us`, `ms`, `s`) or a v1 one (`n`, `u`, `ms`, `s`,
+    /// `m`, `h`).
+    pub fn parse(text: &str) -> Result<Self, IngestError> {
+        match text {
+            "ns" | "n" => Ok(Self::Nanoseconds),
+            "us" | "u" | "µ" | "µs" => Ok(Self::Microseconds),
+            "ms" => Ok(Self::Milliseconds),
+            "s" => Ok(Self::Seconds),
+            "m" => Ok(Self::Minutes),
+            "h" => Ok(Self::Hours),
+            other => Err(IngestError::malformed(format!(
+                "precision {other:?} is not one of ns, us, ms, s (or v1's n, u, m, h)"
+            ))),
+        }
+    }
+
+    /// A timestamp in this unit as Unix ms, rounding down; `None` if out of range.
+    pub fn to_ms(self, timestamp: i64) -> Option<i64> {
+        match self {
+            Self::Nanoseconds => Some(timestamp.div_euclid(1_000_000)),
+            Self::Microseconds => Some(timestamp.div_euclid(1_000)),
+            Self::Milliseconds => Some(timestamp),
+            Self::Seconds => timestamp.checked_mul(1_000),
+            Self::Minutes => timestamp.checked_mul(60_000),
+            Self::Hours => timestamp.checked_mul(3_600_000),
+        }
+    }
+
+    fn unit(self) -> &'static str {
+        match self {
+            Self::Nanoseconds => "ns",
+            Self::Microseconds => "us",
+            Self::Milliseconds => "ms",
+            Self::Seconds => "s",
+            Self::Minutes => "m",
+            Self::Hours => "h",
+        }
+    }
+}
+
+/// Decodes `text/plain` line protocol bodies; the precision comes from the context.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InfluxDecoder;
+
+const MEASUREMENT_ESCAPES: &[char] = &[',', ' ', '\\'];
+const KEY_ESCAPES: &[char] = &[',', '=', ' ', '\\'];
+const SHAPE: &str =
+    "lines look like measurement[,tag=value…] field=value[,field=value…] [timestamp]";
+
+impl MetricDecoder for InfluxDecoder {
+    fn decode(&self, body: &[u8], ctx: &DecodeContext) -> Result<MetricBatch, IngestError> {
+        let text = std::str::from_utf8(body).map_err(|e| {
+            let line = 1 + body[..e.valid_up_to()]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count();
+            IngestError::malformed(format!("line {line}: the text is not valid UTF-8"))
+        })?;
+        let b = text.as_bytes();
+        let mut batch = BatchBuilder::new(ctx);
+        let mut pos = 0;
+        let mut line_no = 1;
+        while pos < b.len() && !batch.is_full() {
+            let start = skip_blanks(b, pos);
+            let end = if start >= b.len() || is_eol(b, start) || b[start] == b'#' {
+                next_newline(b, start)
+            } else {
+                let origin = format!("line {line_no}");
+                match parse_line(text, start, ctx.precision) {
+                    Ok((point, end)) => {
+                        for (field, value) in point.fields {
+                            let name = if field == "value" {
+                                point.measurement.clone()
+                            } else {
+                                format!("{}_{field}", point.measurement)
+                            };
+                            let labels = Labels::with_name(&name, point.tags.iter().cloned());
+                            let timestamp_ms = point.timestamp_ms.unwrap_or(ctx.now_ms);
+                            batch.push(
+                                labels,
+                                Sample {
+                                    timestamp_ms,
+                                    value,
+                                },
+                                &origin,
+                            )?;
+                        }
+                        next_newline(b, end)
+                    }
+                    Err((problem, at)) => {
+                        batch.error(format!("{origin}: {problem}"));
+                        next_newline(b, at)
+                    }
+                }
+            };
+            // A quoted string may span lines; count every newline the point covered.
+            line_no += 1 + b[pos..end].iter().filter(|&&c| c == b'\n').count();
+            pos = end + 1;
+        }
+        batch.finish()
+    }
+}
+
+/// One parsed line: the measurement, its tags, its numeric fields and the timestamp.
+struct Point {
+    measurement: String,
+    tags: Vec<(String, String)>,
+    fields: Vec<(String, f64)>,
+    timestamp_ms: Option<i64>,
+}
+
+/// A problem on a line and the position to resume scanning from (past any string).
+type LineError = (String, usize);
+
+fn parse_line(text: &str, start: usize, precision: Precision) -> Result<(Point, usize), LineError> {
+    let b = text.as_bytes();
+    let end = scan_key(b, start, b", ");
+    let measurement = unescape(&text[start..end], MEASUREMENT_ESCAPES);
+    if measurement.is_empty() {
+        return Err((format!("the measurement name is missing; {SHAPE}"), end));
+    }
+
+    let mut tags: Vec<(String, String)> = Vec::new();
+    let mut pos = end;
+    while pos < b.len() && b[pos] == b',' {
+        let key_end = scan_key(b, pos + 1, b",= ");
+        let key = unescape(&text[pos + 1..key_end], KEY_ESCAPES);
+        if key_end >= b.len() || b[key_end] != b'=' {
+            return Err((
+                format!("tag {key:?} has no value; tags are written key=value"),
+                key_end,
+            ));
+        }
+        if key.is_empty() {
+            return Err(("a tag has an empty key".into(), key_end));
+        }
+        let value_end = scan_key(b, key_end + 1, b", ");
+        let value = unescape(&text[key_end + 1..value_end], KEY_ESCAPES);
+        if value.is_empty() {
+            return Err((format!("tag {key:?} has an empty value"), value_end));
+        }
+        if key == METRIC_NAME_LABEL {
+            return Err((
+                format!("tag {key:?} is reserved for the metric name"),
+                value_end,
+            ));
+        }
+        if tags.iter().any(|(k, _)| *k == key) {
+            return Err((format!("tag {key:?} appears twice"), value_end));
+        }
+        tags.push((key, value));
+        pos = value_end;
+    }
+
+    pos = skip_blanks(b, pos);
+    if pos >= b.len() || is_eol(b, pos) {
+        return Err((format!("the line has no fields; {SHAPE}"), pos));
+    }
+    let mut fields: Vec<(String, f64)> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    loop {
+        let key_end = scan_key(b, pos, b",= ");
+        let key = unescape(&text[pos..key_end], KEY_ESCAPES);
+        if key_end >= b.len() || b[key_end] != b'=' {
+            return Err((
+                format!("field {key:?} has no value; fields are written key=value"),
+                key_end,
+            ));
+        }
+        if key.is_empty() {
+            return Err(("a field has an empty key".into(), key_end));
+        }
+        let value_start = key_end + 1;
+        if b.get(value_start) == Some(&b'"') {
+            let close = scan_string(b, value_start + 1).ok_or_else(|| {
+                (
+                    format!("field {key:?} has an unterminated string value"),
+                    b.len(),
+                )
+            })?;
+            return Err((
+                format!("field {key:?} has a string value; only numbers and booleans are accepted"),
+                close + 1,
+            ));
+        }
+        let value_end = scan_value(b, value_start);
+        let value = field_value(&key, &text[value_start..value_end])
+            .map_err(|problem| (problem, value_end))?;
+        if !seen.insert(key.clone()) {
+            return Err((format!("field {key:?} appears twice"), value_end));
+        }
+        fields.push((key, value));
+        pos = value_end;
+        if pos < b.len() && b[pos] == b',' {
+            pos += 1;
+        } else {
+            break;
+        }
+    }
+
+    pos = skip_blanks(b, pos);
+    let mut timestamp_ms = None;
+    if pos < b.len() && !is_eol(b, pos) {
+        let ts_end = scan_value(b, pos);
+        let raw = &text[pos..ts_end];
+        let timestamp: i64 = raw
+            .parse()
+            .map_err(|_| (format!("timestamp {raw:?} is not an integer"), ts_end))?;
+        timestamp_ms = Some(precision.to_ms(timestamp).ok_or_else(|| {
+            (
+                format!("timestamp {timestamp} {} is out of range", precision.unit()),
+                ts_end,
+            )
+        })?);
+        pos = skip_blanks(b, ts_end);
+        if pos < b.len() && !is_eol(b, pos) {
+            let rest_end = scan_value(b, pos);
+            return Err((
+                format!(
+                    "unexpected {:?} after the timestamp; {SHAPE}",
+                    &text[pos..rest_end]
+                ),
+                rest_end,
+            ));
+        }
+    }
+    let point = Point {
+        measurement,
+        tags,
+        fields,
+        timestamp_ms,
+    };
+    Ok((point, pos))
+}
+
+/// A numeric or boolean field value as a sample value.
+fn field_value(key: &str, raw: &str) -> Result<f64, String> {
+    let expected = "expected a float (1.5), an integer (12i), an unsigned integer (12u) or a boolean (t, f, true, false)";
+    match raw {
+        "" => return Err(format!("field {key:?} has an empty value; {expected}")),
+        "t" | "T" | "true" | "True" | "TRUE" => return Ok(1.0),
+        "f" | "F" | "false" | "False" | "FALSE" => return Ok(0.0),
+        _ => {}
+    }
+    let parsed = if let Some(digits) = raw.strip_suffix('i') {
+        digits.parse::<i64>().ok().map(|v| v as f64)
+    } else if let Some(digits) = raw.strip_suffix('u') {
+        digits.parse::<u64>().ok().map(|v| v as f64)
+    } else if raw
+        .bytes()
+        .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-'))
+    {
+        // Only number characters: Rust would also take "inf" and "NaN", line protocol does not.
+        raw.parse::<f64>().ok()
+    } else {
+        None
+    };
+    parsed.ok_or_else(|| format!("field {key:?} has the value {raw:?}; {expected}"))
+}
+
+/// The end of a name or tag value starting at `pos`: the first unescaped byte of `stops`
+/// or the end of the line.
+fn scan_key(b: &[u8], mut pos: usize, stops: &[u8]) -> usize {
+    while pos < b.len() && !is_eol(b, pos) {
+        if b[pos] == b'\\' && pos + 1 < b.len() && !is_eol(b, pos + 1) {
+            pos += 2;
+        } else if stops.contains(&b[pos]) {
+            break;
+        } else {
+            pos += 1;
+        }
+    }
+    pos
+}
+
+/// The end of an unquoted field value or timestamp: `,`, a blank or the end of the line.
+fn scan_value(b: &[u8], mut pos: usize) -> usize {
+    while pos < b.len() && !is_eol(b, pos) && !matches!(b[pos], b',' | b' ' | b'\t') {
+        pos += 1;
+    }
+    pos
+}
+
+/// The position of the closing quote of a string whose content starts at `pos`.
+fn scan_string(b: &[u8], mut pos: usize) -> Option<usize> {
+    while pos < b.len() {
+        match b[pos] {
+            b'\\' => pos += 2,
+            b'"' => return Some(pos),
+            _ => pos += 1,
+        }
+    }
+    None
+}
+
+fn skip_blanks(b: &[u8], mut pos: usize) -> usize {
+    while pos < b.len() && matches!(b[pos], b' ' | b'\t') {
+        pos += 1;
+    }
+    pos
+}
+
+/// `\n`, or the `\r` of a `\r\n` (or of a final `\r`).
+fn is_eol(b: &[u8], pos: usize) -> bool {
+    b[pos] == b'\n' || (b[pos] == b'\r' && (pos + 1 == b.len() || b[pos + 1] == b'\n'))
+}
+
+/// The index of the next `\n` at or after `pos`, or the end of the body.
+fn next_newline(b: &[u8], pos: usize) -> usize {
+    b.get(pos..)
+        .and_then(|rest| rest.iter().position(|&c| c == b'\n'))
+        .map_or(b.len(), |i| pos + i)
+}
+
+/// Removes the backslash of `\x` for each `x` in `escapes`; other backslashes stay.
+fn unescape(raw: &str, escapes: &[char]) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        match chars.peek() {
+            Some(&next) if c == '\\' && escapes.contains(&next) => {
+                out.push(next);
+                chars.next();
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;
