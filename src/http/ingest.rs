@@ -203,7 +203,7 @@ pub async fn otlp(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let decoder = OtlpDecoder::for_content_type(header(&req, CONTENT_TYPE))?;
-    let json = matches!(decoder.encoding, OtlpEncoding::Json);
+    let answer_json = matches!(decoder.encoding, OtlpEncoding::Json);
     ingest_with(
         &state,
         &access,
@@ -213,7 +213,7 @@ pub async fn otlp(
         Precision::default(),
     )
     .await?;
-    Ok(if json {
+    Ok(if answer_json {
         HttpResponse::Ok()
             .content_type("application/json")
             .body("{}")
