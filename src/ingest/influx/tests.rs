@@ -139,7 +139,8 @@ fn precisions_convert_to_milliseconds() {
 
 #[test]
 fn escaping_in_measurements_tags_and_fields() {
-    let cases: [(&str, &str, &[(&str, &str)]); 9] = [
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+    let cases: [Case; 9] = [
         (r"my\ cpu,host=a v=1", "my cpu_v", &[("host", "a")]),
         (r"my\,cpu v=1", "my,cpu_v", &[]),
         (r"a=b v=1", "a=b_v", &[]),
