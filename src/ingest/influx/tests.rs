@@ -1,1 +1,297 @@
 use super::*;
+use crate::domain::metrics::SeriesSamples;
+use crate::ingest::tests::{assert_one_error, malformed, series, NOW};
+
+fn decode_with(body: &str, precision: Precision) -> Result<MetricBatch, IngestError> {
+    let mut ctx = DecodeContext::new(NOW);
+    ctx.precision = precision;
+    InfluxDecoder.decode(body.as_bytes(), &ctx)
+}
+
+fn decode(body: &str) -> Result<MetricBatch, IngestError> {
+    decode_with(body, Precision::Nanoseconds)
+}
+
+fn decoded(body: &str) -> Vec<SeriesSamples> {
+    match decode(body) {
+        Ok(batch) => batch.series,
+        Err(e) => panic!("{body:?} should decode: {e}"),
+    }
+}
+
+#[test]
+fn fields_become_metrics_and_tags_become_labels() {
+    let body = "cpu,host=a,dc=x usage=1.5,value=2i,idle=3u,up=t 1700000000123456789\n";
+    let ts = 1_700_000_000_123;
+    let labels = [("host", "a"), ("dc", "x")];
+    assert_eq!(
+        decoded(body),
+        vec![
+            series("cpu_usage", &labels, ts, 1.5, "line 1"),
+            series("cpu", &labels, ts, 2.0, "line 1"),
+            series("cpu_idle", &labels, ts, 3.0, "line 1"),
+            series("cpu_up", &labels, ts, 1.0, "line 1"),
+        ]
+    );
+}
+
+#[test]
+fn comments_blank_lines_crlf_and_missing_timestamps() {
+    let body = "# a comment\r\n\r\n  \n  mem free=1 1000000\r\n\t# indented comment\nmem free=2\r\nmem free=3";
+    assert_eq!(
+        decoded(body),
+        vec![
+            series("mem_free", &[], 1, 1.0, "line 4"),
+            series("mem_free", &[], NOW, 2.0, "line 6"),
+            series("mem_free", &[], NOW, 3.0, "line 7"),
+        ]
+    );
+    assert!(decoded("").is_empty());
+    assert!(decoded("\n\n# only comments\n").is_empty());
+}
+
+#[test]
+fn field_values_of_every_kind() {
+    let cases: [(&str, f64); 24] = [
+        ("1", 1.0),
+        ("-1.5", -1.5),
+        ("1e3", 1000.0),
+        ("1.5E-3", 0.0015),
+        (".5", 0.5),
+        ("+2", 2.0),
+        ("12i", 12.0),
+        ("-12i", -12.0),
+        ("9223372036854775807i", 9.223_372_036_854_776e18),
+        ("12u", 12.0),
+        ("18446744073709551615u", 1.844_674_407_370_955_2e19),
+        ("t", 1.0),
+        ("T", 1.0),
+        ("true", 1.0),
+        ("True", 1.0),
+        ("TRUE", 1.0),
+        ("f", 0.0),
+        ("F", 0.0),
+        ("false", 0.0),
+        ("False", 0.0),
+        ("FALSE", 0.0),
+        ("0", 0.0),
+        ("-0.0", 0.0),
+        ("1.7976931348623157e308", f64::MAX),
+    ];
+    for (raw, expected) in cases {
+        let got = decoded(&format!("m v={raw} 0"));
+        assert_eq!(got[0].samples[0].value, expected, "{raw}");
+    }
+}
+
+#[test]
+fn precisions_convert_to_milliseconds() {
+    let cases = [
+        (
+            Precision::Nanoseconds,
+            1_700_000_000_123_456_789_i64,
+            1_700_000_000_123_i64,
+        ),
+        (
+            Precision::Microseconds,
+            1_700_000_000_123_456,
+            1_700_000_000_123,
+        ),
+        (
+            Precision::Milliseconds,
+            1_700_000_000_123,
+            1_700_000_000_123,
+        ),
+        (Precision::Seconds, 1_700_000_000, 1_700_000_000_000),
+        (Precision::Minutes, 2, 120_000),
+        (Precision::Hours, 2, 7_200_000),
+        (Precision::Nanoseconds, -1, -1),
+        (Precision::Microseconds, -1_500, -2),
+    ];
+    for (precision, raw, expected) in cases {
+        let batch = decode_with(&format!("m v=1 {raw}"), precision).expect("valid");
+        assert_eq!(
+            batch.series[0].samples[0].timestamp_ms, expected,
+            "{precision:?} {raw}"
+        );
+    }
+    for (text, expected) in [
+        ("ns", Precision::Nanoseconds),
+        ("n", Precision::Nanoseconds),
+        ("us", Precision::Microseconds),
+        ("u", Precision::Microseconds),
+        ("ms", Precision::Milliseconds),
+        ("s", Precision::Seconds),
+        ("m", Precision::Minutes),
+        ("h", Precision::Hours),
+    ] {
+        assert_eq!(Precision::parse(text), Ok(expected));
+    }
+    assert_one_error(
+        Precision::parse("d").map(|_| MetricBatch::default()),
+        "precision \"d\" is not one of ns, us, ms, s",
+    );
+    assert_one_error(
+        decode_with("m v=1 9223372036854775807", Precision::Seconds),
+        "line 1: timestamp 9223372036854775807 s is out of range",
+    );
+}
+
+#[test]
+fn escaping_in_measurements_tags_and_fields() {
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+    let cases: [Case; 9] = [
+        (r"my\ cpu,host=a v=1", "my cpu_v", &[("host", "a")]),
+        (r"my\,cpu v=1", "my,cpu_v", &[]),
+        (r"a=b v=1", "a=b_v", &[]),
+        (r"m,ho\ st=a\ b v=1", "m_v", &[("ho st", "a b")]),
+        (
+            r"m,k\,1=v\,1,k\=2=v\=2 v=1",
+            "m_v",
+            &[("k,1", "v,1"), ("k=2", "v=2")],
+        ),
+        (r"m,path=C:\\dir v=1", "m_v", &[("path", r"C:\dir")]),
+        (r"m,path=C:\dir v=1", "m_v", &[("path", r"C:\dir")]),
+        (r"m f\ o\,o\=x=1", r"m_f o,o=x", &[]),
+        (r"m\\x v=1", r"m\x_v", &[]),
+    ];
+    for (line, name, labels) in cases {
+        let got = decoded(line);
+        assert_eq!(
+            got,
+            vec![series(name, labels, NOW, 1.0, "line 1")],
+            "{line}"
+        );
+    }
+    // A tag value may hold an unescaped '=' and any UTF-8.
+    assert_eq!(
+        decoded("m,q=a=b,ü=ö v=1"),
+        vec![series(
+            "m_v",
+            &[("q", "a=b"), ("ü", "ö")],
+            NOW,
+            1.0,
+            "line 1"
+        )]
+    );
+}
+
+#[test]
+fn string_fields_are_refused_and_may_span_lines() {
+    let cases = [
+        (
+            r#"m usage="high""#,
+            r#"line 1: field "usage" has a string value; only numbers and booleans are accepted"#,
+        ),
+        (
+            r#"m a=1,msg="say \"hi\", then, go" 5"#,
+            r#"line 1: field "msg" has a string value"#,
+        ),
+        (
+            r#"m msg="back\\slash""#,
+            r#"field "msg" has a string value"#,
+        ),
+        (
+            r#"m msg="never closed"#,
+            r#"field "msg" has an unterminated string value"#,
+        ),
+    ];
+    for (line, expected) in cases {
+        assert_one_error(decode(line), expected);
+    }
+    // The quoted newline belongs to line 2; counting goes on with physical lines.
+    let body = "m v=1\nm msg=\"two\nlines\" 1\nm v=bad\n";
+    assert_eq!(
+        malformed(decode(body)),
+        vec![
+            "line 2: field \"msg\" has a string value; only numbers and booleans are accepted".to_owned(),
+            "line 4: field \"v\" has the value \"bad\"; expected a float (1.5), an integer (12i), an unsigned integer (12u) or a boolean (t, f, true, false)".to_owned(),
+        ]
+    );
+}
+
+#[test]
+fn bad_lines_name_their_number_and_problem() {
+    let cases = [
+        ("cpu", "the line has no fields"),
+        ("cpu ", "the line has no fields"),
+        (",host=a v=1", "the measurement name is missing"),
+        (" ,x=1 v=1", "the measurement name is missing"),
+        (
+            "cpu,host v=1",
+            "tag \"host\" has no value; tags are written key=value",
+        ),
+        ("cpu,host= v=1", "tag \"host\" has an empty value"),
+        ("cpu,=a v=1", "a tag has an empty key"),
+        ("cpu,host=a,host=b v=1", "tag \"host\" appears twice"),
+        (
+            "cpu,__name__=x v=1",
+            "tag \"__name__\" is reserved for the metric name",
+        ),
+        ("cpu,host=a", "the line has no fields"),
+        (
+            "cpu v",
+            "field \"v\" has no value; fields are written key=value",
+        ),
+        ("cpu v=", "field \"v\" has an empty value"),
+        ("cpu =1", "a field has an empty key"),
+        ("cpu v=1,", "field \"\" has no value"),
+        ("cpu v=1,v=2", "field \"v\" appears twice"),
+        ("cpu v=abc", "field \"v\" has the value \"abc\""),
+        ("cpu v=NaN", "field \"v\" has the value \"NaN\""),
+        ("cpu v=inf", "field \"v\" has the value \"inf\""),
+        ("cpu v=1.5i", "field \"v\" has the value \"1.5i\""),
+        ("cpu v=-1u", "field \"v\" has the value \"-1u\""),
+        ("cpu v=99999999999999999999i", "field \"v\" has the value"),
+        ("cpu v=1..2", "field \"v\" has the value \"1..2\""),
+        ("cpu v=1 12.5", "timestamp \"12.5\" is not an integer"),
+        ("cpu v=1 abc", "timestamp \"abc\" is not an integer"),
+        (
+            "cpu v=1 99999999999999999999",
+            "timestamp \"99999999999999999999\" is not an integer",
+        ),
+        ("cpu v=1 1 2", "unexpected \"2\" after the timestamp"),
+    ];
+    for (line, expected) in cases {
+        let body = format!("ok v=1\n{line}\nok v=2\n");
+        let errors = malformed(decode(&body));
+        assert_eq!(errors.len(), 1, "{line:?}: {errors:?}");
+        assert!(
+            errors[0].starts_with("line 2: ") && errors[0].contains(expected),
+            "{line:?}: {:?} should contain {expected:?}",
+            errors[0]
+        );
+    }
+}
+
+#[test]
+fn one_bad_line_fails_the_whole_body_listing_every_bad_line() {
+    let body = "a v=1\nb v=x\nc v=2\n\nd,t v=1\n";
+    assert_eq!(
+        malformed(decode(body)),
+        vec![
+            "line 2: field \"v\" has the value \"x\"; expected a float (1.5), an integer (12i), an unsigned integer (12u) or a boolean (t, f, true, false)".to_owned(),
+            "line 5: tag \"t\" has no value; tags are written key=value".to_owned(),
+        ]
+    );
+}
+
+#[test]
+fn invalid_utf8_names_its_line() {
+    assert_one_error(
+        InfluxDecoder.decode(b"a v=1\nb v=1\nc\xff v=1\n", &DecodeContext::new(NOW)),
+        "line 3: the text is not valid UTF-8",
+    );
+}
+
+#[test]
+fn whitespace_between_sections_is_flexible() {
+    assert_eq!(
+        decoded("cpu,host=a   v=1   \t 5  \t"),
+        vec![series("cpu_v", &[("host", "a")], 0, 1.0, "line 1")]
+    );
+    assert_eq!(
+        decoded("cpu v=1 5\r"),
+        vec![series("cpu_v", &[], 0, 1.0, "line 1")]
+    );
+}
