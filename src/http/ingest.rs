@@ -37,7 +37,7 @@ async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes
     Ok(body.freeze())
 }
 
-fn header<'r>(req: &'r HttpRequest, name: actix_web::http::header::HeaderName) -> Option<&'r str> {
+fn header(req: &HttpRequest, name: actix_web::http::header::HeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 

@@ -8,6 +8,7 @@ pub mod error;
 pub mod ingest;
 pub mod openapi;
 pub mod ops;
+pub mod prometheus;
 pub mod tenant;
 pub mod tenants;
 pub mod users;
@@ -48,7 +49,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(api_keys::revoke)
                 .service(audit::list)
                 .service(ingest::json)
-                .service(ingest::remote_write),
+                .service(ingest::remote_write)
+                .service(prometheus::query)
+                .service(prometheus::query_range)
+                .service(prometheus::series)
+                .service(prometheus::labels)
+                .service(prometheus::label_values)
+                .service(prometheus::buildinfo),
         );
 }
 

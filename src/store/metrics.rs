@@ -220,6 +220,32 @@ impl Store {
             .collect()
     }
 
+    /// For each series with sealed chunks, the newest sealed timestamp: samples at or before
+    /// it are closed for writing.
+    pub async fn sealed_boundaries(&self, tenant: TenantId) -> Result<Vec<(i64, i64)>, StoreError> {
+        let backend = self.backend();
+        let sql = format!(
+            "SELECT series_id, MAX(max_ts_ms) AS sealed FROM metric_chunks WHERE tenant_id = {} GROUP BY series_id",
+            placeholder(backend, 1)
+        );
+        let rows = self
+            .db()
+            .query_all_raw(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [tenant.to_string().into()],
+            ))
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok((
+                    row.try_get::<i64>("", "series_id")?,
+                    row.try_get::<i64>("", "sealed")?,
+                ))
+            })
+            .collect()
+    }
+
     /// Writes a checkpoint atomically; returns the id of the carry-over record, if any.
     pub async fn write_checkpoint(
         &self,

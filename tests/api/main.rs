@@ -5,6 +5,7 @@ mod auth;
 mod errors;
 mod helpers;
 mod isolation;
+mod metrics;
 mod ops;
 mod rbac;
 mod tenants;

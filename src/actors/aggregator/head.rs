@@ -111,6 +111,18 @@ impl Head {
         self.insert_series(id, Arc::new(labels));
     }
 
+    /// Records how far a series is sealed in stored chunks (at start), including chunks
+    /// older than the head window, so late samples cannot reopen them.
+    pub fn restore_sealed_boundary(&mut self, id: SeriesId, sealed_until_ms: i64) {
+        if let Some(series) = self.series.get_mut(&id) {
+            series.sealed_until_ms = Some(
+                series
+                    .sealed_until_ms
+                    .map_or(sealed_until_ms, |s| s.max(sealed_until_ms)),
+            );
+        }
+    }
+
     /// Adds sealed samples read back from chunks (at start), so the head window is in memory.
     pub fn restore_sealed(&mut self, id: SeriesId, samples: &[Sample]) {
         let Some(series) = self.series.get_mut(&id) else {
@@ -248,7 +260,10 @@ impl Head {
             let from = series
                 .samples
                 .partition_point(|s| s.timestamp_ms < start_ms);
-            let to = series.samples.partition_point(|s| s.timestamp_ms <= end_ms);
+            let to = series
+                .samples
+                .partition_point(|s| s.timestamp_ms <= end_ms)
+                .max(from);
             out.push((id, series.labels.clone(), series.samples[from..to].to_vec()));
         }
         out

@@ -301,6 +301,7 @@ pub fn wal_append(tenant: TenantId, batch: &MetricBatch) -> Option<WalAppend> {
 /// The head as stored: series index, chunks of the head window, write-ahead records.
 struct LoadedHead {
     series: Vec<(i64, String)>,
+    boundaries: Vec<(i64, i64)>,
     chunks: Vec<ChunkRow>,
     wal: Vec<(i64, Vec<u8>)>,
 }
@@ -318,9 +319,11 @@ impl Actor for MetricAggregator {
             let chunks = store
                 .load_chunks(tenant, &ids, window_start, i64::MAX)
                 .await?;
+            let boundaries = store.sealed_boundaries(tenant).await?;
             let wal = store.load_wal(tenant).await?;
             Ok::<_, crate::store::StoreError>(LoadedHead {
                 series,
+                boundaries,
                 chunks,
                 wal,
             })
@@ -366,6 +369,9 @@ impl MetricAggregator {
         for (id, labels_json) in loaded.series {
             self.head
                 .restore_series(id, Labels::from_json(&labels_json)?);
+        }
+        for (id, sealed_until_ms) in loaded.boundaries {
+            self.head.restore_sealed_boundary(id, sealed_until_ms);
         }
         for chunk in loaded.chunks {
             let samples = decode_chunk(&chunk.payload)

@@ -1,0 +1,173 @@
+//! The metrics read path: a query's selections are answered from the tenant's aggregator
+//! (the in-memory head) and, for older data, from sealed chunks in the database; the
+//! engine then evaluates over what was fetched.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use crate::actors::aggregator::{LabelFilter, SelectSeries, SelectedSeries};
+use crate::actors::registry::RegistryError;
+use crate::app::AppState;
+use crate::domain::metrics::{Labels, Sample, METRIC_NAME_LABEL};
+use crate::domain::TenantId;
+use crate::query::{QueryError, Selection, SeriesSource};
+use crate::store::StoreError;
+use crate::tsdb::chunk::decode_chunk;
+
+/// Why data could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("a stored chunk is unreadable: {0}")]
+    Corrupt(String),
+}
+
+/// Series fetched for each selection of one query.
+#[derive(Debug, Default)]
+pub struct Prefetched {
+    entries: Vec<(Selection, Vec<(Labels, Vec<Sample>)>)>,
+}
+
+impl SeriesSource for Prefetched {
+    fn select(&self, selection: &Selection) -> Vec<(Labels, Vec<Sample>)> {
+        self.entries
+            .iter()
+            .find(|(fetched, _)| fetched == selection)
+            .map(|(_, series)| series.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// The metric name a selection pins with `__name__="…"`, to use the name index.
+fn pinned_name(selection: &Selection) -> Option<String> {
+    selection
+        .matchers
+        .matchers
+        .iter()
+        .find(|m| {
+            m.name == METRIC_NAME_LABEL && matches!(m.op, promql_parser::label::MatchOp::Equal)
+        })
+        .map(|m| m.value.clone())
+}
+
+/// Series matching `selection` with their samples in its range, from memory and chunks.
+async fn fetch_one(
+    state: &AppState,
+    tenant: TenantId,
+    selection: &Selection,
+    max_series: usize,
+    keep_empty: bool,
+) -> Result<Vec<(Labels, Vec<Sample>)>, ReadError> {
+    let aggregator = state.registry.aggregator(tenant).await?;
+    let filter_selection = selection.clone();
+    let filter: LabelFilter = Arc::new(move |labels: &Labels| filter_selection.matches(labels));
+    let SelectedSeries {
+        series,
+        covered_from_ms,
+    } = aggregator
+        .send(SelectSeries {
+            metric_name: pinned_name(selection),
+            filter,
+            start_ms: selection.start_ms,
+            end_ms: selection.end_ms,
+        })
+        .await
+        .map_err(RegistryError::SupervisorLost)?;
+    if series.len() > max_series {
+        return Err(QueryError::LimitExceeded(format!(
+            "the query selects {} series; the limit is {max_series} (TIDEWATCH_QUERY_MAX_SERIES)",
+            series.len()
+        ))
+        .into());
+    }
+    let mut merged: Vec<(i64, Labels, Vec<Sample>)> = series
+        .into_iter()
+        .map(|(id, labels, samples)| (id, (*labels).clone(), samples))
+        .collect();
+    if selection.start_ms < covered_from_ms && !merged.is_empty() {
+        let ids: Vec<i64> = merged.iter().map(|(id, _, _)| *id).collect();
+        let older_end = selection.end_ms.min(covered_from_ms - 1);
+        let chunks = state
+            .store
+            .load_chunks(tenant, &ids, selection.start_ms, older_end)
+            .await?;
+        for chunk in chunks {
+            let samples = decode_chunk(&chunk.payload)
+                .map_err(|e| ReadError::Corrupt(format!("series {}: {e}", chunk.series_id)))?;
+            if let Some((_, _, held)) = merged.iter_mut().find(|(id, _, _)| *id == chunk.series_id)
+            {
+                held.extend(
+                    samples
+                        .into_iter()
+                        .filter(|s| selection.contains(s.timestamp_ms)),
+                );
+            }
+        }
+        for (_, _, held) in &mut merged {
+            held.sort_by_key(|s| s.timestamp_ms);
+            held.dedup_by_key(|s| s.timestamp_ms);
+        }
+    }
+    Ok(merged
+        .into_iter()
+        .filter(|(_, _, samples)| keep_empty || !samples.is_empty())
+        .map(|(_, labels, samples)| (labels, samples))
+        .collect())
+}
+
+/// Everything the given selections need.
+pub async fn prefetch(
+    state: &AppState,
+    tenant: TenantId,
+    selections: Vec<Selection>,
+    max_series: usize,
+) -> Result<Prefetched, ReadError> {
+    let mut entries: Vec<(Selection, Vec<(Labels, Vec<Sample>)>)> =
+        Vec::with_capacity(selections.len());
+    for selection in selections {
+        if entries.iter().any(|(s, _)| *s == selection) {
+            continue;
+        }
+        let series = fetch_one(state, tenant, &selection, max_series, false).await?;
+        entries.push((selection, series));
+    }
+    Ok(Prefetched { entries })
+}
+
+/// Label sets of the series matching any of the selections (for `/api/v1/series`,
+/// `/labels`, `/label/…/values`). With `require_samples`, only series holding samples in
+/// the selection's range count; without, every indexed series does (no time range given).
+pub async fn matching_series(
+    state: &AppState,
+    tenant: TenantId,
+    selections: Vec<Selection>,
+    max_series: usize,
+    require_samples: bool,
+) -> Result<BTreeSet<Labels>, ReadError> {
+    let mut out = BTreeSet::new();
+    for selection in selections {
+        let series = if require_samples {
+            fetch_one(state, tenant, &selection, max_series, false).await?
+        } else {
+            let everything = Selection {
+                start_ms: i64::MAX,
+                end_ms: i64::MIN,
+                ..selection
+            };
+            fetch_one(state, tenant, &everything, max_series, true).await?
+        };
+        out.extend(series.into_iter().map(|(labels, _)| labels));
+        if out.len() > max_series {
+            return Err(QueryError::LimitExceeded(format!(
+                "more than {max_series} series match (TIDEWATCH_QUERY_MAX_SERIES)"
+            ))
+            .into());
+        }
+    }
+    Ok(out)
+}
