@@ -10,6 +10,7 @@ pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod query;
 pub mod self_metrics;
 pub mod store;
 pub mod telemetry;
