@@ -37,7 +37,8 @@ pub(crate) fn eval(ev: &Evaluator, agg: &AggregateExpr, ts: i64) -> Result<StepV
     match op.as_str() {
         "topk" | "bottomk" => {
             let f = ev.eval_scalar(required(param, &op)?, ts)?;
-            if !(f > -9.223_372_036_854_775_808e18 && f < 9.223_372_036_854_775_807e18) {
+            // Go's convertibleToInt64: within [MinInt64, MaxInt64] as floats (NaN is not).
+            if !(f >= i64::MIN as f64 && f <= i64::MAX as f64) {
                 return Err(QueryError::Execution(format!(
                     "Scalar value {} overflows int64",
                     format_value(f)
@@ -120,16 +121,8 @@ pub(crate) fn eval(ev: &Evaluator, agg: &AggregateExpr, ts: i64) -> Result<StepV
                     group.mean += v / n - mean / n;
                 }
             }
-            "max" => {
-                if group.value < v || group.value.is_nan() {
-                    group.value = v;
-                }
-            }
-            "min" => {
-                if group.value > v || group.value.is_nan() {
-                    group.value = v;
-                }
-            }
+            "max" if group.value < v || group.value.is_nan() => group.value = v,
+            "min" if group.value > v || group.value.is_nan() => group.value = v,
             "count" | "count_values" => group.count += 1,
             "stddev" | "stdvar" => {
                 group.count += 1;

@@ -166,7 +166,7 @@ fn signature(labels: &Labels, matching: &Matching) -> Vec<Label> {
     labels
         .iter()
         .filter(|l| {
-            let listed = matching.labels.iter().any(|m| *m == l.name);
+            let listed = matching.labels.contains(&l.name);
             if matching.on {
                 listed
             } else {

@@ -194,9 +194,9 @@ impl Engine {
     }
 
     /// Checks support, then fetches every selector's data for the whole query.
-    fn prepare<'e>(
+    fn prepare(
         &self,
-        expr: &'e Expr,
+        expr: &Expr,
         start_ms: i64,
         end_ms: i64,
         source: &dyn SeriesSource,
@@ -240,7 +240,7 @@ fn thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

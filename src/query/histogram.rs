@@ -174,7 +174,8 @@ mod tests {
     #[test]
     fn bucket_quantile_follows_prometheus() {
         let inf = f64::INFINITY;
-        let cases: &[(f64, &[(f64, f64)], f64)] = &[
+        type Case<'a> = (f64, &'a [(f64, f64)], f64);
+        let cases: &[Case] = &[
             (0.5, &[(1.0, 10.0), (2.0, 20.0), (inf, 20.0)], 1.0),
             (0.75, &[(1.0, 10.0), (2.0, 20.0), (inf, 20.0)], 1.5),
             (0.99, &[(1.0, 10.0), (inf, 20.0)], 1.0),

@@ -13,6 +13,8 @@
 mod aggregate;
 mod binary;
 mod engine;
+#[cfg(test)]
+mod engine_tests;
 mod functions;
 mod histogram;
 mod numeric;

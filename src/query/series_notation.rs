@@ -41,10 +41,8 @@ pub(crate) fn parse_values(text: &str, interval_ms: i64) -> Vec<Sample> {
             // `a+b` or `a-b`: the sign that is neither leading nor part of an exponent.
             let split = head
                 .char_indices()
-                .filter(|&(i, c)| {
-                    (c == '+' || c == '-') && i > 0 && !head[..i].ends_with(['e', 'E'])
-                })
-                .last()
+                .rev()
+                .find(|&(i, c)| (c == '+' || c == '-') && i > 0 && !head[..i].ends_with(['e', 'E']))
                 .map(|(i, _)| i);
             let (start, step) = match split {
                 Some(i) => (number(&head[..i]), number(&head[i..])),
