@@ -231,4 +231,13 @@ pub(crate) const CASES: &[CompatCase] = &[
     case(GAUGE, r#"(1 + 2) * -3"#, "1m", &[(r#"{}"#, "-9")]),
     case(GAUGE, r#"1 / 0"#, "1m", &[(r#"{}"#, "+Inf")]),
     case(GAUGE, r#"0 / 0 > bool 1"#, "1m", &[(r#"{}"#, "0")]),
+    case(GAUGE, r#"topk(1, g)"#, "3m", &[(r#"g{a="1"}"#, "8")]),
+    case(GAUGE, r#"bottomk(1, g)"#, "3m", &[(r#"g{a="1"}"#, "8")]),
+    case(GAUGE, r#"quantile(0.5, g)"#, "3m", &[(r#"{}"#, "NaN")]),
+    case(GAUGE, r#"count_values("v", g)"#, "3m", &[(r#"{v="8"}"#, "1"), (r#"{v="NaN"}"#, "1")]),
+    case(GAUGE, r#"changes(g[10m])"#, "6m", &[(r#"{a="1"}"#, "6"), (r#"{a="2"}"#, "2")]),
+    case(GAUGE, r#"absent(nonexistent{a="1",a="2"})"#, "1m", &[(r#"{}"#, "1")]),
+    case(GAUGE, r#"g > 4"#, "3m", &[(r#"g{a="1"}"#, "8")]),
+    case(RESET, r#"delta(c[5m])"#, "5m", &[(r#"{}"#, "25")]),
+    case(GAUGE, r#"sort(g)"#, "3m", &[(r#"g{a="1"}"#, "8"), (r#"g{a="2"}"#, "NaN")]),
 ];
