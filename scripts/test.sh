@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it:
-#   1. makes sure PostgreSQL and Redis are installed (apt-get) and running;
+#   1. makes sure PostgreSQL and Redis are installed (apt-get) and running, and promtool
+#      (Prometheus 2.x, the reference for the PromQL compatibility tests) is installed;
 #   2. cargo fmt --check and cargo clippy -D warnings;
 #   3. every test on SQLite, then every test again on PostgreSQL;
 #   4. lints the deploy files (Dockerfile, k8s/, buildspec.yml, CloudFormation).
@@ -90,8 +91,16 @@ run_tests() {
   fi
 }
 
+ensure_promtool() {
+  if ! command -v promtool >/dev/null; then
+    log "installing promtool (prometheus)"
+    apt_install prometheus
+  fi
+}
+
 ensure_postgres
 ensure_redis
+ensure_promtool
 
 log "cargo fmt --check"
 cargo fmt --all -- --check

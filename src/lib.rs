@@ -12,6 +12,7 @@ pub mod domain;
 pub mod http;
 pub mod ingest;
 pub mod pipeline;
+pub mod query;
 pub mod read_path;
 pub mod self_metrics;
 pub mod store;

@@ -105,6 +105,32 @@ impl Labels {
         Ok(Self::from_pairs(map))
     }
 
+    /// The labels for which `keep` holds, in the same order.
+    pub fn filtered(&self, keep: impl Fn(&Label) -> bool) -> Labels {
+        Labels(self.0.iter().filter(|l| keep(l)).cloned().collect())
+    }
+
+    /// These labels without `__name__`.
+    pub fn without_name(&self) -> Labels {
+        self.filtered(|l| l.name != METRIC_NAME_LABEL)
+    }
+
+    /// These labels with `name` set to `value`; an empty value removes the label.
+    pub fn with_label(&self, name: &str, value: &str) -> Labels {
+        let mut labels = self.filtered(|l| l.name != name);
+        if !value.is_empty() {
+            let at = labels.0.partition_point(|l| l.name.as_str() < name);
+            labels.0.insert(
+                at,
+                Label {
+                    name: name.to_owned(),
+                    value: value.to_owned(),
+                },
+            );
+        }
+        labels
+    }
+
     /// A stable 64-bit fingerprint (FNV-1a over names and values with separators), the
     /// same on every run and platform, for the series index.
     pub fn fingerprint(&self) -> u64 {
@@ -346,6 +372,27 @@ mod tests {
         assert_eq!(text, r#"{"__name__":"cpu","a":"\"x\"","b":"2"}"#);
         assert_eq!(Labels::from_json(&text), Ok(labels));
         assert!(Labels::from_json("[1]").is_err());
+    }
+
+    #[test]
+    fn labels_can_be_edited_without_losing_order() {
+        let labels = Labels::with_name("cpu", [("host", "a"), ("dc", "x")]);
+        for (edited, expected) in [
+            (labels.without_name(), r#"{dc="x",host="a"}"#),
+            (
+                labels.with_label("env", "p"),
+                r#"cpu{dc="x",env="p",host="a"}"#,
+            ),
+            (labels.with_label("host", "b"), r#"cpu{dc="x",host="b"}"#),
+            (labels.with_label("host", ""), r#"cpu{dc="x"}"#),
+            (labels.filtered(|l| l.name == "dc"), r#"{dc="x"}"#),
+        ] {
+            assert_eq!(edited.to_string(), expected);
+        }
+        assert_eq!(
+            labels.with_label("a", "1"),
+            Labels::with_name("cpu", [("host", "a"), ("dc", "x"), ("a", "1")])
+        );
     }
 
     #[test]
