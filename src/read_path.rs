@@ -27,10 +27,13 @@ pub enum ReadError {
     Corrupt(String),
 }
 
+/// Series with their samples, as a selection returns them.
+pub type SeriesData = Vec<(Labels, Vec<Sample>)>;
+
 /// Series fetched for each selection of one query.
 #[derive(Debug, Default)]
 pub struct Prefetched {
-    entries: Vec<(Selection, Vec<(Labels, Vec<Sample>)>)>,
+    entries: Vec<(Selection, SeriesData)>,
 }
 
 impl SeriesSource for Prefetched {
@@ -127,8 +130,7 @@ pub async fn prefetch(
     selections: Vec<Selection>,
     max_series: usize,
 ) -> Result<Prefetched, ReadError> {
-    let mut entries: Vec<(Selection, Vec<(Labels, Vec<Sample>)>)> =
-        Vec::with_capacity(selections.len());
+    let mut entries: Vec<(Selection, SeriesData)> = Vec::with_capacity(selections.len());
     for selection in selections {
         if entries.iter().any(|(s, _)| *s == selection) {
             continue;

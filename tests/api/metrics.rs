@@ -175,7 +175,7 @@ async fn influx_line_protocol_v1_and_v2_with_precision() {
     let ms = now_ms() - 5_000;
     let response = post_raw(
         &app,
-        &format!("/write?db=telegraf&precision=ms"),
+        "/write?db=telegraf&precision=ms",
         &format!("Token {key}"),
         "text/plain",
         format!("mem,host=a used=7 {ms}\n").into_bytes(),
@@ -671,7 +671,13 @@ async fn prometheus_api_parameters_and_errors() {
                 .unwrap()
         }
     };
-    let cases: Vec<(&str, Vec<(&str, String)>, StatusCode, &str)> = vec![
+    type Case = (
+        &'static str,
+        Vec<(&'static str, String)>,
+        StatusCode,
+        &'static str,
+    );
+    let cases: Vec<Case> = vec![
         (
             "/api/v1/query",
             vec![("query", "sum(".into())],
