@@ -286,3 +286,179 @@ fn a_bad_configuration_value_fails_fast_naming_the_key() {
         assert!(stderr.contains(&named), "{key}: {stderr}");
     }
 }
+
+/// Logs in as the platform admin, creates a tenant with an admin and returns an API key
+/// with `ingest` and `read`.
+fn bootstrap_tenant_key(base: &str, admin_password: &str) -> String {
+    let (status, tokens) = call(
+        "POST",
+        &format!("{base}/api/v1/auth/login"),
+        None,
+        Some(json!({"email": "admin@tidewatch.local", "password": admin_password})),
+    );
+    assert_eq!(status, 200, "{tokens}");
+    let platform = tokens["access_token"].as_str().unwrap().to_owned();
+    let (status, created) = call(
+        "POST",
+        &format!("{base}/api/v1/admin/tenants"),
+        Some(&platform),
+        Some(
+            json!({"name": "Crash", "slug": "crash", "admin_email": "ops@crash.test", "admin_password": "ops-password"}),
+        ),
+    );
+    assert_eq!(status, 201, "{created}");
+    let (_, tokens) = call(
+        "POST",
+        &format!("{base}/api/v1/auth/login"),
+        None,
+        Some(json!({"email": "ops@crash.test", "password": "ops-password"})),
+    );
+    let admin = tokens["access_token"].as_str().unwrap().to_owned();
+    let (status, key) = call(
+        "POST",
+        &format!("{base}/api/v1/api-keys"),
+        Some(&admin),
+        Some(json!({"name": "load", "scopes": ["ingest", "read"]})),
+    );
+    assert_eq!(status, 201, "{key}");
+    key["key"].as_str().unwrap().to_owned()
+}
+
+const SAMPLES_PER_BATCH: i64 = 50;
+
+#[test]
+fn acknowledged_samples_survive_kill_9_under_load() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let data_dir = tempfile::tempdir().unwrap();
+    let db = database_url(data_dir.path());
+    let serve = || {
+        let mut cmd = tidewatch(&db, data_dir.path());
+        cmd.env("TIDEWATCH_ADMIN_PASSWORD", "root-password")
+            // Checkpoints during the load, so sealing is interrupted too.
+            .env("TIDEWATCH_CHECKPOINT_AFTER_SAMPLES", "2000");
+        cmd
+    };
+    let server = RunningServer::start(serve());
+    let key = bootstrap_tenant_key(&server.base, "root-password");
+    let base_ms = tidewatch::domain::time::now_ms() - 30 * 60 * 1000;
+
+    let acked: Arc<Mutex<Vec<(usize, usize)>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let senders: Vec<_> = (0..4)
+        .map(|sender| {
+            let (acked, stop, key, base) = (
+                acked.clone(),
+                stop.clone(),
+                key.clone(),
+                server.base.clone(),
+            );
+            std::thread::spawn(move || {
+                let rt = runtime();
+                let client = ::reqwest::Client::new();
+                // Bounded: at most 400 batches per sender even if the kill never comes.
+                for batch in 0..400usize {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let body: String = (0..SAMPLES_PER_BATCH)
+                        .map(|i| {
+                            format!(
+                                "crash_test,sender={sender},batch={batch} value={i} {}\n",
+                                base_ms + i * 1000
+                            )
+                        })
+                        .collect();
+                    let sent = rt.block_on(
+                        client
+                            .post(format!("{base}/api/v2/write?precision=ms"))
+                            .header("authorization", format!("Token {key}"))
+                            .body(body)
+                            .send(),
+                    );
+                    match sent {
+                        Ok(response) if response.status().as_u16() == 204 => {
+                            acked.lock().unwrap().push((sender, batch))
+                        }
+                        Ok(response) => panic!("unexpected status {}", response.status()),
+                        Err(_) => break, // the server is gone
+                    }
+                }
+            })
+        })
+        .collect();
+
+    // Kill -9 once a fair number of batches are acknowledged.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acked.lock().unwrap().len() < 60 {
+        assert!(Instant::now() < deadline, "load did not get going");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut server = server;
+    server.child.kill().expect("SIGKILL");
+    server.child.wait().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    for sender in senders {
+        sender.join().expect("sender thread");
+    }
+    let acked = acked.lock().unwrap().clone();
+    drop(server);
+
+    // Restart on the same database: every acknowledged batch is complete.
+    let server = RunningServer::start(serve());
+    let at = base_ms + SAMPLES_PER_BATCH * 1000;
+    let (status, body) = call(
+        "GET",
+        &format!(
+            "{}/api/v1/query?query=count_over_time(crash_test[2h])&time={}",
+            server.base,
+            at / 1000
+        ),
+        Some(&key),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    let stored: std::collections::HashMap<(String, String), String> = body["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let metric = &r["metric"];
+            (
+                (
+                    metric["sender"].as_str().unwrap().to_owned(),
+                    metric["batch"].as_str().unwrap().to_owned(),
+                ),
+                r["value"][1].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let missing: Vec<_> = acked
+        .iter()
+        .filter(|(s, b)| {
+            stored
+                .get(&(s.to_string(), b.to_string()))
+                .map(String::as_str)
+                != Some(&SAMPLES_PER_BATCH.to_string())
+        })
+        .collect();
+    println!(
+        "acknowledged batches: {}, stored batches: {}",
+        acked.len(),
+        stored.len()
+    );
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged batches lost or incomplete: {:?}",
+        missing.len(),
+        &missing[..missing.len().min(10)]
+    );
+    assert!(
+        stored
+            .values()
+            .all(|count| count == &SAMPLES_PER_BATCH.to_string()),
+        "a batch was stored partially"
+    );
+    server.terminate();
+}
