@@ -18,6 +18,7 @@ pub const PLATFORM_PASSWORD: &str = "platform-password";
 
 pub struct TestApp {
     pub address: String,
+    pub database_url: String,
     pub client: reqwest::Client,
     pub state: web::Data<AppState>,
     _data_dir: tempfile::TempDir,
@@ -90,6 +91,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let mut config = test_config(fresh_database_url(data_dir.path()).await, data_dir.path());
     adjust(&mut config);
+    let database_url = config.database_url.clone();
     tidewatch::telemetry::init(config.log_format, &config.log_level);
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a random port");
     let app = Application::build_with_listener(config, listener)
@@ -98,6 +100,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let (port, state, _handle) = app.spawn();
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
+        database_url,
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()

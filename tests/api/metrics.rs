@@ -760,3 +760,49 @@ async fn prometheus_api_parameters_and_errors() {
     let labels: Value = get(vec![], "/api/v1/labels").await.json().await.unwrap();
     assert_eq!(labels["data"], json!(["__name__", "job"]));
 }
+
+#[actix_web::test]
+async fn retention_removes_chunks_past_the_tenants_window() {
+    let writer = spawn_app().await;
+    let (acme, key) = tenant_with_key(&writer, "acme").await;
+    // Five days ago: sealed at the first checkpoint, since it is older than a chunk's span.
+    let old = now_ms() - 5 * 24 * 3600 * 1000;
+    let recent = now_ms() - 60_000;
+    let lines = format!("disk value=1 {old}\ndisk value=2 {recent}\n");
+    let response = post_raw(
+        &writer,
+        "/api/v2/write?precision=ms",
+        &format!("Token {key}"),
+        "text/plain",
+        lines.into_bytes(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    checkpoint(&writer, &acme.id).await;
+    assert_eq!(
+        single_value(&writer, &key, "count_over_time(disk[6d])", recent).await,
+        "2"
+    );
+
+    // The same database served with a one-day retention.
+    let database_url = writer.database_url.clone();
+    let reader = spawn_app_with(move |c| {
+        c.database_url = database_url;
+        c.raw_retention_days = 1;
+    })
+    .await;
+    let tenant: tidewatch::domain::TenantId = acme.id.parse().unwrap();
+    let aggregator = reader.state.registry.aggregator(tenant).await.unwrap();
+    let (chunks, _) = aggregator
+        .send(tidewatch::actors::aggregator::EnforceRetention)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(chunks, 1);
+    let usage = reader.state.store.storage_usage(tenant).await.unwrap();
+    assert_eq!(usage.chunks, 0);
+    assert_eq!(
+        single_value(&reader, &key, "count_over_time(disk[6d])", recent).await,
+        "1"
+    );
+}

@@ -285,15 +285,21 @@ impl Head {
         for id in ids {
             let series = &self.series[id];
             let mut open = series.unsealed();
-            while open.len() >= policy.max_samples {
-                plan.chunks.push((*id, open[..policy.max_samples].to_vec()));
-                open = &open[policy.max_samples..];
-            }
-            if let Some(first) = open.first() {
-                if first.timestamp_ms < now_ms - policy.max_span_ms {
-                    plan.chunks.push((*id, open.to_vec()));
-                    continue;
+            // A chunk holds at most `max_samples` samples spanning at most `max_span_ms`, so
+            // retention can drop old chunks without touching recent samples.
+            while let Some(first) = open.first() {
+                let span_end = first.timestamp_ms.saturating_add(policy.max_span_ms);
+                let in_span = open.partition_point(|s| s.timestamp_ms < span_end);
+                let take = in_span.min(policy.max_samples);
+                let full = take == policy.max_samples;
+                let span_closed = in_span < open.len() || span_end <= now_ms;
+                if !(full || span_closed) {
+                    break;
                 }
+                plan.chunks.push((*id, open[..take].to_vec()));
+                open = &open[take..];
+            }
+            if !open.is_empty() {
                 plan.carry_over.series.push(SeriesSamples {
                     labels: (*series.labels).clone(),
                     samples: open.to_vec(),

@@ -215,7 +215,10 @@ impl MetricAggregator {
         }));
     }
 
-    fn enforce_retention(&mut self, ctx: &mut Context<Self>) {
+    /// Deletes chunks and rollups past the tenant's retention; returns how many of each.
+    fn retention_sweep(
+        &self,
+    ) -> impl std::future::Future<Output = Result<(u64, u64), String>> + 'static {
         let store = self.store.clone();
         let tenant = self.tenant;
         let now = now_ms();
@@ -223,17 +226,25 @@ impl MetricAggregator {
             now - self.config.raw_retention_ms,
             now - self.config.rollup_retention_ms,
         );
+        async move {
+            let deleted = store
+                .delete_expired_samples(tenant, raw_cutoff, rollup_cutoff)
+                .await
+                .map_err(|e| e.to_string())?;
+            if deleted.0 + deleted.1 > 0 {
+                tracing::info!(%tenant, chunks = deleted.0, rollups = deleted.1, "retention removed expired data");
+            }
+            Ok(deleted)
+        }
+    }
+
+    fn enforce_retention(&mut self, ctx: &mut Context<Self>) {
+        let tenant = self.tenant;
+        let sweep = self.retention_sweep();
         ctx.spawn(
             async move {
-                match store
-                    .delete_expired_samples(tenant, raw_cutoff, rollup_cutoff)
-                    .await
-                {
-                    Ok((chunks, rollups)) if chunks + rollups > 0 => {
-                        tracing::info!(%tenant, chunks, rollups, "retention removed expired data")
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::error!(%tenant, error = %e, "retention sweep failed"),
+                if let Err(e) = sweep.await {
+                    tracing::error!(%tenant, error = %e, "retention sweep failed");
                 }
             }
             .into_actor(self),
@@ -429,6 +440,19 @@ impl Handler<ApplyBatch> for MetricAggregator {
         self.samples_since_checkpoint += msg.batch.sample_count();
         self.report_size();
         self.maybe_checkpoint(ctx);
+    }
+}
+
+/// Apply the retention policy now (it also runs hourly); answers (chunks, rollups) deleted.
+#[derive(Message)]
+#[rtype(result = "Result<(u64, u64), String>")]
+pub struct EnforceRetention;
+
+impl Handler<EnforceRetention> for MetricAggregator {
+    type Result = actix::ResponseFuture<Result<(u64, u64), String>>;
+
+    fn handle(&mut self, _: EnforceRetention, _: &mut Self::Context) -> Self::Result {
+        Box::pin(self.retention_sweep())
     }
 }
 
