@@ -4,7 +4,7 @@ use actix_web::{get, web};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{api_keys, audit, auth, error, ingest, ops, tenant, tenants, users};
+use super::{api_keys, audit, auth, error, ingest, ops, prometheus, tenant, tenants, users};
 
 struct BearerAuth;
 
@@ -64,6 +64,8 @@ impl Modify for BearerAuth {
         api_keys::create, api_keys::list, api_keys::revoke,
         audit::list,
         ingest::json, ingest::influx_v2, ingest::influx_v1, ingest::remote_write, ingest::otlp,
+        prometheus::query, prometheus::query_range, prometheus::series, prometheus::labels,
+        prometheus::label_values, prometheus::buildinfo,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
     modifiers(&BearerAuth, &ApiPrefix)

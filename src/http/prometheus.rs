@@ -270,7 +270,20 @@ async fn range_query(
     Ok(success(value))
 }
 
-/// Instant query (`query`, `time`, `timeout`).
+/// Instant query (`query`, `time`, `timeout`); GET or form POST.
+#[utoipa::path(
+    get,
+    path = "/api/v1/query",
+    request_body(content = String, description = "the same parameters, form-encoded (POST)", content_type = "application/x-www-form-urlencoded"),
+    params(("query" = String, Query, description = "PromQL expression"), ("time" = Option<String>, Query, description = "Unix seconds or RFC 3339; default now"), ("timeout" = Option<String>, Query)),
+    responses(
+        (status = 200, description = "Prometheus {status, data: {resultType, result}}", body = Object),
+        (status = 400, description = "bad_data", body = Object),
+        (status = 422, description = "unsupported, limit_exceeded or execution error", body = Object),
+    ),
+    security(("bearer" = [])),
+    tag = "prometheus"
+)]
 #[route("/query", method = "GET", method = "POST")]
 pub async fn query(
     state: web::Data<AppState>,
@@ -281,7 +294,20 @@ pub async fn query(
     instant_query(&state, access.tenant(), &Params::from_request(&req, &body)).await
 }
 
-/// Range query (`query`, `start`, `end`, `step`, `timeout`).
+/// Range query (`query`, `start`, `end`, `step`, `timeout`); GET or form POST.
+#[utoipa::path(
+    get,
+    path = "/api/v1/query_range",
+    request_body(content = String, description = "the same parameters, form-encoded (POST)", content_type = "application/x-www-form-urlencoded"),
+    params(("query" = String, Query, description = "PromQL expression"), ("start" = String, Query), ("end" = String, Query), ("step" = String, Query, description = "duration or float seconds"), ("timeout" = Option<String>, Query)),
+    responses(
+        (status = 200, description = "Prometheus matrix result", body = Object),
+        (status = 400, description = "bad_data", body = Object),
+        (status = 422, description = "unsupported, limit_exceeded or execution error", body = Object),
+    ),
+    security(("bearer" = [])),
+    tag = "prometheus"
+)]
 #[route("/query_range", method = "GET", method = "POST")]
 pub async fn query_range(
     state: web::Data<AppState>,
@@ -349,6 +375,19 @@ fn selector_matchers(
 }
 
 /// Series matching `match[]` in the time range.
+#[utoipa::path(
+    get,
+    path = "/api/v1/series",
+    request_body(content = String, description = "the same parameters, form-encoded (POST)", content_type = "application/x-www-form-urlencoded"),
+    params(("match[]" = Option<Vec<String>>, Query, description = "series selectors"), ("start" = Option<String>, Query), ("end" = Option<String>, Query)),
+    responses(
+        (status = 200, description = "label sets", body = Object),
+        (status = 400, description = "bad_data", body = Object),
+        (status = 422, description = "unsupported, limit_exceeded or execution error", body = Object),
+    ),
+    security(("bearer" = [])),
+    tag = "prometheus"
+)]
 #[route("/series", method = "GET", method = "POST")]
 pub async fn series(
     state: web::Data<AppState>,
@@ -381,6 +420,19 @@ pub async fn series(
 }
 
 /// Label names, optionally of series matching `match[]`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/labels",
+    request_body(content = String, description = "the same parameters, form-encoded (POST)", content_type = "application/x-www-form-urlencoded"),
+    params(("match[]" = Option<Vec<String>>, Query, description = "series selectors"), ("start" = Option<String>, Query), ("end" = Option<String>, Query)),
+    responses(
+        (status = 200, description = "label names", body = Object),
+        (status = 400, description = "bad_data", body = Object),
+        (status = 422, description = "unsupported, limit_exceeded or execution error", body = Object),
+    ),
+    security(("bearer" = [])),
+    tag = "prometheus"
+)]
 #[route("/labels", method = "GET", method = "POST")]
 pub async fn labels(
     state: web::Data<AppState>,
@@ -406,6 +458,18 @@ pub async fn labels(
 }
 
 /// Values of one label, optionally of series matching `match[]`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/label/{name}/values",
+    params(("name" = String, Path), ("match[]" = Option<Vec<String>>, Query, description = "series selectors"), ("start" = Option<String>, Query), ("end" = Option<String>, Query)),
+    responses(
+        (status = 200, description = "label values", body = Object),
+        (status = 400, description = "bad_data", body = Object),
+        (status = 422, description = "unsupported, limit_exceeded or execution error", body = Object),
+    ),
+    security(("bearer" = [])),
+    tag = "prometheus"
+)]
 #[get("/label/{name}/values")]
 pub async fn label_values(
     state: web::Data<AppState>,
@@ -431,6 +495,18 @@ pub async fn label_values(
 }
 
 /// Build information, in Prometheus's shape (Grafana reads it to pick features).
+#[utoipa::path(
+    get,
+    path = "/api/v1/status/buildinfo",
+    params(),
+    responses(
+        (status = 200, description = "build information", body = Object),
+        (status = 400, description = "bad_data", body = Object),
+        (status = 422, description = "unsupported, limit_exceeded or execution error", body = Object),
+    ),
+    security(("bearer" = [])),
+    tag = "prometheus"
+)]
 #[get("/status/buildinfo")]
 pub async fn buildinfo(_access: TenantAccess<Read>) -> HttpResponse {
     success(json!({

@@ -99,6 +99,17 @@ async fn the_openapi_document_lists_every_json_endpoint() {
         "/api/v1/audit-log",
         "/healthz",
         "/readyz",
+        "/api/v1/ingest/metrics",
+        "/api/v2/write",
+        "/write",
+        "/api/v1/write",
+        "/v1/metrics",
+        "/api/v1/query",
+        "/api/v1/query_range",
+        "/api/v1/series",
+        "/api/v1/labels",
+        "/api/v1/label/{name}/values",
+        "/api/v1/status/buildinfo",
     ] {
         assert!(
             paths.contains_key(path),
