@@ -462,3 +462,26 @@ fn acknowledged_samples_survive_kill_9_under_load() {
     );
     server.terminate();
 }
+
+#[test]
+fn json_log_format_writes_one_object_per_line() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let db = database_url(data_dir.path());
+    let output = tidewatch(&db, data_dir.path())
+        .env("TIDEWATCH_LOG_FORMAT", "json")
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let log = String::from_utf8(output.stderr).unwrap();
+    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty(), "migrations log something");
+    for line in lines {
+        let entry: Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{line:?} is not JSON: {e}"));
+        assert!(
+            entry["level"].is_string() && entry["timestamp"].is_string(),
+            "{entry}"
+        );
+    }
+}

@@ -41,8 +41,28 @@ fn header(req: &HttpRequest, name: actix_web::http::header::HeaderName) -> Optio
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Decodes and stores one request; returns the samples acknowledged.
+/// Decodes and stores one request; returns the samples acknowledged. Refusals are counted
+/// by their error code in `tidewatch_ingest_rejections_total`.
 async fn ingest_with(
+    state: &AppState,
+    access: &TenantAccess<Ingest>,
+    req: &HttpRequest,
+    payload: web::Payload,
+    decoder: &dyn MetricDecoder,
+    precision: Precision,
+) -> Result<usize, ApiError> {
+    let result = decode_and_store(state, access, req, payload, decoder, precision).await;
+    if let Err(e) = &result {
+        state
+            .metrics
+            .ingest_rejections
+            .with_label_values(&[e.code])
+            .inc();
+    }
+    result
+}
+
+async fn decode_and_store(
     state: &AppState,
     access: &TenantAccess<Ingest>,
     req: &HttpRequest,
