@@ -183,7 +183,8 @@ fn corrupt_chunks_are_reported() {
     let mut padding_set = encode_chunk(&[at(0, 0.0), at(1, 0.0)]).unwrap();
     *padding_set.last_mut().unwrap() |= 1;
 
-    let cases: Vec<(&str, Vec<u8>, fn(&ChunkError) -> bool)> = vec![
+    type Case = (&'static str, Vec<u8>, fn(&ChunkError) -> bool);
+    let cases: Vec<Case> = vec![
         ("empty", vec![], |e| *e == ChunkError::Empty),
         ("version 9", vec![9, 0], |e| {
             *e == ChunkError::UnsupportedVersion(9)

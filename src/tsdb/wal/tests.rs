@@ -172,7 +172,8 @@ fn torn_and_corrupt_records_are_detected() {
         bytes
     };
     let malformed = |part: WalPart| move |e: &WalError| matches!(e, WalError::Malformed { part: p, .. } if *p == part);
-    let cases: Vec<(&str, Vec<u8>, Box<dyn Fn(&WalError) -> bool>)> = vec![
+    type Case = (&'static str, Vec<u8>, Box<dyn Fn(&WalError) -> bool>);
+    let cases: Vec<Case> = vec![
         (
             "empty",
             vec![],
@@ -273,7 +274,8 @@ fn random_payloads_never_panic() {
 #[test]
 fn size_report() {
     let mut rng = TestRng::new(2024);
-    let kinds: [(&str, fn(&mut TestRng) -> Vec<Sample>); 3] = [
+    type Kind = (&'static str, fn(&mut TestRng) -> Vec<Sample>);
+    let kinds: [Kind; 3] = [
         ("regular 15 s counter", |r| testdata::counter(120, r)),
         ("noisy gauge", |r| testdata::noisy_gauge(120, r)),
         ("constant", |_| testdata::constant(120, 1.0)),
