@@ -162,9 +162,47 @@ impl Store {
     /// Returns each record's id, in order.
     pub async fn append_wal(&self, records: &[WalAppend]) -> Result<Vec<i64>, StoreError> {
         let txn = self.db().begin().await?;
+        let backend = txn.get_database_backend();
+        let created = now_ms();
         let mut ids = Vec::with_capacity(records.len());
-        for record in records {
-            ids.push(insert_wal(&txn, record).await?);
+        // Write-ahead payloads can be megabytes each; fewer rows per statement keeps one
+        // statement's size sane.
+        for group in records.chunks(64) {
+            let sql = format!(
+                "INSERT INTO metric_wal (tenant_id, sample_count, min_ts_ms, max_ts_ms, payload, created_at_ms) VALUES {} RETURNING id",
+                values_clause(backend, group.len(), 6)
+            );
+            let values: Vec<Value> = group
+                .iter()
+                .flat_map(|r| {
+                    [
+                        Value::from(r.tenant.to_string()),
+                        r.sample_count.into(),
+                        r.min_ts_ms.into(),
+                        r.max_ts_ms.into(),
+                        r.payload.clone().into(),
+                        created.into(),
+                    ]
+                })
+                .collect();
+            let rows = txn
+                .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+                .await?;
+            // Ids are assigned in VALUES order by the single writer; RETURNING's row order is
+            // not guaranteed, so sort before pairing them with the records.
+            let mut group_ids = rows
+                .into_iter()
+                .map(|row| row.try_get::<i64>("", "id"))
+                .collect::<Result<Vec<i64>, _>>()?;
+            if group_ids.len() != group.len() {
+                return Err(StoreError::Corrupt(format!(
+                    "inserted {} write-ahead records but got {} ids back",
+                    group.len(),
+                    group_ids.len()
+                )));
+            }
+            group_ids.sort_unstable();
+            ids.extend(group_ids);
         }
         txn.commit().await?;
         Ok(ids)
@@ -521,6 +559,46 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{TenantName, TenantSlug};
+
+    #[tokio::test]
+    async fn group_commit_returns_each_records_own_id() {
+        let store = Store::connect("sqlite::memory:", 1).await.unwrap();
+        store.migrate().await.unwrap();
+        let (tenant, _) = store
+            .create_tenant(
+                TenantSlug::parse("t").unwrap(),
+                TenantName::parse("T").unwrap(),
+                None,
+                None,
+            )
+            .await
+            .unwrap();
+        let records: Vec<WalAppend> = (0..150)
+            .map(|i| WalAppend {
+                tenant: tenant.id,
+                payload: vec![i as u8; 3],
+                sample_count: i,
+                min_ts_ms: i,
+                max_ts_ms: i,
+            })
+            .collect();
+        let ids = store.append_wal(&records).await.unwrap();
+        assert_eq!(ids.len(), 150);
+        let stored: std::collections::HashMap<i64, Vec<u8>> = store
+            .load_wal(tenant.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+        for (record, id) in records.iter().zip(&ids) {
+            assert_eq!(
+                stored[id], record.payload,
+                "id {id} belongs to record {}",
+                record.sample_count
+            );
+        }
+    }
 
     #[test]
     fn values_clauses_number_postgres_placeholders() {
