@@ -2,6 +2,8 @@
 //!
 //! `cargo run --release --example codec_bench`; numbers go to bench/README.md.
 
+mod pco_eval;
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -99,7 +101,7 @@ fn labels(series: usize) -> Labels {
     )
 }
 
-fn best_of(mut pass: impl FnMut()) -> Duration {
+pub(crate) fn best_of(mut pass: impl FnMut()) -> Duration {
     (0..PASSES)
         .map(|_| {
             let start = Instant::now();
@@ -110,7 +112,7 @@ fn best_of(mut pass: impl FnMut()) -> Duration {
         .unwrap_or_default()
 }
 
-fn report(what: &str, samples: usize, bytes: usize, encode: Duration, decode: Duration) {
+pub(crate) fn report(what: &str, samples: usize, bytes: usize, encode: Duration, decode: Duration) {
     let rate = |d: Duration| samples as f64 / d.as_secs_f64() / 1e6;
     println!(
         "{what:<34} {:>6.2} bytes/sample   encode {:>7.1} M samples/s   decode {:>7.1} M samples/s",
@@ -146,19 +148,26 @@ fn main() {
         .map(|i| (i, samples(kind_of(i), &mut rng)))
         .collect();
 
+    let subsets: Vec<(String, Vec<Vec<Sample>>)> = std::iter::once(("all series".to_owned(), None))
+        .chain(MIX.iter().map(|(k, _)| (format!("{k:?}"), Some(*k))))
+        .map(|(name, kind)| {
+            let series = all
+                .iter()
+                .filter(|(i, _)| kind.is_none_or(|k| kind_of(*i) == k))
+                .map(|(_, s)| s.clone())
+                .collect();
+            (name, series)
+        })
+        .collect();
     println!("{SERIES} series × {SAMPLES} samples, best of {PASSES} passes\n");
     println!("chunk v1 (Gorilla), one chunk per series:");
-    bench_chunks(
-        "  all series",
-        &all.iter().map(|(_, s)| s.clone()).collect::<Vec<_>>(),
-    );
-    for (kind, _) in MIX {
-        let subset: Vec<Vec<Sample>> = all
-            .iter()
-            .filter(|(i, _)| kind_of(*i) == kind)
-            .map(|(_, s)| s.clone())
-            .collect();
-        bench_chunks(&format!("  {kind:?}"), &subset);
+    for (name, series) in &subsets {
+        bench_chunks(&format!("  {name}"), series);
+    }
+
+    println!("\nPcodec 1.x (level 8), timestamps and values as two files per series:");
+    for (name, series) in &subsets {
+        pco_eval::bench(&format!("  {name}"), series);
     }
 
     // The WAL sees scrapes: every series once per batch, one sample each.

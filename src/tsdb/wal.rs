@@ -17,12 +17,14 @@
 //! uvarint  s, then s series:
 //!   uvarint  l, then l × (uvarint name index, uvarint value index)
 //!   uvarint  n
-//!   n × ivarint   timestamp minus the previous one (the first minus 0), modulo 2^64
+//!   n × ivarint   timestamp minus the previous one in the record (the very first
+//!                 minus 0), modulo 2^64
 //!   n × value     bits XOR the previous value's (the first XOR 0): a tag byte
 //!                 (leading zero bytes << 4 | kept bytes) then the kept bytes, big-endian
 //! ```
 //!
-//! Batches are not sorted, so timestamp deltas may be negative. Origins are not stored.
+//! Timestamp deltas run across series because a scrape stamps all its series alike;
+//! batches are not sorted, so deltas may be negative. Origins are not stored.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -133,6 +135,7 @@ fn encode_payload(batch: &MetricBatch) -> Vec<u8> {
     // Series go to their own buffer as the dictionary fills, which must come first.
     let mut body = Vec::with_capacity(64 + batch.sample_count() * 4);
     put_uvarint(&mut body, batch.series.len() as u64);
+    let mut prev_ts = 0i64;
     for series in &batch.series {
         put_uvarint(&mut body, series.labels.len() as u64);
         for label in series.labels.iter() {
@@ -140,7 +143,6 @@ fn encode_payload(batch: &MetricBatch) -> Vec<u8> {
             put_uvarint(&mut body, dictionary.intern(&label.value));
         }
         put_uvarint(&mut body, series.samples.len() as u64);
-        let mut prev_ts = 0i64;
         for sample in &series.samples {
             put_ivarint(&mut body, sample.timestamp_ms.wrapping_sub(prev_ts));
             prev_ts = sample.timestamp_ms;
@@ -218,9 +220,10 @@ fn decode_payload(payload: &[u8]) -> Result<MetricBatch, WalError> {
     // Each series takes at least its label and sample count bytes.
     let series_count = reader.count(2)?;
     let mut series = Vec::with_capacity(series_count);
+    let mut prev_ts = 0i64;
     for i in 0..series_count {
         reader.part = WalPart::Series(i);
-        series.push(reader.series(&dictionary)?);
+        series.push(reader.series(&dictionary, &mut prev_ts)?);
     }
     reader.part = WalPart::End;
     if reader.cursor.remaining() > 0 {
@@ -267,7 +270,11 @@ impl PayloadReader<'_> {
             .ok_or_else(|| self.malformed("a label index is outside the dictionary"))
     }
 
-    fn series(&mut self, dictionary: &[&str]) -> Result<SeriesSamples, WalError> {
+    fn series(
+        &mut self,
+        dictionary: &[&str],
+        prev_ts: &mut i64,
+    ) -> Result<SeriesSamples, WalError> {
         let label_count = self.count(2)?;
         let mut pairs = Vec::with_capacity(label_count);
         for _ in 0..label_count {
@@ -278,14 +285,13 @@ impl PayloadReader<'_> {
         // Each sample takes at least a timestamp byte and a value tag byte.
         let sample_count = self.count(2)?;
         let mut timestamps = Vec::with_capacity(sample_count);
-        let mut prev_ts = 0i64;
         for _ in 0..sample_count {
             let delta = self
                 .cursor
                 .ivarint()
                 .ok_or_else(|| self.malformed("a timestamp is truncated"))?;
-            prev_ts = prev_ts.wrapping_add(delta);
-            timestamps.push(prev_ts);
+            *prev_ts = prev_ts.wrapping_add(delta);
+            timestamps.push(*prev_ts);
         }
         let mut samples = Vec::with_capacity(sample_count);
         let mut prev_bits = 0u64;

@@ -153,6 +153,9 @@ fn encoding_refuses_unsorted_or_duplicate_timestamps() {
     }
 }
 
+/// Whether a decoding error is the one a case expects.
+type ErrorCheck = fn(&ChunkError) -> bool;
+
 #[test]
 fn corrupt_chunks_are_reported() {
     let mut rng = TestRng::new(11);
@@ -183,8 +186,7 @@ fn corrupt_chunks_are_reported() {
     let mut padding_set = encode_chunk(&[at(0, 0.0), at(1, 0.0)]).unwrap();
     *padding_set.last_mut().unwrap() |= 1;
 
-    type Case = (&'static str, Vec<u8>, fn(&ChunkError) -> bool);
-    let cases: Vec<Case> = vec![
+    let cases: Vec<(&str, Vec<u8>, ErrorCheck)> = vec![
         ("empty", vec![], |e| *e == ChunkError::Empty),
         ("version 9", vec![9, 0], |e| {
             *e == ChunkError::UnsupportedVersion(9)
@@ -267,8 +269,9 @@ fn random_and_mutated_bytes_never_panic() {
         if let Ok(samples) = decode_chunk(&bytes) {
             assert!(samples.len() <= bytes.len() * 4 + 1);
         }
-        let streamed = ChunkIter::new(&bytes).map(|it| it.count());
-        assert!(streamed.map_or(true, |n| n <= bytes.len() * 4 + 2));
+        if let Ok(iter) = ChunkIter::new(&bytes) {
+            assert!(iter.count() <= bytes.len() * 4 + 2);
+        }
     }
 }
 

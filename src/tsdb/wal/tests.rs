@@ -159,6 +159,9 @@ fn framed(compression: u8, body: &[u8]) -> Vec<u8> {
     record
 }
 
+/// Whether a decoding error is the one a case expects.
+type ErrorCheck = Box<dyn Fn(&WalError) -> bool>;
+
 #[test]
 fn torn_and_corrupt_records_are_detected() {
     let mut rng = TestRng::new(23);
@@ -172,8 +175,7 @@ fn torn_and_corrupt_records_are_detected() {
         bytes
     };
     let malformed = |part: WalPart| move |e: &WalError| matches!(e, WalError::Malformed { part: p, .. } if *p == part);
-    type Case = (&'static str, Vec<u8>, Box<dyn Fn(&WalError) -> bool>);
-    let cases: Vec<Case> = vec![
+    let cases: Vec<(&str, Vec<u8>, ErrorCheck)> = vec![
         (
             "empty",
             vec![],
@@ -271,11 +273,12 @@ fn random_payloads_never_panic() {
     }
 }
 
+type SeriesMaker = fn(&mut TestRng) -> Vec<Sample>;
+
 #[test]
 fn size_report() {
     let mut rng = TestRng::new(2024);
-    type Kind = (&'static str, fn(&mut TestRng) -> Vec<Sample>);
-    let kinds: [Kind; 3] = [
+    let kinds: [(&str, SeriesMaker); 3] = [
         ("regular 15 s counter", |r| testdata::counter(120, r)),
         ("noisy gauge", |r| testdata::noisy_gauge(120, r)),
         ("constant", |_| testdata::constant(120, 1.0)),
