@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it:
 #   1. makes sure PostgreSQL and Redis are installed (apt-get) and running, and promtool
-#      (Prometheus 2.x, the reference for the PromQL compatibility tests) is installed;
+#      and prometheus (Prometheus 2.x, the reference for the PromQL compatibility tests)
+#      are installed;
 #   2. cargo fmt --check and cargo clippy -D warnings;
 #   3. every test on SQLite, then every test again on PostgreSQL;
 #   4. lints the deploy files (Dockerfile, k8s/, buildspec.yml, CloudFormation).
@@ -92,8 +93,8 @@ run_tests() {
 }
 
 ensure_promtool() {
-  if ! command -v promtool >/dev/null; then
-    log "installing promtool (prometheus)"
+  if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
+    log "installing promtool and prometheus (prometheus)"
     apt_install prometheus
   fi
 }
