@@ -11,6 +11,7 @@ mod m20261125_000004_create_api_keys;
 mod m20261125_000005_create_refresh_tokens;
 mod m20261125_000006_create_audit_log;
 mod m20261125_000007_create_metric_storage;
+mod m20261125_000008_add_tenant_limits;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000005_create_refresh_tokens::Migration),
             Box::new(m20261125_000006_create_audit_log::Migration),
             Box::new(m20261125_000007_create_metric_storage::Migration),
+            Box::new(m20261125_000008_add_tenant_limits::Migration),
         ]
     }
 }

@@ -9,8 +9,8 @@ use super::timestamp;
 use crate::app::AppState;
 use crate::auth::extractor::PlatformAdmin;
 use crate::auth::password::hash_password;
-use crate::domain::{Email, Password, TenantId, TenantName, TenantSlug};
-use crate::store::tenants::{TenantPatch, TenantRecord};
+use crate::domain::{Email, Password, TenantId, TenantName, TenantSlug, ValidationError};
+use crate::store::tenants::{TenantLimits, TenantPatch, TenantRecord};
 use crate::store::users::NewUser;
 
 #[derive(Deserialize, ToSchema)]
@@ -31,6 +31,43 @@ pub struct UpdateTenantRequest {
     pub name: Option<String>,
     /// A disabled tenant's tokens and API keys stop working at once.
     pub disabled: Option<bool>,
+    /// Replaces the tenant's limit overrides; a field left out or null uses the default.
+    pub limits: Option<TenantLimitsBody>,
+}
+
+/// Per-tenant overrides of the process-wide limits (null: the configured default).
+#[derive(Deserialize, Serialize, ToSchema, Default, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+pub struct TenantLimitsBody {
+    /// Active series (`TIDEWATCH_MAX_SERIES_PER_TENANT`).
+    pub max_series: Option<i64>,
+    /// Sustained ingest rate, samples per second (`TIDEWATCH_INGEST_SAMPLES_PER_SEC`).
+    pub ingest_samples_per_sec: Option<i64>,
+    /// Raw sample retention (`TIDEWATCH_RAW_RETENTION_DAYS`).
+    pub raw_retention_days: Option<i64>,
+    /// Rollup retention (`TIDEWATCH_ROLLUP_RETENTION_DAYS`).
+    pub rollup_retention_days: Option<i64>,
+}
+
+impl TenantLimitsBody {
+    fn validate(self) -> Result<TenantLimits, ValidationError> {
+        for (field, value) in [
+            ("limits.max_series", self.max_series),
+            ("limits.ingest_samples_per_sec", self.ingest_samples_per_sec),
+            ("limits.raw_retention_days", self.raw_retention_days),
+            ("limits.rollup_retention_days", self.rollup_retention_days),
+        ] {
+            if value.is_some_and(|v| v <= 0) {
+                return Err(ValidationError::new(field, "must be greater than 0"));
+            }
+        }
+        Ok(TenantLimits {
+            max_series: self.max_series,
+            ingest_samples_per_sec: self.ingest_samples_per_sec,
+            raw_retention_days: self.raw_retention_days,
+            rollup_retention_days: self.rollup_retention_days,
+        })
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -41,6 +78,7 @@ pub struct TenantBody {
     pub disabled: bool,
     pub created_at: String,
     pub updated_at: String,
+    pub limits: TenantLimitsBody,
 }
 
 impl From<TenantRecord> for TenantBody {
@@ -52,6 +90,12 @@ impl From<TenantRecord> for TenantBody {
             disabled: t.disabled,
             created_at: timestamp(t.created_at_ms),
             updated_at: timestamp(t.updated_at_ms),
+            limits: TenantLimitsBody {
+                max_series: t.limits.max_series,
+                ingest_samples_per_sec: t.limits.ingest_samples_per_sec,
+                raw_retention_days: t.limits.raw_retention_days,
+                rollup_retention_days: t.limits.rollup_retention_days,
+            },
         }
     }
 }
@@ -206,13 +250,15 @@ pub async fn update(
     let patch = TenantPatch {
         name: body.name.as_deref().map(TenantName::parse).transpose()?,
         disabled: body.disabled,
+        limits: body.limits.map(TenantLimitsBody::validate).transpose()?,
     };
-    let disabling = patch.disabled == Some(true);
+    // Disabled tenants stop; new limits apply when the tenant's actors start again.
+    let restart = patch.disabled == Some(true) || patch.limits.is_some();
     let tenant = state
         .store
         .update_tenant(*id, patch, Some(admin.actor()))
         .await?;
-    if disabling {
+    if restart {
         state.registry.stop(tenant.id).await?;
     }
     Ok(web::Json(tenant.into()))

@@ -13,6 +13,15 @@ use super::{parse_id, Store, StoreError};
 use crate::domain::time::now_ms;
 use crate::domain::{Role, TenantId, TenantName, TenantSlug};
 
+/// Per-tenant overrides of the process-wide limits; `None` means the default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TenantLimits {
+    pub max_series: Option<i64>,
+    pub ingest_samples_per_sec: Option<i64>,
+    pub raw_retention_days: Option<i64>,
+    pub rollup_retention_days: Option<i64>,
+}
+
 /// A tenant as read back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantRecord {
@@ -22,6 +31,7 @@ pub struct TenantRecord {
     pub disabled: bool,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
+    pub limits: TenantLimits,
 }
 
 impl TryFrom<tenant::Model> for TenantRecord {
@@ -34,6 +44,12 @@ impl TryFrom<tenant::Model> for TenantRecord {
             disabled: row.disabled,
             created_at_ms: row.created_at_ms,
             updated_at_ms: row.updated_at_ms,
+            limits: TenantLimits {
+                max_series: row.max_series,
+                ingest_samples_per_sec: row.ingest_samples_per_sec,
+                raw_retention_days: row.raw_retention_days,
+                rollup_retention_days: row.rollup_retention_days,
+            },
         })
     }
 }
@@ -43,6 +59,8 @@ impl TryFrom<tenant::Model> for TenantRecord {
 pub struct TenantPatch {
     pub name: Option<TenantName>,
     pub disabled: Option<bool>,
+    /// Replaces all overrides when given.
+    pub limits: Option<TenantLimits>,
 }
 
 impl Store {
@@ -65,6 +83,10 @@ impl Store {
             disabled: Set(false),
             created_at_ms: Set(now),
             updated_at_ms: Set(now),
+            max_series: Set(None),
+            ingest_samples_per_sec: Set(None),
+            raw_retention_days: Set(None),
+            rollup_retention_days: Set(None),
         }
         .insert(&txn)
         .await
@@ -153,6 +175,12 @@ impl Store {
         if let Some(disabled) = patch.disabled {
             row.disabled = Set(disabled);
         }
+        if let Some(limits) = patch.limits {
+            row.max_series = Set(limits.max_series);
+            row.ingest_samples_per_sec = Set(limits.ingest_samples_per_sec);
+            row.raw_retention_days = Set(limits.raw_retention_days);
+            row.rollup_retention_days = Set(limits.rollup_retention_days);
+        }
         row.updated_at_ms = Set(now_ms());
         let updated = row.update(&txn).await?;
         record_on(
@@ -162,7 +190,16 @@ impl Store {
                 actor,
                 action: "tenant.update",
                 target: id.to_string(),
-                details: json!({"name": patch.name.map(|n| n.as_str().to_owned()), "disabled": patch.disabled}),
+                details: json!({
+                    "name": patch.name.map(|n| n.as_str().to_owned()),
+                    "disabled": patch.disabled,
+                    "limits": patch.limits.map(|l| json!({
+                        "max_series": l.max_series,
+                        "ingest_samples_per_sec": l.ingest_samples_per_sec,
+                        "raw_retention_days": l.raw_retention_days,
+                        "rollup_retention_days": l.rollup_retention_days,
+                    })),
+                }),
             },
         )
         .await?;

@@ -806,3 +806,75 @@ async fn retention_removes_chunks_past_the_tenants_window() {
         "1"
     );
 }
+
+#[actix_web::test]
+async fn per_tenant_limit_overrides_apply_to_that_tenant_only() {
+    let app = spawn_app().await;
+    let platform = app.platform_token().await;
+    let (acme, acme_key) = tenant_with_key(&app, "acme").await;
+    let (_, globex_key) = tenant_with_key(&app, "globex").await;
+    let response = app
+        .patch(
+            &format!("/api/v1/admin/tenants/{}", acme.id),
+            &platform,
+            json!({"limits": {"max_series": 1, "raw_retention_days": 1}}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["limits"]["max_series"], 1);
+    assert_eq!(body["limits"]["ingest_samples_per_sec"], Value::Null);
+
+    let two_series = json!({"metrics": [{"name": "a", "value": 1}, {"name": "b", "value": 1}]});
+    let response = app
+        .post("/api/v1/ingest/metrics", &acme_key, two_series.clone())
+        .await;
+    assert_error(response, StatusCode::UNPROCESSABLE_ENTITY, "series_limit").await;
+    assert_eq!(
+        app.post("/api/v1/ingest/metrics", &globex_key, two_series)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    let two_days_ago = now_ms() - 2 * 24 * 3600 * 1000;
+    let old = json!({"metrics": [{"name": "a", "value": 1, "timestamp": two_days_ago}]});
+    let message = assert_error(
+        app.post("/api/v1/ingest/metrics", &acme_key, old.clone())
+            .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_samples",
+    )
+    .await;
+    assert!(message.contains("retention of 1 days"), "{message}");
+    assert_eq!(
+        app.post("/api/v1/ingest/metrics", &globex_key, old)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    let response = app
+        .patch(
+            &format!("/api/v1/admin/tenants/{}", acme.id),
+            &platform,
+            json!({"limits": {"max_series": 0}}),
+        )
+        .await;
+    let message = assert_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field").await;
+    assert!(message.contains("limits.max_series"), "{message}");
+    // Clearing the overrides restores the defaults.
+    app.patch(
+        &format!("/api/v1/admin/tenants/{}", acme.id),
+        &platform,
+        json!({"limits": {}}),
+    )
+    .await;
+    let two_more = json!({"metrics": [{"name": "c", "value": 1}, {"name": "d", "value": 1}]});
+    assert_eq!(
+        app.post("/api/v1/ingest/metrics", &acme_key, two_more)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}

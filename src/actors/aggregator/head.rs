@@ -45,6 +45,12 @@ pub enum AdmitError {
         series: String,
         sealed_until_ms: i64,
     },
+    /// A sample is older than the tenant's raw retention.
+    BeyondRetention {
+        origin: String,
+        series: String,
+        retention_days: i64,
+    },
 }
 
 /// What one checkpoint seals and carries over.

@@ -20,6 +20,7 @@ use crate::domain::time::now_ms;
 use crate::domain::TenantId;
 use crate::self_metrics::ServiceMetrics;
 use crate::store::metrics::{Checkpoint, ChunkRow, NewSeries, WalAppend};
+use crate::store::tenants::TenantLimits;
 use crate::store::Store;
 use crate::tsdb::chunk::{decode_chunk, encode_chunk};
 use crate::tsdb::wal::{decode_wal_record, encode_wal_record};
@@ -39,6 +40,31 @@ pub struct AggregatorConfig {
     pub checkpoint_interval: Duration,
     pub raw_retention_ms: i64,
     pub rollup_retention_ms: i64,
+}
+
+impl AggregatorConfig {
+    /// This policy with a tenant's overrides applied.
+    pub fn with_overrides(mut self, limits: &TenantLimits) -> Self {
+        const DAY_MS: i64 = 24 * 3600 * 1000;
+        if let Some(series) = limits.max_series {
+            self.max_active_series = series as usize;
+        }
+        if let Some(rate) = limits.ingest_samples_per_sec {
+            self.ingest_samples_per_sec = rate as f64;
+            // The burst allowance scales with the tenant's rate: two seconds' worth.
+            self.ingest_burst_samples = self
+                .ingest_burst_samples
+                .min(2.0 * rate as f64)
+                .max(rate as f64);
+        }
+        if let Some(days) = limits.raw_retention_days {
+            self.raw_retention_ms = days * DAY_MS;
+        }
+        if let Some(days) = limits.rollup_retention_days {
+            self.rollup_retention_ms = days * DAY_MS;
+        }
+        self
+    }
 }
 
 impl Default for AggregatorConfig {
@@ -311,6 +337,7 @@ pub fn wal_append(tenant: TenantId, batch: &MetricBatch) -> Option<WalAppend> {
 
 /// The head as stored: series index, chunks of the head window, write-ahead records.
 struct LoadedHead {
+    limits: TenantLimits,
     series: Vec<(i64, String)>,
     boundaries: Vec<(i64, i64)>,
     chunks: Vec<ChunkRow>,
@@ -325,6 +352,11 @@ impl Actor for MetricAggregator {
         let tenant = self.tenant;
         let window_start = now_ms() - self.config.head_window_ms;
         let load = async move {
+            let limits = store
+                .get_tenant(tenant)
+                .await?
+                .map(|t| t.limits)
+                .unwrap_or_default();
             let series = store.load_series(tenant).await?;
             let ids: Vec<i64> = series.iter().map(|(id, _)| *id).collect();
             let chunks = store
@@ -333,6 +365,7 @@ impl Actor for MetricAggregator {
             let boundaries = store.sealed_boundaries(tenant).await?;
             let wal = store.load_wal(tenant).await?;
             Ok::<_, crate::store::StoreError>(LoadedHead {
+                limits,
                 series,
                 boundaries,
                 chunks,
@@ -377,6 +410,8 @@ impl Actor for MetricAggregator {
 
 impl MetricAggregator {
     fn restore(&mut self, loaded: LoadedHead) -> Result<(), String> {
+        self.config = self.config.with_overrides(&loaded.limits);
+        self.bucket.tokens = self.config.ingest_burst_samples;
         for (id, labels_json) in loaded.series {
             self.head
                 .restore_series(id, Labels::from_json(&labels_json)?);
@@ -411,6 +446,20 @@ impl Handler<AdmitBatch> for MetricAggregator {
     fn handle(&mut self, msg: AdmitBatch, _: &mut Self::Context) -> Self::Result {
         if let Some(e) = &self.load_error {
             return Err(Refusal::NotReady(e.clone()));
+        }
+        let oldest_allowed = now_ms() - self.config.raw_retention_ms;
+        for series in &msg.0.series {
+            if series
+                .samples
+                .iter()
+                .any(|s| s.timestamp_ms < oldest_allowed)
+            {
+                return Err(Refusal::Admit(AdmitError::BeyondRetention {
+                    origin: series.origin.clone(),
+                    series: series.labels.to_string(),
+                    retention_days: self.config.raw_retention_ms / (24 * 3600 * 1000),
+                }));
+            }
         }
         self.head
             .admit(&msg.0, self.config.max_active_series)

@@ -10,6 +10,10 @@ pub struct Model {
     pub disabled: bool,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
+    pub max_series: Option<i64>,
+    pub ingest_samples_per_sec: Option<i64>,
+    pub raw_retention_days: Option<i64>,
+    pub rollup_retention_days: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
