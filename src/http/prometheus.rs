@@ -359,6 +359,24 @@ fn metadata_selections(
     Ok((selections, ranged))
 }
 
+/// The label sets a metadata request (`match[]`, `start`, `end`) refers to.
+async fn found_series(
+    state: &AppState,
+    tenant: crate::domain::TenantId,
+    params: &Params,
+    require_match: bool,
+) -> Result<BTreeSet<crate::domain::metrics::Labels>, PromError> {
+    let (selections, ranged) = metadata_selections(params, require_match)?;
+    Ok(matching_series(
+        state,
+        tenant,
+        selections,
+        state.config.query_max_series,
+        ranged,
+    )
+    .await?)
+}
+
 /// A selector's matchers with its metric name as a `__name__` matcher.
 fn selector_matchers(
     selector: &promql_parser::parser::VectorSelector,
@@ -396,15 +414,7 @@ pub async fn series(
     body: web::Bytes,
 ) -> Result<HttpResponse, PromError> {
     let params = Params::from_request(&req, &body);
-    let (selections, ranged) = metadata_selections(&params, true)?;
-    let found = matching_series(
-        &state,
-        access.tenant(),
-        selections,
-        state.config.query_max_series,
-        ranged,
-    )
-    .await?;
+    let found = found_series(&state, access.tenant(), &params, true).await?;
     let data: Vec<Value> = found
         .iter()
         .map(|found_labels| {
@@ -441,15 +451,7 @@ pub async fn labels(
     body: web::Bytes,
 ) -> Result<HttpResponse, PromError> {
     let params = Params::from_request(&req, &body);
-    let (selections, ranged) = metadata_selections(&params, false)?;
-    let found = matching_series(
-        &state,
-        access.tenant(),
-        selections,
-        state.config.query_max_series,
-        ranged,
-    )
-    .await?;
+    let found = found_series(&state, access.tenant(), &params, false).await?;
     let names: BTreeSet<&str> = found
         .iter()
         .flat_map(|found_labels| found_labels.iter().map(|l| l.name.as_str()))
@@ -478,15 +480,7 @@ pub async fn label_values(
     name: web::Path<String>,
 ) -> Result<HttpResponse, PromError> {
     let params = Params::from_request(&req, &web::Bytes::new());
-    let (selections, ranged) = metadata_selections(&params, false)?;
-    let found = matching_series(
-        &state,
-        access.tenant(),
-        selections,
-        state.config.query_max_series,
-        ranged,
-    )
-    .await?;
+    let found = found_series(&state, access.tenant(), &params, false).await?;
     let values: BTreeSet<&str> = found
         .iter()
         .filter_map(|found_labels| found_labels.get(&name))
