@@ -158,6 +158,33 @@ fn in_list(backend: DbBackend, first_index: usize, count: usize) -> String {
 }
 
 impl Store {
+    /// Runs `sql` (whose one `{}` is the tenant placeholder) and reads two columns per row.
+    async fn tenant_pairs<A, B>(
+        &self,
+        sql: &str,
+        tenant: TenantId,
+        first: &str,
+        second: &str,
+    ) -> Result<Vec<(A, B)>, StoreError>
+    where
+        A: sea_orm::TryGetable,
+        B: sea_orm::TryGetable,
+    {
+        let backend = self.backend();
+        let sql = sql.replace("{}", &placeholder(backend, 1));
+        let rows = self
+            .db()
+            .query_all_raw(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [tenant.to_string().into()],
+            ))
+            .await?;
+        rows.into_iter()
+            .map(|row| Ok((row.try_get::<A>("", first)?, row.try_get::<B>("", second)?)))
+            .collect()
+    }
+
     /// Group commit: all records in one transaction, one commit (one fsync) for all.
     /// Returns each record's id, in order.
     pub async fn append_wal(&self, records: &[WalAppend]) -> Result<Vec<i64>, StoreError> {
@@ -210,78 +237,36 @@ impl Store {
 
     /// A tenant's write-ahead records, oldest first, for replay at start.
     pub async fn load_wal(&self, tenant: TenantId) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
-        let backend = self.backend();
-        let sql = format!(
+        self.tenant_pairs(
             "SELECT id, payload FROM metric_wal WHERE tenant_id = {} ORDER BY id",
-            placeholder(backend, 1)
-        );
-        let rows = self
-            .db()
-            .query_all_raw(Statement::from_sql_and_values(
-                backend,
-                sql,
-                [tenant.to_string().into()],
-            ))
-            .await?;
-        rows.into_iter()
-            .map(|row| {
-                Ok((
-                    row.try_get::<i64>("", "id")?,
-                    row.try_get::<Vec<u8>>("", "payload")?,
-                ))
-            })
-            .collect()
+            tenant,
+            "id",
+            "payload",
+        )
+        .await
     }
 
     /// A tenant's series index: (series id, labels JSON).
     pub async fn load_series(&self, tenant: TenantId) -> Result<Vec<(i64, String)>, StoreError> {
-        let backend = self.backend();
-        let sql = format!(
+        self.tenant_pairs(
             "SELECT series_id, labels FROM metric_series WHERE tenant_id = {} ORDER BY series_id",
-            placeholder(backend, 1)
-        );
-        let rows = self
-            .db()
-            .query_all_raw(Statement::from_sql_and_values(
-                backend,
-                sql,
-                [tenant.to_string().into()],
-            ))
-            .await?;
-        rows.into_iter()
-            .map(|row| {
-                Ok((
-                    row.try_get::<i64>("", "series_id")?,
-                    row.try_get::<String>("", "labels")?,
-                ))
-            })
-            .collect()
+            tenant,
+            "series_id",
+            "labels",
+        )
+        .await
     }
 
     /// For each series with sealed chunks, the newest sealed timestamp: samples at or before
     /// it are closed for writing.
     pub async fn sealed_boundaries(&self, tenant: TenantId) -> Result<Vec<(i64, i64)>, StoreError> {
-        let backend = self.backend();
-        let sql = format!(
+        self.tenant_pairs(
             "SELECT series_id, MAX(max_ts_ms) AS sealed FROM metric_chunks WHERE tenant_id = {} GROUP BY series_id",
-            placeholder(backend, 1)
-        );
-        let rows = self
-            .db()
-            .query_all_raw(Statement::from_sql_and_values(
-                backend,
-                sql,
-                [tenant.to_string().into()],
-            ))
-            .await?;
-        rows.into_iter()
-            .map(|row| {
-                Ok((
-                    row.try_get::<i64>("", "series_id")?,
-                    row.try_get::<i64>("", "sealed")?,
-                ))
-            })
-            .collect()
+            tenant,
+            "series_id",
+            "sealed",
+        )
+        .await
     }
 
     /// Writes a checkpoint atomically; returns the id of the carry-over record, if any.
