@@ -16,6 +16,8 @@ enum Class {
     Manage,
     /// Platform admin.
     Platform,
+    /// Editor, admin, or an API key with `ingest`.
+    Ingest,
 }
 
 const CALLERS: [&str; 7] = [
@@ -35,6 +37,7 @@ fn allowed(class: Class, caller: &str) -> bool {
         Class::Read => matches!(caller, "admin" | "editor" | "viewer" | "key:read"),
         Class::Manage => caller == "admin",
         Class::Platform => caller == "platform",
+        Class::Ingest => matches!(caller, "admin" | "editor" | "key:ingest"),
     }
 }
 
@@ -76,6 +79,16 @@ async fn every_role_against_every_route_class() {
             |_| None,
         ),
         (Class::Read, "GET", "/api/v1/tenant".into(), |_| None),
+        (Class::Read, "GET", "/api/v1/query?query=up".into(), |_| {
+            None
+        }),
+        (Class::Read, "GET", "/api/v1/labels".into(), |_| None),
+        (
+            Class::Ingest,
+            "POST",
+            "/api/v1/ingest/metrics".into(),
+            |_| Some(json!({"metrics": [{"name": "up", "value": 1}]})),
+        ),
         (Class::Manage, "GET", "/api/v1/users".into(), |_| None),
         (Class::Manage, "POST", "/api/v1/users".into(), |caller| {
             let local = caller.replace(':', "-");
