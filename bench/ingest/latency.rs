@@ -19,12 +19,22 @@ pub struct RangeQuery {
 
 /// Series and points in a successful Prometheus API answer, or the error text.
 fn shape_of(status: reqwest::StatusCode, body: &str) -> Result<(usize, usize), String> {
-    let parsed: Value = serde_json::from_str(body)
-        .map_err(|e| format!("HTTP {status}: not JSON ({e}): {}", &body[..body.len().min(400)]))?;
+    let parsed: Value = serde_json::from_str(body).map_err(|e| {
+        format!(
+            "HTTP {status}: not JSON ({e}): {}",
+            body.chars().take(400).collect::<String>()
+        )
+    })?;
     if !status.is_success() || parsed["status"] != "success" {
-        return Err(format!("HTTP {status}: {}", &body[..body.len().min(600)]));
+        return Err(format!(
+            "HTTP {status}: {}",
+            body.chars().take(600).collect::<String>()
+        ));
     }
-    let result = parsed["data"]["result"].as_array().cloned().unwrap_or_default();
+    let result = parsed["data"]["result"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let points = result
         .iter()
         .map(|s| s["values"].as_array().map_or(0, Vec::len))

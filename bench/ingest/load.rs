@@ -78,10 +78,7 @@ fn batches(lines: impl Iterator<Item = String>, batch_lines: usize) -> Vec<Body>
         }
     }
     if samples > 0 {
-        bodies.push(Body {
-            text,
-            samples,
-        });
+        bodies.push(Body { text, samples });
     }
     bodies
 }
@@ -162,9 +159,9 @@ fn cpu_secs_of_self() -> f64 {
     // Fields after the command name (which may contain spaces): utime is the 14th field.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = fields
-        .get(11..13)
-        .map_or(0.0, |f| f.iter().filter_map(|v| v.parse::<f64>().ok()).sum());
+    let ticks: f64 = fields.get(11..13).map_or(0.0, |f| {
+        f.iter().filter_map(|v| v.parse::<f64>().ok()).sum()
+    });
     ticks / 100.0
 }
 
@@ -210,7 +207,10 @@ pub async fn send_all(target: &Target, per_sender: Vec<Vec<Body>>) -> anyhow::Re
                         Ok(response) => {
                             let status = response.status();
                             let text = response.text().await.unwrap_or_default();
-                            Err(format!("HTTP {status}: {}", text.chars().take(600).collect::<String>()))
+                            Err(format!(
+                                "HTTP {status}: {}",
+                                text.chars().take(600).collect::<String>()
+                            ))
                         }
                         Err(e) => Err(format!("transport: {e}")),
                     };
