@@ -2,6 +2,7 @@
 //! aggregator, store and query engine consume them. Pure: no I/O.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -16,9 +17,10 @@ pub struct Label {
 }
 
 /// A series' identity: its labels sorted by name, `__name__` included. Two label sets
-/// with the same pairs are equal whatever order they arrived in.
+/// with the same pairs are equal whatever order they arrived in. Shared behind an `Arc`:
+/// queries copy label sets into every result point, so a clone must not copy strings.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct Labels(Vec<Label>);
+pub struct Labels(Arc<Vec<Label>>);
 
 impl Labels {
     /// Builds a label set from pairs in any order. Empty values are dropped, as Prometheus
@@ -46,7 +48,7 @@ impl Labels {
                 _ => deduped.push(label),
             }
         }
-        Self(deduped)
+        Self(Arc::new(deduped))
     }
 
     /// A label set for metric `name` with further labels.
@@ -107,7 +109,9 @@ impl Labels {
 
     /// The labels for which `keep` holds, in the same order.
     pub fn filtered(&self, keep: impl Fn(&Label) -> bool) -> Labels {
-        Labels(self.0.iter().filter(|l| keep(l)).cloned().collect())
+        Labels(Arc::new(
+            self.0.iter().filter(|l| keep(l)).cloned().collect(),
+        ))
     }
 
     /// These labels without `__name__`.
@@ -120,7 +124,7 @@ impl Labels {
         let mut labels = self.filtered(|l| l.name != name);
         if !value.is_empty() {
             let at = labels.0.partition_point(|l| l.name.as_str() < name);
-            labels.0.insert(
+            Arc::make_mut(&mut labels.0).insert(
                 at,
                 Label {
                     name: name.to_owned(),
@@ -137,7 +141,7 @@ impl Labels {
         const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
         const PRIME: u64 = 0x0000_0100_0000_01b3;
         let mut hash = OFFSET;
-        for label in &self.0 {
+        for label in self.0.iter() {
             for byte in label
                 .name
                 .bytes()
