@@ -47,6 +47,8 @@ pub struct Engine {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Series {
     pub labels: Labels,
+    /// `labels` without `__name__`, computed once: range functions output it every step.
+    pub unnamed: Labels,
     pub samples: Vec<Sample>,
 }
 
@@ -212,7 +214,11 @@ impl Engine {
                 .map(|(labels, mut samples)| {
                     samples.retain(|s| selection.contains(s.timestamp_ms));
                     samples.sort_by_key(|s| s.timestamp_ms);
-                    Series { labels, samples }
+                    Series {
+                        unnamed: labels.without_name(),
+                        labels,
+                        samples,
+                    }
                 })
                 .filter(|s| !s.samples.is_empty())
                 .collect();
@@ -297,6 +303,7 @@ impl Evaluator {
                         let samples = self.window(ms, s, ts);
                         (!samples.is_empty()).then(|| Series {
                             labels: s.labels.clone(),
+                            unnamed: s.unnamed.clone(),
                             samples,
                         })
                     })

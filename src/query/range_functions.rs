@@ -97,7 +97,7 @@ pub(crate) fn eval(
             let labels = if name == "last_over_time" {
                 series.labels.clone()
             } else {
-                series.labels.without_name()
+                series.unnamed.clone()
             };
             out.push(VectorSample { labels, value });
         }
