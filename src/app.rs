@@ -216,7 +216,7 @@ async fn observe_request(
 }
 
 /// SQLite creates the database file but not its directory.
-fn prepare_sqlite_directory(url: &str) -> anyhow::Result<()> {
+pub fn prepare_sqlite_directory(url: &str) -> anyhow::Result<()> {
     let Some(rest) = url.strip_prefix("sqlite:") else {
         return Ok(());
     };

@@ -485,3 +485,20 @@ fn json_log_format_writes_one_object_per_line() {
         );
     }
 }
+
+#[test]
+fn migrate_creates_the_sqlite_directory_it_needs() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let nested = data_dir.path().join("not/yet/there");
+    let url = format!("sqlite://{}/tidewatch.db?mode=rwc", nested.display());
+    let output = tidewatch(&url, data_dir.path())
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(nested.join("tidewatch.db").exists());
+}
