@@ -130,9 +130,9 @@ pub fn probe_bodies(
             let lines = mine.map(|k| {
                 let i = range.start + k;
                 let mut line = String::with_capacity(64);
-                write!(
+                writeln!(
                     line,
-                    "mem_probe,host=h{i:07},region=r{},job=node value=1 {ts_ms}\n",
+                    "mem_probe,host=h{i:07},region=r{},job=node value=1 {ts_ms}",
                     i % 10
                 )
                 .expect("writing to a String cannot fail");
