@@ -58,9 +58,9 @@ pub async fn ingest(
         return Err(IngestFailure::Invalid(rejections));
     }
     let samples = batch.sample_count();
-    let Some(record) = wal_append(tenant, &batch) else {
+    if samples == 0 {
         return Ok(0);
-    };
+    }
     let batch = Arc::new(batch);
     let aggregator = state.registry.aggregator(tenant).await?;
     aggregator
@@ -68,6 +68,8 @@ pub async fn ingest(
         .await
         .map_err(RegistryError::SupervisorLost)?
         .map_err(RefusalError)?;
+    // Encoded only once admitted: a refused batch costs no encoding.
+    let record = wal_append(tenant, &batch).expect("a batch with samples has a write-ahead record");
     let wal_id = state
         .persister
         .send(AppendRecord(record))
