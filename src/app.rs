@@ -2,7 +2,6 @@
 //! and the integration tests call the same [`Application::build`].
 
 use std::net::TcpListener;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -58,7 +57,6 @@ impl Application {
         config: Config,
         listener: TcpListener,
     ) -> anyhow::Result<Self> {
-        prepare_sqlite_directory(&config.database_url)?;
         let store = Store::connect(&config.database_url, config.database_max_connections)
             .await
             .context("connecting to DATABASE_URL")?;
@@ -213,23 +211,4 @@ async fn observe_request(
             .insert(HeaderName::from_static("x-request-id"), id);
     }
     Ok(response)
-}
-
-/// SQLite creates the database file but not its directory.
-pub fn prepare_sqlite_directory(url: &str) -> anyhow::Result<()> {
-    let Some(rest) = url.strip_prefix("sqlite:") else {
-        return Ok(());
-    };
-    let path = rest.trim_start_matches("//");
-    let path = path.split('?').next().unwrap_or_default();
-    if path.is_empty() || path == ":memory:" {
-        return Ok(());
-    }
-    if let Some(parent) = Path::new(path).parent() {
-        if !parent.as_os_str().is_empty() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("creating the database directory {}", parent.display()))?;
-        }
-    }
-    Ok(())
 }

@@ -96,7 +96,6 @@ fn main() -> ExitCode {
 }
 
 async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    tidewatch::app::prepare_sqlite_directory(&config.database_url)?;
     let store = Store::connect(&config.database_url, config.database_max_connections).await?;
     store.migrate().await?;
     Ok(store)

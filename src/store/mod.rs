@@ -33,6 +33,11 @@ pub enum StoreError {
     Conflict(String),
     #[error("stored value is invalid: {0}")]
     Corrupt(String),
+    #[error("creating the database directory {path}: {source}")]
+    Directory {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 impl StoreError {
@@ -55,6 +60,7 @@ pub struct Store {
 impl Store {
     /// Connects and, for SQLite, turns on WAL so readers never wait on the writer.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        create_sqlite_directory(url)?;
         let mut options = ConnectOptions::new(url.to_owned());
         options
             .max_connections(max_connections)
@@ -88,6 +94,27 @@ impl Store {
 
     pub(crate) fn db(&self) -> &DatabaseConnection {
         &self.db
+    }
+}
+
+/// SQLite creates the database file (`mode=rwc`) but not its directory.
+fn create_sqlite_directory(url: &str) -> Result<(), StoreError> {
+    let Some(rest) = url.strip_prefix("sqlite:") else {
+        return Ok(());
+    };
+    let path = rest.trim_start_matches("//");
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    match std::path::Path::new(path).parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => {
+            std::fs::create_dir_all(parent).map_err(|source| StoreError::Directory {
+                path: parent.display().to_string(),
+                source,
+            })
+        }
+        _ => Ok(()),
     }
 }
 
