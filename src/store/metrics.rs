@@ -129,25 +129,55 @@ async fn insert_rows<C: ConnectionTrait>(
     Ok(())
 }
 
-async fn insert_wal<C: ConnectionTrait>(conn: &C, record: &WalAppend) -> Result<i64, StoreError> {
+/// Inserts write-ahead records with multi-row `INSERT … RETURNING`; returns their ids in
+/// the order of `records`.
+async fn insert_wal<C: ConnectionTrait>(
+    conn: &C,
+    records: &[WalAppend],
+) -> Result<Vec<i64>, StoreError> {
     let backend = conn.get_database_backend();
-    let sql = format!(
-        "INSERT INTO metric_wal (tenant_id, sample_count, min_ts_ms, max_ts_ms, payload, created_at_ms) VALUES {} RETURNING id",
-        values_clause(backend, 1, 6)
-    );
-    let values: Vec<Value> = vec![
-        record.tenant.to_string().into(),
-        record.sample_count.into(),
-        record.min_ts_ms.into(),
-        record.max_ts_ms.into(),
-        record.payload.clone().into(),
-        now_ms().into(),
-    ];
-    let row = conn
-        .query_one_raw(Statement::from_sql_and_values(backend, sql, values))
-        .await?
-        .ok_or_else(|| StoreError::Corrupt("INSERT … RETURNING gave no row".into()))?;
-    Ok(row.try_get::<i64>("", "id")?)
+    let created = now_ms();
+    let mut ids = Vec::with_capacity(records.len());
+    // Write-ahead payloads can be megabytes each; fewer rows per statement keeps one
+    // statement's size sane.
+    for group in records.chunks(64) {
+        let sql = format!(
+            "INSERT INTO metric_wal (tenant_id, sample_count, min_ts_ms, max_ts_ms, payload, created_at_ms) VALUES {} RETURNING id",
+            values_clause(backend, group.len(), 6)
+        );
+        let values: Vec<Value> = group
+            .iter()
+            .flat_map(|r| {
+                [
+                    Value::from(r.tenant.to_string()),
+                    r.sample_count.into(),
+                    r.min_ts_ms.into(),
+                    r.max_ts_ms.into(),
+                    r.payload.clone().into(),
+                    created.into(),
+                ]
+            })
+            .collect();
+        let rows = conn
+            .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+            .await?;
+        // Ids are assigned in VALUES order (one statement, ids from one sequence);
+        // RETURNING's row order is not guaranteed, so sort before pairing them with records.
+        let mut group_ids = rows
+            .into_iter()
+            .map(|row| row.try_get::<i64>("", "id"))
+            .collect::<Result<Vec<i64>, _>>()?;
+        if group_ids.len() != group.len() {
+            return Err(StoreError::Corrupt(format!(
+                "inserted {} write-ahead records but got {} ids back",
+                group.len(),
+                group_ids.len()
+            )));
+        }
+        group_ids.sort_unstable();
+        ids.extend(group_ids);
+    }
+    Ok(ids)
 }
 
 fn in_list(backend: DbBackend, first_index: usize, count: usize) -> String {
@@ -189,48 +219,7 @@ impl Store {
     /// Returns each record's id, in order.
     pub async fn append_wal(&self, records: &[WalAppend]) -> Result<Vec<i64>, StoreError> {
         let txn = self.db().begin().await?;
-        let backend = txn.get_database_backend();
-        let created = now_ms();
-        let mut ids = Vec::with_capacity(records.len());
-        // Write-ahead payloads can be megabytes each; fewer rows per statement keeps one
-        // statement's size sane.
-        for group in records.chunks(64) {
-            let sql = format!(
-                "INSERT INTO metric_wal (tenant_id, sample_count, min_ts_ms, max_ts_ms, payload, created_at_ms) VALUES {} RETURNING id",
-                values_clause(backend, group.len(), 6)
-            );
-            let values: Vec<Value> = group
-                .iter()
-                .flat_map(|r| {
-                    [
-                        Value::from(r.tenant.to_string()),
-                        r.sample_count.into(),
-                        r.min_ts_ms.into(),
-                        r.max_ts_ms.into(),
-                        r.payload.clone().into(),
-                        created.into(),
-                    ]
-                })
-                .collect();
-            let rows = txn
-                .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
-                .await?;
-            // Ids are assigned in VALUES order by the single writer; RETURNING's row order is
-            // not guaranteed, so sort before pairing them with the records.
-            let mut group_ids = rows
-                .into_iter()
-                .map(|row| row.try_get::<i64>("", "id"))
-                .collect::<Result<Vec<i64>, _>>()?;
-            if group_ids.len() != group.len() {
-                return Err(StoreError::Corrupt(format!(
-                    "inserted {} write-ahead records but got {} ids back",
-                    group.len(),
-                    group_ids.len()
-                )));
-            }
-            group_ids.sort_unstable();
-            ids.extend(group_ids);
-        }
+        let ids = insert_wal(&txn, records).await?;
         txn.commit().await?;
         Ok(ids)
     }
@@ -354,7 +343,7 @@ impl Store {
         )
         .await?;
         let carry_over_id = match &checkpoint.carry_over {
-            Some(record) => Some(insert_wal(&txn, record).await?),
+            Some(record) => insert_wal(&txn, std::slice::from_ref(record)).await?.pop(),
             None => None,
         };
         for ids in checkpoint.replaced_wal_ids.chunks(ROWS_PER_STATEMENT) {
