@@ -24,6 +24,9 @@ pub enum RegistryError {
     RegistryLost(actix::MailboxError),
 }
 
+/// The `actor` label of the registry's mailbox gauge.
+const MAILBOX: &str = "tenant_registry";
+
 struct RunningSupervisor {
     addr: Addr<TenantSupervisor>,
     incarnation: u32,
@@ -82,6 +85,14 @@ impl TenantRegistry {
         addr
     }
 
+    /// One message left the mailbox (the handle counted it in).
+    fn message_taken(&self) {
+        self.metrics
+            .mailbox_pending
+            .with_label_values(&[MAILBOX])
+            .dec();
+    }
+
     /// Idle tenants cost nothing: their actors are stopped and rebuilt on next use.
     fn stop_idle(&mut self) {
         let idle_after = self.idle_after;
@@ -120,10 +131,7 @@ impl Handler<DescribeTenant> for TenantRegistry {
     type Result = ResponseActFuture<Self, Result<TenantRuntime, RegistryError>>;
 
     fn handle(&mut self, msg: DescribeTenant, _: &mut Self::Context) -> Self::Result {
-        self.metrics
-            .mailbox_pending
-            .with_label_values(&["tenant_registry"])
-            .dec();
+        self.message_taken();
         let addr = self.supervisor_for(msg.tenant);
         Box::pin(
             async move { addr.send(DescribeRuntime).await }
@@ -144,10 +152,7 @@ impl Handler<TenantAggregator> for TenantRegistry {
     type Result = ResponseActFuture<Self, Result<Addr<MetricAggregator>, RegistryError>>;
 
     fn handle(&mut self, msg: TenantAggregator, _: &mut Self::Context) -> Self::Result {
-        self.metrics
-            .mailbox_pending
-            .with_label_values(&["tenant_registry"])
-            .dec();
+        self.message_taken();
         let addr = self.supervisor_for(msg.tenant);
         Box::pin(
             async move { addr.send(GetAggregator).await }
@@ -168,10 +173,7 @@ impl Handler<StopTenant> for TenantRegistry {
     type Result = ();
 
     fn handle(&mut self, msg: StopTenant, _: &mut Self::Context) {
-        self.metrics
-            .mailbox_pending
-            .with_label_values(&["tenant_registry"])
-            .dec();
+        self.message_taken();
         if let Some(running) = self.supervisors.remove(&msg.tenant) {
             running.addr.do_send(StopSupervisor);
         }
@@ -190,10 +192,7 @@ impl Handler<RunningTenants> for TenantRegistry {
     type Result = Vec<TenantId>;
 
     fn handle(&mut self, _: RunningTenants, _: &mut Self::Context) -> Vec<TenantId> {
-        self.metrics
-            .mailbox_pending
-            .with_label_values(&["tenant_registry"])
-            .dec();
+        self.message_taken();
         self.supervisors
             .iter()
             .filter(|(_, running)| running.addr.connected())
@@ -225,7 +224,7 @@ impl TenantRegistryHandle {
     {
         self.metrics
             .mailbox_pending
-            .with_label_values(&["tenant_registry"])
+            .with_label_values(&[MAILBOX])
             .inc();
         self.addr
             .send(msg)
@@ -272,10 +271,7 @@ impl Handler<SupervisorAddr> for TenantRegistry {
     type Result = actix::MessageResult<SupervisorAddr>;
 
     fn handle(&mut self, msg: SupervisorAddr, _: &mut Self::Context) -> Self::Result {
-        self.metrics
-            .mailbox_pending
-            .with_label_values(&["tenant_registry"])
-            .dec();
+        self.message_taken();
         actix::MessageResult(self.supervisor_for(msg.tenant))
     }
 }

@@ -29,6 +29,14 @@ impl HeadSeries {
         }
     }
 
+    /// Marks everything up to `timestamp_ms` sealed; the boundary never moves back.
+    fn seal_through(&mut self, timestamp_ms: i64) {
+        self.sealed_until_ms = Some(
+            self.sealed_until_ms
+                .map_or(timestamp_ms, |s| s.max(timestamp_ms)),
+        );
+    }
+
     pub fn unsealed(&self) -> &[Sample] {
         &self.samples[self.unsealed_start()..]
     }
@@ -121,11 +129,7 @@ impl Head {
     /// older than the head window, so late samples cannot reopen them.
     pub fn restore_sealed_boundary(&mut self, id: SeriesId, sealed_until_ms: i64) {
         if let Some(series) = self.series.get_mut(&id) {
-            series.sealed_until_ms = Some(
-                series
-                    .sealed_until_ms
-                    .map_or(sealed_until_ms, |s| s.max(sealed_until_ms)),
-            );
+            series.seal_through(sealed_until_ms);
         }
     }
 
@@ -139,11 +143,7 @@ impl Head {
             insert_sorted(&mut series.samples, *sample);
         }
         if let Some(last) = samples.last() {
-            series.sealed_until_ms = Some(
-                series
-                    .sealed_until_ms
-                    .map_or(last.timestamp_ms, |s| s.max(last.timestamp_ms)),
-            );
+            series.seal_through(last.timestamp_ms);
         }
         self.sample_count += series.samples.len() - before;
     }
@@ -320,11 +320,7 @@ impl Head {
     pub fn checkpoint_written(&mut self, plan: &CheckpointPlan) {
         for (id, samples) in &plan.chunks {
             if let (Some(series), Some(last)) = (self.series.get_mut(id), samples.last()) {
-                series.sealed_until_ms = Some(
-                    series
-                        .sealed_until_ms
-                        .map_or(last.timestamp_ms, |s| s.max(last.timestamp_ms)),
-                );
+                series.seal_through(last.timestamp_ms);
             }
         }
         let written: Vec<SeriesId> = plan.new_series.iter().map(|(id, _)| *id).collect();
