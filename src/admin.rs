@@ -5,10 +5,10 @@ use anyhow::{bail, Context};
 use serde_json::json;
 
 use crate::auth::password::hash_password;
-use crate::auth::secrets::generate_api_key;
+use crate::auth::secrets::{generate_api_key, generate_password};
 use crate::config::Config;
 use crate::domain::{ApiKeyScope, Email, Password, Role, TenantName, TenantSlug};
-use crate::http::tenants::generate_password;
+
 use crate::store::api_keys::NewApiKey;
 use crate::store::users::NewUser;
 use crate::store::Store;

@@ -8,6 +8,8 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::time::DAY_MS;
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -275,14 +277,9 @@ impl Config {
 
     /// The per-tenant aggregator policy these options describe.
     pub fn aggregator_config(&self) -> crate::actors::aggregator::AggregatorConfig {
-        use crate::actors::aggregator::head::ChunkPolicy;
-        const DAY_MS: i64 = 24 * 3600 * 1000;
-        crate::actors::aggregator::AggregatorConfig {
+        use crate::actors::aggregator::AggregatorConfig;
+        AggregatorConfig {
             head_window_ms: self.head_window_secs as i64 * 1000,
-            chunk: ChunkPolicy {
-                max_samples: 120,
-                max_span_ms: 2 * 3600 * 1000,
-            },
             max_active_series: self.max_series_per_tenant,
             ingest_samples_per_sec: self.ingest_samples_per_sec as f64,
             ingest_burst_samples: self.ingest_burst_samples as f64,
@@ -290,13 +287,14 @@ impl Config {
             checkpoint_interval: std::time::Duration::from_secs(self.checkpoint_interval_secs),
             raw_retention_ms: self.raw_retention_days as i64 * DAY_MS,
             rollup_retention_ms: self.rollup_retention_days as i64 * DAY_MS,
+            ..AggregatorConfig::default()
         }
     }
 
     /// Limits every ingested sample is checked against.
     pub fn sample_limits(&self) -> crate::domain::metrics::SampleLimits {
         crate::domain::metrics::SampleLimits {
-            max_age_ms: self.raw_retention_days as i64 * 24 * 3600 * 1000,
+            max_age_ms: self.raw_retention_days as i64 * DAY_MS,
             ..crate::domain::metrics::SampleLimits::default()
         }
     }

@@ -16,16 +16,20 @@ enum TenantLimits {
     RollupRetentionDays,
 }
 
+impl TenantLimits {
+    const ALL: [TenantLimits; 4] = [
+        TenantLimits::MaxSeries,
+        TenantLimits::IngestSamplesPerSec,
+        TenantLimits::RawRetentionDays,
+        TenantLimits::RollupRetentionDays,
+    ];
+}
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         // SQLite adds one column per ALTER TABLE.
-        for column in [
-            TenantLimits::MaxSeries,
-            TenantLimits::IngestSamplesPerSec,
-            TenantLimits::RawRetentionDays,
-            TenantLimits::RollupRetentionDays,
-        ] {
+        for column in TenantLimits::ALL {
             manager
                 .alter_table(
                     Table::alter()
@@ -39,12 +43,7 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for column in [
-            TenantLimits::MaxSeries,
-            TenantLimits::IngestSamplesPerSec,
-            TenantLimits::RawRetentionDays,
-            TenantLimits::RollupRetentionDays,
-        ] {
+        for column in TenantLimits::ALL {
             manager
                 .alter_table(
                     Table::alter()

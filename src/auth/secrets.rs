@@ -62,6 +62,11 @@ pub fn generate_refresh_token() -> String {
     format!("twr_{}", random_token(32))
 }
 
+/// A random password for a generated account: 24 URL-safe characters (144 bits).
+pub fn generate_password() -> String {
+    random_token(18)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -222,7 +222,7 @@ impl Default for SampleLimits {
             max_labels: 30,
             max_label_name_bytes: 1024,
             max_label_value_bytes: 2048,
-            max_age_ms: 15 * 24 * 3600 * 1000,
+            max_age_ms: 15 * super::time::DAY_MS,
             max_future_ms: 10 * 60 * 1000,
         }
     }

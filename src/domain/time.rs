@@ -3,6 +3,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+/// Milliseconds in a day, for retention settings given in days.
+pub const DAY_MS: i64 = 24 * 3600 * 1000;
+
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {
     let since_epoch = SystemTime::now()

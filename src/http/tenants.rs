@@ -9,6 +9,7 @@ use super::timestamp;
 use crate::app::AppState;
 use crate::auth::extractor::PlatformAdmin;
 use crate::auth::password::hash_password;
+use crate::auth::secrets::generate_password;
 use crate::domain::{Email, Password, TenantId, TenantName, TenantSlug, ValidationError};
 use crate::store::tenants::{TenantLimits, TenantPatch, TenantRecord};
 use crate::store::users::NewUser;
@@ -119,15 +120,6 @@ pub struct CreatedTenantBody {
 #[derive(Serialize, ToSchema)]
 pub struct TenantListBody {
     pub tenants: Vec<TenantBody>,
-}
-
-/// A random password for a generated account: 24 URL-safe characters.
-pub(crate) fn generate_password() -> String {
-    crate::auth::secrets::generate_refresh_token()
-        .trim_start_matches("twr_")
-        .chars()
-        .take(24)
-        .collect()
 }
 
 /// Create a tenant, optionally with its first admin.

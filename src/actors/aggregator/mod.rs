@@ -16,7 +16,7 @@ use actix::{
 
 use self::head::{AdmitError, CheckpointPlan, ChunkPolicy, Head, SeriesId};
 use crate::domain::metrics::{Labels, MetricBatch, Sample};
-use crate::domain::time::now_ms;
+use crate::domain::time::{now_ms, DAY_MS};
 use crate::domain::TenantId;
 use crate::self_metrics::ServiceMetrics;
 use crate::store::metrics::{Checkpoint, ChunkRow, NewSeries, WalAppend};
@@ -45,7 +45,6 @@ pub struct AggregatorConfig {
 impl AggregatorConfig {
     /// This policy with a tenant's overrides applied.
     pub fn with_overrides(mut self, limits: &TenantLimits) -> Self {
-        const DAY_MS: i64 = 24 * 3600 * 1000;
         if let Some(series) = limits.max_series {
             self.max_active_series = series as usize;
         }
@@ -80,8 +79,8 @@ impl Default for AggregatorConfig {
             ingest_burst_samples: 10_000_000.0,
             checkpoint_after_samples: 2_000_000,
             checkpoint_interval: Duration::from_secs(300),
-            raw_retention_ms: 15 * 24 * 3600 * 1000,
-            rollup_retention_ms: 400 * 24 * 3600 * 1000,
+            raw_retention_ms: 15 * DAY_MS,
+            rollup_retention_ms: 400 * DAY_MS,
         }
     }
 }
@@ -457,7 +456,7 @@ impl Handler<AdmitBatch> for MetricAggregator {
                 return Err(Refusal::Admit(AdmitError::BeyondRetention {
                     origin: series.origin.clone(),
                     series: series.labels.to_string(),
-                    retention_days: self.config.raw_retention_ms / (24 * 3600 * 1000),
+                    retention_days: self.config.raw_retention_ms / DAY_MS,
                 }));
             }
         }
