@@ -185,6 +185,22 @@ impl FromRequest for Authenticated {
     }
 }
 
+/// A caller who may send no credential at all; a credential that is sent must be valid.
+pub struct MaybeAuthenticated(pub Option<Principal>);
+
+impl FromRequest for MaybeAuthenticated {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        if !req.headers().contains_key(AUTHORIZATION) {
+            return Box::pin(async { Ok(MaybeAuthenticated(None)) });
+        }
+        let principal = authenticate(req, false);
+        Box::pin(async move { Ok(MaybeAuthenticated(Some(principal.await?))) })
+    }
+}
+
 /// A caller holding permission `P` in the tenant of its credential.
 pub struct TenantAccess<P: TenantPermission> {
     pub grant: TenantGrant,

@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 
 use super::error::ApiError;
 use crate::app::AppState;
-use crate::auth::extractor::{resolve_principal, Authenticated, Credential};
+use crate::auth::extractor::{Authenticated, MaybeAuthenticated};
 use crate::auth::login::{self as sessions, IssuedTokens, LoginAttempt};
 use crate::auth::principal::Principal;
 use crate::domain::{ApiKeyScope, Role};
@@ -109,21 +109,13 @@ pub async fn refresh(
 #[post("/auth/logout")]
 pub async fn logout(
     state: web::Data<AppState>,
-    req: HttpRequest,
+    caller: MaybeAuthenticated,
     body: Option<web::Json<LogoutRequest>>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.map(web::Json::into_inner).unwrap_or_default();
-    let access_session = match req.headers().get(actix_web::http::header::AUTHORIZATION) {
-        Some(value) => {
-            let header = value
-                .to_str()
-                .map_err(|_| crate::auth::AuthError::MalformedCredential("header is not ASCII"))?;
-            match resolve_principal(&state, Credential::parse(header, false)?).await? {
-                Principal::User { session, .. } => Some(session),
-                Principal::ApiKey { .. } => None,
-            }
-        }
-        None => None,
+    let access_session = match caller.0 {
+        Some(Principal::User { session, .. }) => Some(session),
+        Some(Principal::ApiKey { .. }) | None => None,
     };
     sessions::logout(&state, body.refresh_token.as_deref(), access_session).await?;
     Ok(HttpResponse::NoContent().finish())
