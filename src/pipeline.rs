@@ -4,6 +4,7 @@
 //! Nothing reaches the database unless the whole batch is valid and admitted.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::actors::aggregator::{wal_append, AdmitBatch, ApplyBatch, Refusal};
 use crate::actors::persister::{AppendRecord, PersistError};
@@ -48,6 +49,7 @@ pub async fn ingest(
     tenant: TenantId,
     batch: MetricBatch,
 ) -> Result<usize, IngestFailure> {
+    let stages = StageTimer::new(state);
     let rejections = validate_batch(
         &batch,
         &state.config.sample_limits(),
@@ -62,23 +64,53 @@ pub async fn ingest(
         return Ok(0);
     }
     let batch = Arc::new(batch);
+    let stages = stages.lap("validate");
     let aggregator = state.registry.aggregator(tenant).await?;
     aggregator
         .send(AdmitBatch(batch.clone()))
         .await
         .map_err(RegistryError::SupervisorLost)?
         .map_err(RefusalError)?;
+    let stages = stages.lap("admit");
     // Encoded only once admitted: a refused batch costs no encoding.
     let record = wal_append(tenant, &batch).expect("a batch with samples has a write-ahead record");
+    let stages = stages.lap("encode");
     let wal_id = state
         .persister
         .send(AppendRecord(record))
         .await
         .map_err(|_| PersistError::Lost)??;
+    let stages = stages.lap("commit");
     // Durable from here on: if the aggregator is gone, its successor replays the record.
     if let Err(e) = aggregator.send(ApplyBatch { wal_id, batch }).await {
         tracing::warn!(%tenant, error = %e, "aggregator stopped before applying a durable batch; it will be replayed");
     }
+    stages.lap("apply");
     state.metrics.ingested_samples.inc_by(samples as u64);
     Ok(samples)
+}
+
+/// Observes how long each write-path stage took into `ingest_stage_seconds`.
+pub(crate) struct StageTimer<'a> {
+    state: &'a AppState,
+    since: Instant,
+}
+
+impl<'a> StageTimer<'a> {
+    pub(crate) fn new(state: &'a AppState) -> Self {
+        Self {
+            state,
+            since: Instant::now(),
+        }
+    }
+
+    /// Records the time since the previous lap as `stage` and starts the next lap.
+    pub(crate) fn lap(self, stage: &str) -> Self {
+        self.state
+            .metrics
+            .ingest_stage_seconds
+            .with_label_values(&[stage])
+            .observe(self.since.elapsed().as_secs_f64());
+        Self::new(self.state)
+    }
 }

@@ -21,6 +21,9 @@ pub struct ServiceMetrics {
     pub tenant_supervisor_restarts: IntCounter,
     /// Write-ahead records per group-commit transaction.
     pub wal_commit_group_size: Histogram,
+    /// Time spent in each stage of the metrics write path (decode, admit, encode, commit,
+    /// apply), so a slow ingest can be pinned on one stage.
+    pub ingest_stage_seconds: HistogramVec,
     /// Samples acknowledged (durably stored) by ingest.
     pub ingested_samples: IntCounter,
     /// Ingest requests refused, by reason.
@@ -78,6 +81,18 @@ impl ServiceMetrics {
             .buckets(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0]),
         )
         .expect("static metric definition");
+        let ingest_stage_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "ingest_stage_seconds",
+                "Time per ingest request in each write-path stage",
+            )
+            .buckets(vec![
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                0.5, 1.0,
+            ]),
+            &["stage"],
+        )
+        .expect("static metric definition");
         let ingested_samples =
             IntCounter::new("ingested_samples_total", "Samples acknowledged by ingest")
                 .expect("static metric definition");
@@ -100,6 +115,7 @@ impl ServiceMetrics {
             Box::new(tenant_supervisors.clone()),
             Box::new(tenant_supervisor_restarts.clone()),
             Box::new(wal_commit_group_size.clone()),
+            Box::new(ingest_stage_seconds.clone()),
             Box::new(ingested_samples.clone()),
             Box::new(ingest_rejections.clone()),
             Box::new(head_samples.clone()),
@@ -117,6 +133,7 @@ impl ServiceMetrics {
             tenant_supervisors,
             tenant_supervisor_restarts,
             wal_commit_group_size,
+            ingest_stage_seconds,
             ingested_samples,
             ingest_rejections,
             head_samples,

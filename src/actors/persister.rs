@@ -85,8 +85,17 @@ impl Persister {
             .observe(group.len() as f64);
         let store = self.store.clone();
         let records: Vec<WalAppend> = group.iter().map(|w| w.record.clone()).collect();
+        let metrics = self.metrics.clone();
         ctx.spawn(
-            async move { store.append_wal(&records).await }
+            async move {
+                let started = std::time::Instant::now();
+                let result = store.append_wal(&records).await;
+                metrics
+                    .ingest_stage_seconds
+                    .with_label_values(&["wal_transaction"])
+                    .observe(started.elapsed().as_secs_f64());
+                result
+            }
                 .into_actor(self)
                 .map(move |result: Result<Vec<i64>, StoreError>, actor, ctx| {
                     actor.committing = false;
