@@ -96,26 +96,26 @@ impl Persister {
                     .observe(started.elapsed().as_secs_f64());
                 result
             }
-                .into_actor(self)
-                .map(move |result: Result<Vec<i64>, StoreError>, actor, ctx| {
-                    actor.committing = false;
-                    match result {
-                        Ok(ids) => {
-                            for (waiting, id) in group.into_iter().zip(ids) {
-                                // A caller that went away (client disconnected) loses nothing:
-                                // the record is durable and will be replayed.
-                                let _ = waiting.reply.send(Ok(id));
-                            }
-                        }
-                        Err(e) => {
-                            tracing::error!(error = %e, "group commit failed");
-                            for waiting in group {
-                                let _ = waiting.reply.send(Err(PersistError::Store(e.to_string())));
-                            }
+            .into_actor(self)
+            .map(move |result: Result<Vec<i64>, StoreError>, actor, ctx| {
+                actor.committing = false;
+                match result {
+                    Ok(ids) => {
+                        for (waiting, id) in group.into_iter().zip(ids) {
+                            // A caller that went away (client disconnected) loses nothing:
+                            // the record is durable and will be replayed.
+                            let _ = waiting.reply.send(Ok(id));
                         }
                     }
-                    actor.commit_waiting(ctx);
-                }),
+                    Err(e) => {
+                        tracing::error!(error = %e, "group commit failed");
+                        for waiting in group {
+                            let _ = waiting.reply.send(Err(PersistError::Store(e.to_string())));
+                        }
+                    }
+                }
+                actor.commit_waiting(ctx);
+            }),
         );
     }
 }
