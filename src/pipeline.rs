@@ -66,7 +66,7 @@ pub async fn ingest(
     let batch = Arc::new(batch);
     let stages = stages.lap("validate");
     let aggregator = state.registry.aggregator(tenant).await?;
-    aggregator
+    let admitted = aggregator
         .send(AdmitBatch(batch.clone()))
         .await
         .map_err(RegistryError::SupervisorLost)?
@@ -82,10 +82,18 @@ pub async fn ingest(
         .map_err(|_| PersistError::Lost)??;
     let stages = stages.lap("commit");
     // Durable from here on: if the aggregator is gone, its successor replays the record.
-    if let Err(e) = aggregator.send(ApplyBatch { wal_id, batch }).await {
+    let apply = ApplyBatch {
+        wal_id,
+        batch: batch.clone(),
+        admitted,
+    };
+    if let Err(e) = aggregator.send(apply).await {
         tracing::warn!(%tenant, error = %e, "aggregator stopped before applying a durable batch; it will be replayed");
     }
     stages.lap("apply");
+    // Our clone is usually the last one, so the batch is freed here on the HTTP worker
+    // rather than on the aggregator's thread, which every tenant's ingest goes through.
+    drop(batch);
     state.metrics.ingested_samples.inc_by(samples as u64);
     Ok(samples)
 }

@@ -16,10 +16,11 @@
 //! also `\=`; in string fields `\"` and `\\`. A backslash before any other character is
 //! a literal backslash.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use super::{BatchBuilder, DecodeContext, IngestError, MetricDecoder};
-use crate::domain::metrics::{Labels, MetricBatch, Sample, METRIC_NAME_LABEL};
+use crate::domain::metrics::{Label, Labels, MetricBatch, Sample, METRIC_NAME_LABEL};
 
 /// Unit of line protocol timestamps, from the `precision` query parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -101,30 +102,23 @@ impl MetricDecoder for InfluxDecoder {
             let end = if start >= b.len() || is_eol(b, start) || b[start] == b'#' {
                 next_newline(b, start)
             } else {
-                let origin = format!("line {line_no}");
                 match parse_line(text, start, ctx.precision) {
                     Ok((point, end)) => {
-                        for (field, value) in point.fields {
-                            let name = if field == "value" {
-                                point.measurement.clone()
-                            } else {
-                                format!("{}_{field}", point.measurement)
-                            };
-                            let labels = Labels::with_name(&name, point.tags.iter().cloned());
-                            let timestamp_ms = point.timestamp_ms.unwrap_or(ctx.now_ms);
+                        let timestamp_ms = point.timestamp_ms.unwrap_or(ctx.now_ms);
+                        for (field, value) in point.fields.iter() {
                             batch.push(
-                                labels,
+                                point.labels_for(field),
                                 Sample {
                                     timestamp_ms,
-                                    value,
+                                    value: *value,
                                 },
-                                &origin,
+                                format!("line {line_no}"),
                             )?;
                         }
                         next_newline(b, end)
                     }
                     Err((problem, at)) => {
-                        batch.error(format!("{origin}: {problem}"));
+                        batch.error(format!("line {line_no}: {problem}"));
                         next_newline(b, at)
                     }
                 }
@@ -137,18 +131,65 @@ impl MetricDecoder for InfluxDecoder {
     }
 }
 
-/// One parsed line: the measurement, its tags, its numeric fields and the timestamp.
-struct Point {
-    measurement: String,
-    tags: Vec<(String, String)>,
-    fields: Vec<(String, f64)>,
+/// One parsed line: the measurement, its tags, its numeric fields and the timestamp,
+/// borrowing from the body wherever nothing was escaped.
+struct Point<'a> {
+    measurement: Cow<'a, str>,
+    tags: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    fields: Vec<(Cow<'a, str>, f64)>,
     timestamp_ms: Option<i64>,
+}
+
+impl Point<'_> {
+    /// The series of one field: metric `measurement_field` (or `measurement` for a field
+    /// named `value`) with the tags as labels. Built directly: the parser has already
+    /// refused empty and repeated tags and the reserved `__name__`.
+    fn labels_for(&self, field: &str) -> Labels {
+        let name = if field == "value" {
+            self.measurement.clone().into_owned()
+        } else {
+            format!("{}_{field}", self.measurement)
+        };
+        let mut labels = Vec::with_capacity(self.tags.len() + 1);
+        labels.push(Label {
+            name: METRIC_NAME_LABEL.to_owned(),
+            value: name,
+        });
+        labels.extend(self.tags.iter().map(|(name, value)| Label {
+            name: name.clone().into_owned(),
+            value: value.clone().into_owned(),
+        }));
+        Labels::from_distinct(labels)
+    }
+}
+
+/// Keys per line checked for repeats by a linear scan; beyond this a set is used.
+const LINEAR_KEY_CHECK: usize = 16;
+
+/// Whether `key` is among the keys already taken on this line (`earlier`). A linear scan
+/// for the usual handful of keys; past [`LINEAR_KEY_CHECK`] a set is built once and kept
+/// in `seen`, so a line with thousands of tags or fields cannot make the check quadratic.
+fn seen_before<'a, T>(
+    seen: &mut Option<HashSet<Cow<'a, str>>>,
+    earlier: &[(Cow<'a, str>, T)],
+    key: &Cow<'a, str>,
+) -> bool {
+    let set = match seen {
+        Some(set) => set,
+        None if earlier.len() < LINEAR_KEY_CHECK => return earlier.iter().any(|(k, _)| k == key),
+        None => seen.insert(earlier.iter().map(|(k, _)| k.clone()).collect()),
+    };
+    !set.insert(key.clone())
 }
 
 /// A problem on a line and the position to resume scanning from (past any string).
 type LineError = (String, usize);
 
-fn parse_line(text: &str, start: usize, precision: Precision) -> Result<(Point, usize), LineError> {
+fn parse_line(
+    text: &str,
+    start: usize,
+    precision: Precision,
+) -> Result<(Point<'_>, usize), LineError> {
     let b = text.as_bytes();
     let end = scan_key(b, start, b", ");
     let measurement = unescape(&text[start..end], MEASUREMENT_ESCAPES);
@@ -156,7 +197,8 @@ fn parse_line(text: &str, start: usize, precision: Precision) -> Result<(Point, 
         return Err((format!("the measurement name is missing; {SHAPE}"), end));
     }
 
-    let mut tags: Vec<(String, String)> = Vec::new();
+    let mut tags: Vec<(Cow<'_, str>, Cow<'_, str>)> = Vec::new();
+    let mut seen_tags = None;
     let mut pos = end;
     while pos < b.len() && b[pos] == b',' {
         let key_end = scan_key(b, pos + 1, b",= ");
@@ -181,7 +223,7 @@ fn parse_line(text: &str, start: usize, precision: Precision) -> Result<(Point, 
                 value_end,
             ));
         }
-        if tags.iter().any(|(k, _)| *k == key) {
+        if seen_before(&mut seen_tags, &tags, &key) {
             return Err((format!("tag {key:?} appears twice"), value_end));
         }
         tags.push((key, value));
@@ -192,8 +234,8 @@ fn parse_line(text: &str, start: usize, precision: Precision) -> Result<(Point, 
     if pos >= b.len() || is_eol(b, pos) {
         return Err((format!("the line has no fields; {SHAPE}"), pos));
     }
-    let mut fields: Vec<(String, f64)> = Vec::new();
-    let mut seen: HashSet<String> = HashSet::new();
+    let mut fields: Vec<(Cow<'_, str>, f64)> = Vec::new();
+    let mut seen = None;
     loop {
         let key_end = scan_key(b, pos, b",= ");
         let key = unescape(&text[pos..key_end], KEY_ESCAPES);
@@ -222,7 +264,8 @@ fn parse_line(text: &str, start: usize, precision: Precision) -> Result<(Point, 
         let value_end = scan_value(b, value_start);
         let value = field_value(&key, &text[value_start..value_end])
             .map_err(|problem| (problem, value_end))?;
-        if !seen.insert(key.clone()) {
+        let repeated = seen_before(&mut seen, &fields, &key);
+        if repeated {
             return Err((format!("field {key:?} appears twice"), value_end));
         }
         fields.push((key, value));
@@ -349,7 +392,11 @@ fn next_newline(b: &[u8], pos: usize) -> usize {
 }
 
 /// Removes the backslash of `\x` for each `x` in `escapes`; other backslashes stay.
-fn unescape(raw: &str, escapes: &[char]) -> String {
+/// `raw` without its escapes; borrowed when it has none (almost always).
+fn unescape<'a>(raw: &'a str, escapes: &[char]) -> Cow<'a, str> {
+    if !raw.contains('\\') {
+        return Cow::Borrowed(raw);
+    }
     let mut out = String::with_capacity(raw.len());
     let mut chars = raw.chars().peekable();
     while let Some(c) = chars.next() {
@@ -361,7 +408,7 @@ fn unescape(raw: &str, escapes: &[char]) -> String {
             _ => out.push(c),
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 #[cfg(test)]

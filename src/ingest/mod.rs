@@ -147,12 +147,12 @@ impl BatchBuilder {
         &mut self,
         labels: Labels,
         sample: Sample,
-        origin: &str,
+        origin: impl Into<String>,
     ) -> Result<(), IngestError> {
         self.push_series(SeriesSamples {
             labels,
             samples: vec![sample],
-            origin: origin.to_owned(),
+            origin: origin.into(),
         })
     }
 

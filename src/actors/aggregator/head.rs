@@ -2,7 +2,7 @@
 //! (the head window) and the samples not yet sealed into chunks. Pure data structure; the
 //! aggregator actor owns one and drives it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::domain::metrics::{Labels, MetricBatch, Sample, SeriesSamples};
@@ -16,6 +16,9 @@ pub struct HeadSeries {
     pub labels: Arc<Labels>,
     /// Sorted by time, no duplicate timestamps.
     pub samples: Vec<Sample>,
+    /// The newest timestamp in `samples` (`i64::MIN` when empty), kept beside the entry so
+    /// the common in-order append decides without touching the samples' memory.
+    newest_ms: i64,
     /// Samples at or before this are sealed in chunks; later ones live only in the
     /// write-ahead table and here.
     pub sealed_until_ms: Option<i64>,
@@ -35,6 +38,22 @@ impl HeadSeries {
             self.sealed_until_ms
                 .map_or(timestamp_ms, |s| s.max(timestamp_ms)),
         );
+    }
+
+    /// Inserts in time order; the same timestamp again replaces the value.
+    fn insert_sorted(&mut self, sample: Sample) {
+        if sample.timestamp_ms > self.newest_ms {
+            self.samples.push(sample);
+            self.newest_ms = sample.timestamp_ms;
+            return;
+        }
+        match self
+            .samples
+            .binary_search_by_key(&sample.timestamp_ms, |s| s.timestamp_ms)
+        {
+            Ok(i) => self.samples[i] = sample,
+            Err(i) => self.samples.insert(i, sample),
+        }
     }
 
     pub fn unsealed(&self) -> &[Sample] {
@@ -83,7 +102,10 @@ pub struct ChunkPolicy {
 /// The head of one tenant.
 #[derive(Debug, Default)]
 pub struct Head {
-    ids: HashMap<Arc<Labels>, SeriesId>,
+    /// Series by label set. foldhash (seeded per process) instead of SipHash: this lookup
+    /// runs for every ingested series, and foldhash is several times cheaper while still
+    /// keyed, so tenants cannot precompute colliding label sets.
+    ids: HashMap<Arc<Labels>, SeriesId, foldhash::fast::RandomState>,
     series: HashMap<SeriesId, HeadSeries>,
     by_name: HashMap<String, Vec<SeriesId>>,
     unpersisted: Vec<SeriesId>,
@@ -140,7 +162,7 @@ impl Head {
         };
         let before = series.samples.len();
         for sample in samples {
-            insert_sorted(&mut series.samples, *sample);
+            series.insert_sorted(*sample);
         }
         if let Some(last) = samples.last() {
             series.seal_through(last.timestamp_ms);
@@ -157,6 +179,7 @@ impl Head {
             HeadSeries {
                 labels,
                 samples: Vec::new(),
+                newest_ms: i64::MIN,
                 sealed_until_ms: None,
             },
         );
@@ -173,9 +196,15 @@ impl Head {
     }
 
     /// Whether `batch` may be stored: the series limit holds and no sample is older than
-    /// what its series has already sealed. Checks everything, changes nothing.
-    pub fn admit(&self, batch: &MetricBatch, max_series: usize) -> Result<(), AdmitError> {
-        let mut new_series: Vec<&Labels> = Vec::new();
+    /// what its series has already sealed. Changes nothing; answers each batch series' id
+    /// where the series exists already (`None` for new ones), for [`Head::append`].
+    pub fn admit(
+        &self,
+        batch: &MetricBatch,
+        max_series: usize,
+    ) -> Result<Vec<Option<SeriesId>>, AdmitError> {
+        let mut resolved = Vec::with_capacity(batch.series.len());
+        let mut new_series: HashSet<&Labels, foldhash::fast::RandomState> = HashSet::default();
         for series in &batch.series {
             match self.ids.get(&series.labels) {
                 Some(id) => {
@@ -192,34 +221,45 @@ impl Head {
                             });
                         }
                     }
+                    resolved.push(Some(*id));
                 }
                 None => {
-                    if !new_series.contains(&&series.labels) {
-                        new_series.push(&series.labels);
-                        if self.series.len() + new_series.len() > max_series {
-                            return Err(AdmitError::SeriesLimit {
-                                limit: max_series,
-                                series: series.labels.to_string(),
-                            });
-                        }
+                    if new_series.insert(&series.labels)
+                        && self.series.len() + new_series.len() > max_series
+                    {
+                        return Err(AdmitError::SeriesLimit {
+                            limit: max_series,
+                            series: series.labels.to_string(),
+                        });
                     }
+                    resolved.push(None);
                 }
             }
         }
-        Ok(())
+        Ok(resolved)
     }
 
-    /// Adds a durable batch. Samples are kept sorted; a repeated timestamp keeps the last
-    /// value written; a sample older than its series' sealed chunks (admitted concurrently
-    /// with a checkpoint) is dropped and counted in the return value.
-    pub fn append(&mut self, batch: &MetricBatch) -> usize {
+    /// Adds a durable batch. `resolved` is what [`Head::admit`] answered for it (series
+    /// are never removed from a head, so those ids still hold), or empty to look every
+    /// series up. Samples are kept sorted; a repeated timestamp keeps the last value
+    /// written; a sample older than its series' sealed chunks (admitted concurrently with
+    /// a checkpoint) is dropped and counted in the return value.
+    pub fn append(&mut self, batch: &MetricBatch, resolved: &[Option<SeriesId>]) -> usize {
         let mut dropped = 0;
-        for SeriesSamples {
-            labels, samples, ..
-        } in &batch.series
+        for (
+            index,
+            SeriesSamples {
+                labels, samples, ..
+            },
+        ) in batch.series.iter().enumerate()
         {
-            let id = match self.ids.get(labels) {
-                Some(id) => *id,
+            let known = resolved
+                .get(index)
+                .copied()
+                .flatten()
+                .or_else(|| self.ids.get(labels).copied());
+            let id = match known {
+                Some(id) => id,
                 None => {
                     let id = self.new_id(labels);
                     self.insert_series(id, Arc::new(labels.clone()));
@@ -227,7 +267,7 @@ impl Head {
                     id
                 }
             };
-            let series = self.series.get_mut(&id).expect("inserted above");
+            let series = self.series.get_mut(&id).expect("ids name existing series");
             let before = series.samples.len();
             for sample in samples {
                 if series
@@ -237,7 +277,7 @@ impl Head {
                     dropped += 1;
                     continue;
                 }
-                insert_sorted(&mut series.samples, *sample);
+                series.insert_sorted(*sample);
             }
             self.sample_count += series.samples.len() - before;
         }
@@ -323,7 +363,7 @@ impl Head {
                 series.seal_through(last.timestamp_ms);
             }
         }
-        let written: Vec<SeriesId> = plan.new_series.iter().map(|(id, _)| *id).collect();
+        let written: HashSet<SeriesId> = plan.new_series.iter().map(|(id, _)| *id).collect();
         self.unpersisted.retain(|id| !written.contains(id));
     }
 
@@ -342,17 +382,6 @@ impl Head {
         }
         self.sample_count -= removed;
         self.covered_from_ms = self.covered_from_ms.max(keep_from_ms);
-    }
-}
-
-fn insert_sorted(samples: &mut Vec<Sample>, sample: Sample) {
-    match samples.last() {
-        Some(last) if last.timestamp_ms < sample.timestamp_ms => samples.push(sample),
-        None => samples.push(sample),
-        _ => match samples.binary_search_by_key(&sample.timestamp_ms, |s| s.timestamp_ms) {
-            Ok(i) => samples[i] = sample,
-            Err(i) => samples.insert(i, sample),
-        },
     }
 }
 
@@ -389,9 +418,9 @@ mod tests {
     #[test]
     fn appends_sort_and_deduplicate() {
         let mut head = Head::new(0);
-        head.append(&batch("cpu", "a", &[(3, 3.0), (1, 1.0)]));
-        head.append(&batch("cpu", "a", &[(2, 2.0), (3, 30.0)]));
-        head.append(&batch("cpu", "b", &[(1, 9.0)]));
+        head.append(&batch("cpu", "a", &[(3, 3.0), (1, 1.0)]), &[]);
+        head.append(&batch("cpu", "a", &[(2, 2.0), (3, 30.0)]), &[]);
+        head.append(&batch("cpu", "b", &[(1, 9.0)]), &[]);
         let series = all(&head);
         assert_eq!(series.len(), 2);
         let values: Vec<(i64, f64)> = series[0]
@@ -407,8 +436,8 @@ mod tests {
     #[test]
     fn selection_uses_name_filter_and_time() {
         let mut head = Head::new(0);
-        head.append(&batch("cpu", "a", &[(1, 1.0), (5, 5.0), (9, 9.0)]));
-        head.append(&batch("mem", "a", &[(1, 1.0)]));
+        head.append(&batch("cpu", "a", &[(1, 1.0), (5, 5.0), (9, 9.0)]), &[]);
+        head.append(&batch("mem", "a", &[(1, 1.0)]), &[]);
         let picked = head.select(Some("cpu"), &|l| l.get("host") == Some("a"), 2, 9);
         assert_eq!(picked.len(), 1);
         assert_eq!(picked[0].2.len(), 2);
@@ -416,10 +445,41 @@ mod tests {
     }
 
     #[test]
+    fn admission_resolves_known_series_for_the_append() {
+        let mut head = Head::new(0);
+        head.append(&batch("cpu", "a", &[(1, 1.0)]), &[]);
+        let a = head.id_of(&Labels::with_name("cpu", [("host", "a")]));
+        let mut two = batch("cpu", "b", &[(2, 2.0)]);
+        two.series.extend(batch("cpu", "a", &[(2, 20.0)]).series);
+        two.series.extend(batch("cpu", "b", &[(3, 3.0)]).series);
+        // Two new entries for the same series count once against the limit (1 + 1 ≤ 2).
+        let resolved = head.admit(&two, 2).expect("within the limit");
+        assert_eq!(resolved, vec![None, a, None]);
+        assert_eq!(head.append(&two, &resolved), 0);
+        let b = head.id_of(&Labels::with_name("cpu", [("host", "b")]));
+        let values = |id: Option<SeriesId>| -> Vec<(i64, f64)> {
+            head.get(id.unwrap())
+                .unwrap()
+                .samples
+                .iter()
+                .map(|s| (s.timestamp_ms, s.value))
+                .collect()
+        };
+        assert_eq!(values(a), vec![(1, 1.0), (2, 20.0)]);
+        assert_eq!(values(b), vec![(2, 2.0), (3, 3.0)]);
+        assert_eq!(head.series_count(), 2);
+    }
+
+    #[test]
     fn admission_enforces_series_limit_and_sealed_boundary() {
         let mut head = Head::new(0);
-        head.append(&batch("cpu", "a", &[(1, 1.0)]));
-        assert_eq!(head.admit(&batch("cpu", "a", &[(2, 1.0)]), 1), Ok(()));
+        head.append(&batch("cpu", "a", &[(1, 1.0)]), &[]);
+        let known = head.id_of(&Labels::with_name("cpu", [("host", "a")]));
+        assert!(known.is_some());
+        assert_eq!(
+            head.admit(&batch("cpu", "a", &[(2, 1.0)]), 1),
+            Ok(vec![known])
+        );
         match head.admit(&batch("cpu", "b", &[(2, 1.0)]), 1) {
             Err(AdmitError::SeriesLimit { limit: 1, series }) => {
                 assert_eq!(series, "cpu{host=\"b\"}")
@@ -440,7 +500,7 @@ mod tests {
             Err(AdmitError::TooOld { .. })
         ));
         assert_eq!(
-            head.append(&batch("cpu", "a", &[(1, 5.0), (7, 7.0)])),
+            head.append(&batch("cpu", "a", &[(1, 5.0), (7, 7.0)]), &[]),
             1,
             "the sealed-over sample is dropped"
         );
@@ -450,8 +510,8 @@ mod tests {
     fn checkpoints_seal_full_chunks_and_carry_the_rest() {
         let mut head = Head::new(0);
         let points: Vec<(i64, f64)> = (0..250).map(|i| (1_000 + i * 15_000, i as f64)).collect();
-        head.append(&batch("cpu", "a", &points));
-        head.append(&batch("cpu", "b", &[(5_000_000, 1.0)]));
+        head.append(&batch("cpu", "a", &points), &[]);
+        head.append(&batch("cpu", "b", &[(5_000_000, 1.0)]), &[]);
         let now = 1_000 + 250 * 15_000;
         let plan = head.plan_checkpoint(
             now,
@@ -491,7 +551,7 @@ mod tests {
         let labels = Labels::with_name("cpu", [("host", "a")]);
         let taken = labels.fingerprint() as i64;
         head.restore_series(taken, Labels::with_name("other", [("x", "y")]));
-        head.append(&batch("cpu", "a", &[(1, 1.0)]));
+        head.append(&batch("cpu", "a", &[(1, 1.0)]), &[]);
         assert_eq!(head.id_of(&labels), Some(taken.wrapping_add(1)));
     }
 }

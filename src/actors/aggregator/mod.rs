@@ -426,7 +426,7 @@ impl MetricAggregator {
         for (id, payload) in loaded.wal {
             let batch =
                 decode_wal_record(&payload).map_err(|e| format!("write-ahead record {id}: {e}"))?;
-            self.head.append(&batch);
+            self.head.append(&batch, &[]);
             self.samples_since_checkpoint += batch.sample_count();
             self.applied_wal_ids.push(id);
         }
@@ -434,13 +434,18 @@ impl MetricAggregator {
     }
 }
 
-/// May this batch be stored? Checks the rate limit, the series limit and ordering.
+/// May this batch be stored? Checks the rate limit, the series limit and ordering; answers
+/// the ids of the batch's series that exist already, to hand back in [`ApplyBatch`].
 #[derive(Message)]
-#[rtype(result = "Result<(), Refusal>")]
+#[rtype(result = "Result<Admitted, Refusal>")]
 pub struct AdmitBatch(pub Arc<MetricBatch>);
 
+/// An admitted batch's series ids, in batch order (`None`: new series).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Admitted(pub Vec<Option<SeriesId>>);
+
 impl Handler<AdmitBatch> for MetricAggregator {
-    type Result = Result<(), Refusal>;
+    type Result = Result<Admitted, Refusal>;
 
     fn handle(&mut self, msg: AdmitBatch, _: &mut Self::Context) -> Self::Result {
         if let Some(e) = &self.load_error {
@@ -460,11 +465,13 @@ impl Handler<AdmitBatch> for MetricAggregator {
                 }));
             }
         }
-        self.head
+        let resolved = self
+            .head
             .admit(&msg.0, self.config.max_active_series)
             .map_err(Refusal::Admit)?;
         self.take_tokens(msg.0.sample_count())
-            .map_err(|retry_after_secs| Refusal::RateLimited { retry_after_secs })
+            .map_err(|retry_after_secs| Refusal::RateLimited { retry_after_secs })?;
+        Ok(Admitted(resolved))
     }
 }
 
@@ -474,13 +481,15 @@ impl Handler<AdmitBatch> for MetricAggregator {
 pub struct ApplyBatch {
     pub wal_id: i64,
     pub batch: Arc<MetricBatch>,
+    /// What [`AdmitBatch`] answered for this batch.
+    pub admitted: Admitted,
 }
 
 impl Handler<ApplyBatch> for MetricAggregator {
     type Result = ();
 
     fn handle(&mut self, msg: ApplyBatch, ctx: &mut Self::Context) {
-        let dropped = self.head.append(&msg.batch);
+        let dropped = self.head.append(&msg.batch, &msg.admitted.0);
         if dropped > 0 {
             tracing::warn!(tenant = %self.tenant, dropped, "samples older than sealed chunks were dropped");
         }

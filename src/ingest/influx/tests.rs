@@ -295,3 +295,28 @@ fn whitespace_between_sections_is_flexible() {
         vec![series("cpu_v", &[], 0, 1.0, "line 1")]
     );
 }
+
+#[test]
+fn repeated_keys_are_found_on_lines_with_many_tags_and_fields() {
+    let tags: String = (0..40).map(|i| format!(",t{i}=v")).collect();
+    let fields: Vec<String> = (0..40).map(|i| format!("f{i}=1")).collect();
+    let distinct = format!("cpu{tags} {}", fields.join(","));
+    assert_eq!(
+        decoded(&distinct).len(),
+        40,
+        "40 distinct fields, 40 series"
+    );
+    // The repeat comes after the linear-scan threshold, so the set path finds it.
+    let repeated_tag = format!("cpu{tags},t3=w v=1");
+    assert_one_error(decode(&repeated_tag), "line 1: tag \"t3\" appears twice");
+    let repeated_field = format!("cpu {},f7=2", fields.join(","));
+    assert_one_error(
+        decode(&repeated_field),
+        "line 1: field \"f7\" appears twice",
+    );
+    // Escaped keys are compared unescaped.
+    assert_one_error(
+        decode("cpu a\\ b=1,a\\ b=2"),
+        "line 1: field \"a b\" appears twice",
+    );
+}
