@@ -11,6 +11,12 @@ use tidewatch::domain::{ApiKeyScope, Role};
 use tidewatch::store::Store;
 use tidewatch::{admin, telemetry};
 
+/// mimalloc rather than glibc's malloc: ingest allocates a few small strings per sample
+/// on every HTTP worker at once, and glibc's arenas spent a fifth of the workers' CPU on
+/// it (bench/README.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "tidewatch",

@@ -169,7 +169,7 @@ fn encode_payload(batch: &MetricBatch) -> Vec<u8> {
 /// Each distinct label string once, numbered in order of first use.
 #[derive(Default)]
 struct Dictionary<'a> {
-    indexes: HashMap<&'a str, u64>,
+    indexes: HashMap<&'a str, u64, foldhash::fast::RandomState>,
     strings: Vec<&'a str>,
 }
 
