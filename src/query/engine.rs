@@ -1,6 +1,7 @@
 //! The evaluator: fetches each selector's data once, then evaluates the expression tree
 //! at every step, as Prometheus's `rangeEval` does.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
@@ -157,7 +158,12 @@ impl Engine {
                 )));
             }
         }
-        let evaluator = self.prepare(expr, start_ms, end_ms, source)?;
+        let mut evaluator = self.prepare(expr, start_ms, end_ms, source)?;
+        evaluator.steps = Some(StepGrid {
+            start_ms,
+            step_ms,
+            count: usize::try_from((end_ms - start_ms) / step_ms).unwrap_or(0) + 1,
+        });
         let mut index: HashMap<Labels, usize> = HashMap::new();
         let mut result: Vec<RangeSeries> = Vec::new();
         let mut add = |labels: Labels, timestamp_ms: i64, value: f64| {
@@ -237,6 +243,8 @@ impl Engine {
             lookback_ms: self.limits.lookback_ms,
             data,
             deadline,
+            steps: None,
+            precomputed: RefCell::new(HashMap::new()),
         })
     }
 }
@@ -261,6 +269,36 @@ pub(crate) struct Evaluator {
     lookback_ms: i64,
     data: HashMap<*const VectorSelector, Vec<Series>>,
     deadline: Instant,
+    /// The steps of a range query (`None` for an instant query).
+    pub(crate) steps: Option<StepGrid>,
+    /// Range-function results computed for every step at once, series by series, keyed by
+    /// the function's range selector; each step's vector is taken out when it is evaluated.
+    pub(crate) precomputed: RefCell<HashMap<*const MatrixSelector, Vec<Option<Vec<VectorSample>>>>>,
+}
+
+/// `start_ms`, `start_ms + step_ms`, … `count` steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct StepGrid {
+    pub start_ms: i64,
+    pub step_ms: i64,
+    pub count: usize,
+}
+
+impl StepGrid {
+    pub(crate) fn times(self) -> impl Iterator<Item = i64> {
+        (0..self.count).map(move |i| self.start_ms + i as i64 * self.step_ms)
+    }
+
+    /// The index of step `ts`, if it is one of the grid's.
+    pub(crate) fn index_of(self, ts: i64) -> Option<usize> {
+        let offset = ts.checked_sub(self.start_ms)?;
+        if offset < 0 || offset % self.step_ms != 0 {
+            return None;
+        }
+        usize::try_from(offset / self.step_ms)
+            .ok()
+            .filter(|&i| i < self.count)
+    }
 }
 
 impl Evaluator {

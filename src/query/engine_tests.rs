@@ -271,3 +271,108 @@ fn query_values_serialise_end_to_end() {
         r#"{"resultType":"vector","result":[{"metric":{"instance":"a","job":"api"},"value":[180,"7.5"]}]}"#
     );
 }
+
+/// Range queries compute range functions series by series over all steps; each step must
+/// still equal an instant query at that time, whatever the function, offset, `@`,
+/// staleness markers, counter resets or gaps.
+#[test]
+fn range_steps_equal_instant_queries_at_each_step() {
+    let mut series: Vec<(Labels, Vec<Sample>)> = vec![
+        (
+            parse_labels(r#"c{job="api",i="a"}"#),
+            parse_values("0+10x10 5+7x10 _x3 40+1x20", MIN),
+        ),
+        (
+            parse_labels(r#"c{job="api",i="b"}"#),
+            parse_values("1 3 _ 9 2 30x5 _x10 7+3x15", MIN),
+        ),
+        (
+            parse_labels(r#"c{job="db",i="a"}"#),
+            parse_values("-2+0.5x40", MIN),
+        ),
+    ];
+    // A staleness marker in the middle of one series.
+    series[2].1[12].value = stale_nan();
+    let data = InMemorySeries::new(series);
+    let expressions = [
+        "rate(c[5m])",
+        "increase(c[3m])",
+        "delta(c[4m] offset 2m)",
+        "irate(c[5m])",
+        "idelta(c[2m])",
+        "deriv(c[6m])",
+        "predict_linear(c[6m], 120)",
+        "changes(c[10m])",
+        "resets(c[10m])",
+        "avg_over_time(c[4m])",
+        "min_over_time(c[4m])",
+        "max_over_time(c[4m])",
+        "sum_over_time(c[4m])",
+        "count_over_time(c[7m])",
+        "last_over_time(c[3m])",
+        "quantile_over_time(0.9, c[8m])",
+        "stddev_over_time(c[5m])",
+        "stdvar_over_time(c[5m])",
+        "present_over_time(c[2m])",
+        "absent_over_time(c[2m])",
+        "rate(c[5m] @ 1200)",
+        "sum by (job) (rate(c[5m]))",
+        "rate(c[5m]) * on(i, job) group_left increase(c[5m])",
+    ];
+    let (start, end, step) = (-3 * MIN, 50 * MIN, MIN / 2);
+    for text in expressions {
+        let expr = parse(text).expect("valid");
+        let mut stepped: Vec<(String, Vec<(i64, f64)>)> = Vec::new();
+        let mut t = start;
+        while t <= end {
+            let Ok(QueryValue::Vector(v)) = engine().instant(&expr, t, &data) else {
+                panic!("{text} at {t}: not a vector");
+            };
+            for s in v {
+                let key = s.labels.to_string();
+                let at = match stepped.iter().position(|(k, _)| *k == key) {
+                    Some(at) => at,
+                    None => {
+                        stepped.push((key, Vec::new()));
+                        stepped.len() - 1
+                    }
+                };
+                stepped[at].1.push((t, s.value));
+            }
+            t += step;
+        }
+        stepped.sort_by(|a, b| a.0.cmp(&b.0));
+        let as_bits = |m: Vec<(String, Vec<(i64, f64)>)>| -> Vec<(String, Vec<(i64, u64)>)> {
+            m.into_iter()
+                .map(|(k, points)| {
+                    (
+                        k,
+                        points.into_iter().map(|(t, v)| (t, v.to_bits())).collect(),
+                    )
+                })
+                .collect()
+        };
+        let ranged: Vec<(String, Vec<(i64, f64)>)> = engine()
+            .range(&expr, start, end, step, &data)
+            .map(|v| {
+                let QueryValue::Matrix(series) = v else {
+                    panic!("matrix")
+                };
+                series
+                    .into_iter()
+                    .map(|s| {
+                        (
+                            s.labels.to_string(),
+                            s.samples
+                                .iter()
+                                .map(|p| (p.timestamp_ms, p.value))
+                                .collect(),
+                        )
+                    })
+                    .collect()
+            })
+            .expect(text);
+        assert!(!ranged.is_empty(), "{text}: some output expected");
+        assert_eq!(as_bits(ranged), as_bits(stepped), "{text}");
+    }
+}

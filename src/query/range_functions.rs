@@ -3,12 +3,18 @@
 
 use promql_parser::parser::{Expr, MatrixSelector};
 
-use super::engine::{ensure_unique, Evaluator, StepValue, VectorSample};
+use std::collections::HashSet;
+
+use super::engine::{ensure_unique, Evaluator, Series, StepValue, VectorSample};
 use super::functions::absent_labels;
 use super::histogram::quantile;
 use super::selection::duration_ms;
-use super::QueryError;
-use crate::domain::metrics::Sample;
+use super::{numeric, QueryError};
+use crate::domain::metrics::{Labels, Sample};
+
+/// The most results (series × steps) one range function precomputes for a range query;
+/// beyond this its steps are evaluated one at a time, holding one step in memory.
+const PRECOMPUTABLE_POINTS: usize = 20_000_000;
 
 pub(crate) fn eval(
     ev: &Evaluator,
@@ -22,24 +28,27 @@ pub(crate) fn eval(
         .copied()
         .ok_or_else(|| QueryError::BadData(format!("{name} needs a range vector argument")))?;
     let ms = matrix_selector(matrix_arg)?;
-    let scalar_arg = match name {
-        "quantile_over_time" | "predict_linear" => {
-            let at = if name == "predict_linear" { 1 } else { 0 };
-            let expr = args
-                .get(at)
-                .copied()
-                .ok_or_else(|| QueryError::BadData(format!("{name} needs a scalar argument")))?;
-            ev.eval_scalar(expr, ts)?
+    let scalar_expr = match name {
+        "quantile_over_time" => Some(0),
+        "predict_linear" => Some(1),
+        _ => None,
+    }
+    .map(|at| {
+        args.get(at)
+            .copied()
+            .ok_or_else(|| QueryError::BadData(format!("{name} needs a scalar argument")))
+    })
+    .transpose()?;
+    if name != "absent_over_time" {
+        if let Some(out) = precomputed_step(ev, name, ms, scalar_expr, ts)? {
+            return Ok(StepValue::Vector(out));
         }
-        _ => 0.0,
+    }
+    let scalar_arg = match scalar_expr {
+        Some(expr) => ev.eval_scalar(expr, ts)?,
+        None => 0.0,
     };
-    let range_end = ev.reference_time(&ms.vs, ts);
-    let range_ms = duration_ms(ms.range);
-    let window = RangeWindow {
-        start_ms: range_end - range_ms,
-        end_ms: range_end,
-    };
-
+    let window = RangeWindow::at(ev, ms, ts);
     let mut out = Vec::new();
     let mut any_samples = false;
     for series in ev.series(&ms.vs) {
@@ -48,58 +57,11 @@ pub(crate) fn eval(
             continue;
         }
         any_samples = true;
-        let value = match name {
-            "rate" => extrapolated_rate(&points, window, true, true),
-            "increase" => extrapolated_rate(&points, window, true, false),
-            "delta" => extrapolated_rate(&points, window, false, false),
-            "irate" => instant_value(&points, true),
-            "idelta" => instant_value(&points, false),
-            "deriv" => {
-                (points.len() >= 2).then(|| linear_regression(&points, points[0].timestamp_ms).0)
-            }
-            "predict_linear" => (points.len() >= 2).then(|| {
-                let (slope, intercept) = linear_regression(&points, ts);
-                slope * scalar_arg + intercept
-            }),
-            "changes" => Some(count_pairs(&points, |prev, cur| {
-                cur != prev && !(cur.is_nan() && prev.is_nan())
-            })),
-            "resets" => Some(count_pairs(&points, |prev, cur| cur < prev)),
-            "avg_over_time" => Some(avg(&points)),
-            "min_over_time" => Some(points.iter().fold(points[0].value, |min, p| {
-                if p.value < min || min.is_nan() {
-                    p.value
-                } else {
-                    min
-                }
-            })),
-            "max_over_time" => Some(points.iter().fold(points[0].value, |max, p| {
-                if p.value > max || max.is_nan() {
-                    p.value
-                } else {
-                    max
-                }
-            })),
-            "sum_over_time" => Some(sum(&points)),
-            "count_over_time" => Some(points.len() as f64),
-            "last_over_time" => points.last().map(|p| p.value),
-            "quantile_over_time" => Some(quantile(
-                scalar_arg,
-                points.iter().map(|p| p.value).collect(),
-            )),
-            "stddev_over_time" => Some(variance(&points).sqrt()),
-            "stdvar_over_time" => Some(variance(&points)),
-            "present_over_time" => Some(1.0),
-            "absent_over_time" => None,
-            other => return Err(QueryError::Unsupported(format!("function {other}"))),
-        };
-        if let Some(value) = value {
-            let labels = if name == "last_over_time" {
-                series.labels.clone()
-            } else {
-                series.unnamed.clone()
-            };
-            out.push(VectorSample { labels, value });
+        if let Some(value) = value_of(name, &points, window, ts, scalar_arg)? {
+            out.push(VectorSample {
+                labels: output_labels(name, series),
+                value,
+            });
         }
     }
     if name == "absent_over_time" && !any_samples {
@@ -110,6 +72,167 @@ pub(crate) fn eval(
     }
     ensure_unique(&out)?;
     Ok(StepValue::Vector(out))
+}
+
+/// Step `ts` of a range query from results computed for every step at once, computing
+/// them on first use. `None` when this call cannot be precomputed: an instant query, a
+/// scalar argument that may change between steps, or more points than
+/// [`PRECOMPUTABLE_POINTS`] to hold.
+///
+/// Why: evaluating step by step visits every series at every step, and with thousands of
+/// series each visit misses the CPU caches (binary searches into cold memory); walking
+/// each series once with a sliding window over all steps reads its samples in order.
+fn precomputed_step(
+    ev: &Evaluator,
+    name: &str,
+    ms: &MatrixSelector,
+    scalar_expr: Option<&Expr>,
+    ts: i64,
+) -> Result<Option<Vec<VectorSample>>, QueryError> {
+    let Some(grid) = ev.steps else {
+        return Ok(None);
+    };
+    let Some(step) = grid.index_of(ts) else {
+        return Ok(None);
+    };
+    let key = ms as *const MatrixSelector;
+    if let Some(steps) = ev.precomputed.borrow_mut().get_mut(&key) {
+        return Ok(steps[step].take());
+    }
+    let scalar_arg = match scalar_expr.map(unparenthesised) {
+        None => 0.0,
+        Some(Expr::NumberLiteral(n)) => n.val,
+        Some(_) => return Ok(None),
+    };
+    let series = ev.series(&ms.vs);
+    if series.len().saturating_mul(grid.count) > PRECOMPUTABLE_POINTS {
+        return Ok(None);
+    }
+    let mut steps: Vec<Vec<VectorSample>> = vec![Vec::new(); grid.count];
+    let mut filtered = Vec::new();
+    for s in series {
+        ev.check_deadline()?;
+        let samples = &s.samples;
+        let has_stale = samples.iter().any(|p| numeric::is_stale_nan(p.value));
+        let labels = output_labels(name, s);
+        let (mut from, mut to) = (0, 0);
+        for (at, step_ts) in grid.times().enumerate() {
+            // Reference times never decrease from step to step (offset shifts them all,
+            // `@` pins them), so both edges of the window only move forward.
+            let window = RangeWindow::at(ev, ms, step_ts);
+            while from < samples.len() && samples[from].timestamp_ms < window.start_ms {
+                from += 1;
+            }
+            to = to.max(from);
+            while to < samples.len() && samples[to].timestamp_ms <= window.end_ms {
+                to += 1;
+            }
+            let points: &[Sample] = if has_stale {
+                filtered.clear();
+                filtered.extend(
+                    samples[from..to]
+                        .iter()
+                        .filter(|p| !numeric::is_stale_nan(p.value)),
+                );
+                &filtered
+            } else {
+                &samples[from..to]
+            };
+            if points.is_empty() {
+                continue;
+            }
+            if let Some(value) = value_of(name, points, window, step_ts, scalar_arg)? {
+                steps[at].push(VectorSample {
+                    labels: labels.clone(),
+                    value,
+                });
+            }
+        }
+    }
+    // Output labels repeat within a step only if they repeat among the series.
+    let mut distinct = HashSet::with_capacity(series.len());
+    if !series
+        .iter()
+        .all(|s| distinct.insert(output_labels(name, s)))
+    {
+        for step in &steps {
+            ensure_unique(step)?;
+        }
+    }
+    let mut steps: Vec<Option<Vec<VectorSample>>> = steps.into_iter().map(Some).collect();
+    let this_step = steps[step].take();
+    ev.precomputed.borrow_mut().insert(key, steps);
+    Ok(this_step)
+}
+
+fn unparenthesised(expr: &Expr) -> &Expr {
+    match expr {
+        Expr::Paren(p) => unparenthesised(&p.expr),
+        other => other,
+    }
+}
+
+/// The labels a range function's output sample carries: `last_over_time` keeps the
+/// metric name, the others drop it.
+fn output_labels(name: &str, series: &Series) -> Labels {
+    if name == "last_over_time" {
+        series.labels.clone()
+    } else {
+        series.unnamed.clone()
+    }
+}
+
+/// `name` over one series' window `points` (not empty, staleness markers removed).
+fn value_of(
+    name: &str,
+    points: &[Sample],
+    window: RangeWindow,
+    ts: i64,
+    scalar_arg: f64,
+) -> Result<Option<f64>, QueryError> {
+    Ok(match name {
+        "rate" => extrapolated_rate(points, window, true, true),
+        "increase" => extrapolated_rate(points, window, true, false),
+        "delta" => extrapolated_rate(points, window, false, false),
+        "irate" => instant_value(points, true),
+        "idelta" => instant_value(points, false),
+        "deriv" => (points.len() >= 2).then(|| linear_regression(points, points[0].timestamp_ms).0),
+        "predict_linear" => (points.len() >= 2).then(|| {
+            let (slope, intercept) = linear_regression(points, ts);
+            slope * scalar_arg + intercept
+        }),
+        "changes" => Some(count_pairs(points, |prev, cur| {
+            cur != prev && !(cur.is_nan() && prev.is_nan())
+        })),
+        "resets" => Some(count_pairs(points, |prev, cur| cur < prev)),
+        "avg_over_time" => Some(avg(points)),
+        "min_over_time" => Some(points.iter().fold(points[0].value, |min, p| {
+            if p.value < min || min.is_nan() {
+                p.value
+            } else {
+                min
+            }
+        })),
+        "max_over_time" => Some(points.iter().fold(points[0].value, |max, p| {
+            if p.value > max || max.is_nan() {
+                p.value
+            } else {
+                max
+            }
+        })),
+        "sum_over_time" => Some(sum(points)),
+        "count_over_time" => Some(points.len() as f64),
+        "last_over_time" => points.last().map(|p| p.value),
+        "quantile_over_time" => Some(quantile(
+            scalar_arg,
+            points.iter().map(|p| p.value).collect(),
+        )),
+        "stddev_over_time" => Some(variance(points).sqrt()),
+        "stdvar_over_time" => Some(variance(points)),
+        "present_over_time" => Some(1.0),
+        "absent_over_time" => None,
+        other => return Err(QueryError::Unsupported(format!("function {other}"))),
+    })
 }
 
 /// The range selector a range function reads, through parentheses.
@@ -129,6 +252,16 @@ fn matrix_selector(expr: &Expr) -> Result<&MatrixSelector, QueryError> {
 struct RangeWindow {
     start_ms: i64,
     end_ms: i64,
+}
+
+impl RangeWindow {
+    fn at(ev: &Evaluator, ms: &MatrixSelector, ts: i64) -> Self {
+        let end_ms = ev.reference_time(&ms.vs, ts);
+        Self {
+            start_ms: end_ms - duration_ms(ms.range),
+            end_ms,
+        }
+    }
 }
 
 /// Prometheus's `extrapolatedRate` for `rate`, `increase` and `delta`: the change over the
