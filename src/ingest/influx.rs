@@ -169,17 +169,17 @@ const LINEAR_KEY_CHECK: usize = 16;
 /// Whether `key` is among the keys already taken on this line (`earlier`). A linear scan
 /// for the usual handful of keys; past [`LINEAR_KEY_CHECK`] a set is built once and kept
 /// in `seen`, so a line with thousands of tags or fields cannot make the check quadratic.
-fn seen_before<'a, T>(
-    seen: &mut Option<HashSet<Cow<'a, str>>>,
-    earlier: &[(Cow<'a, str>, T)],
-    key: &Cow<'a, str>,
+fn seen_before<T>(
+    seen: &mut Option<HashSet<String>>,
+    earlier: &[(Cow<'_, str>, T)],
+    key: &str,
 ) -> bool {
     let set = match seen {
         Some(set) => set,
         None if earlier.len() < LINEAR_KEY_CHECK => return earlier.iter().any(|(k, _)| k == key),
-        None => seen.insert(earlier.iter().map(|(k, _)| k.clone()).collect()),
+        None => seen.insert(earlier.iter().map(|(k, _)| k.to_string()).collect()),
     };
-    !set.insert(key.clone())
+    !set.insert(key.to_owned())
 }
 
 /// A problem on a line and the position to resume scanning from (past any string).
