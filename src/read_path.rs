@@ -2,8 +2,8 @@
 //! (the in-memory head) and, for older data, from sealed chunks in the database; the
 //! engine then evaluates over what was fetched.
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 
 use crate::actors::aggregator::{LabelFilter, SelectSeries, SelectedSeries};
 use crate::actors::registry::RegistryError;
@@ -30,23 +30,37 @@ pub enum ReadError {
 /// Series with their samples, as a selection returns them.
 pub type SeriesData = Vec<(Labels, Vec<Sample>)>;
 
-/// Series fetched for each selection of one query.
+/// Series fetched for each selection of one query, for exactly one evaluation of it: the
+/// engine asks once per selector, and the last asker of a selection takes its data.
 #[derive(Debug, Default)]
 pub struct Prefetched {
-    entries: Vec<(Selection, SeriesData)>,
+    /// Each distinct selection, its series, and how many of the query's selectors asked
+    /// for it: the last of them takes the data instead of copying it.
+    entries: Mutex<Vec<Prefetch>>,
+}
+
+#[derive(Debug)]
+struct Prefetch {
+    selection: Selection,
+    series: SeriesData,
+    readers: usize,
 }
 
 impl SeriesSource for Prefetched {
     fn select(&self, selection: &Selection) -> Vec<(Labels, Vec<Sample>)> {
-        self.entries
-            .iter()
-            .find(|(fetched, _)| fetched == selection)
-            .map(|(_, series)| series.clone())
-            .unwrap_or_default()
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(entry) = entries.iter_mut().find(|e| e.selection == *selection) else {
+            return Vec::new();
+        };
+        entry.readers = entry.readers.saturating_sub(1);
+        if entry.readers == 0 {
+            std::mem::take(&mut entry.series)
+        } else {
+            entry.series.clone()
+        }
     }
 }
 
-/// The metric name a selection pins with `__name__="…"`, to use the name index.
 fn pinned_name(selection: &Selection) -> Option<String> {
     selection
         .matchers
@@ -99,11 +113,15 @@ async fn fetch_one(
             .store
             .load_chunks(tenant, &ids, selection.start_ms, older_end)
             .await?;
+        let position: HashMap<i64, usize> = merged
+            .iter()
+            .enumerate()
+            .map(|(at, (id, _, _))| (*id, at))
+            .collect();
         for chunk in chunks {
             let samples = decode_chunk(&chunk.payload)
                 .map_err(|e| ReadError::Corrupt(format!("series {}: {e}", chunk.series_id)))?;
-            if let Some((_, _, held)) = merged.iter_mut().find(|(id, _, _)| *id == chunk.series_id)
-            {
+            if let Some((_, _, held)) = position.get(&chunk.series_id).map(|&at| &mut merged[at]) {
                 held.extend(
                     samples
                         .into_iter()
@@ -130,15 +148,22 @@ pub async fn prefetch(
     selections: Vec<Selection>,
     max_series: usize,
 ) -> Result<Prefetched, ReadError> {
-    let mut entries: Vec<(Selection, SeriesData)> = Vec::with_capacity(selections.len());
+    let mut entries: Vec<Prefetch> = Vec::with_capacity(selections.len());
     for selection in selections {
-        if entries.iter().any(|(s, _)| *s == selection) {
+        if let Some(entry) = entries.iter_mut().find(|e| e.selection == selection) {
+            entry.readers += 1;
             continue;
         }
         let series = fetch_one(state, tenant, &selection, max_series, false).await?;
-        entries.push((selection, series));
+        entries.push(Prefetch {
+            selection,
+            series,
+            readers: 1,
+        });
     }
-    Ok(Prefetched { entries })
+    Ok(Prefetched {
+        entries: Mutex::new(entries),
+    })
 }
 
 /// Label sets of the series matching any of the selections (for `/api/v1/series`,

@@ -61,6 +61,14 @@ impl Labels {
         Self(Arc::new(labels))
     }
 
+    /// This label set's allocation, the same for every clone of it: a cheap key for caches
+    /// that see the same label sets again and again. Equal label sets built separately
+    /// have different identities; a cache keyed by it must hold a clone so the address is
+    /// not reused while the entry lives.
+    pub fn identity(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
+    }
+
     /// A label set for metric `name` with further labels.
     pub fn with_name<I, N, V>(name: &str, pairs: I) -> Self
     where

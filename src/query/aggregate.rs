@@ -72,15 +72,23 @@ pub(crate) fn eval(ev: &Evaluator, agg: &AggregateExpr, ts: i64) -> Result<StepV
         _ => {}
     }
 
-    let mut index: HashMap<Vec<Label>, usize> = HashMap::new();
+    let mut caches = ev.group_keys.borrow_mut();
+    let cache = caches.entry(agg as *const AggregateExpr).or_default();
+    cache.bound(input.len());
+    let mut index: HashMap<usize, usize, foldhash::fast::RandomState> = HashMap::default();
     let mut groups: Vec<Group> = Vec::new();
     for mut sample in input {
-        if op == "count_values" {
+        let key = if op == "count_values" {
+            // A fresh label set per sample: nothing to remember across steps.
             sample.labels = sample
                 .labels
                 .with_label(&value_label, &format_value(sample.value));
-        }
-        let key = group_key(&sample.labels, &grouping, without);
+            cache.key_id(group_key(&sample.labels, &grouping, without))
+        } else {
+            cache.key_id_of(&sample.labels, |labels| {
+                group_key(labels, &grouping, without)
+            })
+        };
         let Some(&at) = index.get(&key) else {
             let labels = if without {
                 sample
@@ -136,6 +144,7 @@ pub(crate) fn eval(ev: &Evaluator, agg: &AggregateExpr, ts: i64) -> Result<StepV
             _ => {}
         }
     }
+    drop(caches);
 
     let mut out = Vec::new();
     for group in groups {
@@ -183,6 +192,43 @@ fn is_label_name_shape(name: &str) -> bool {
 
 fn required<'a>(param: Option<&'a Expr>, op: &str) -> Result<&'a Expr, QueryError> {
     param.ok_or_else(|| QueryError::BadData(format!("{op} needs a parameter")))
+}
+
+/// One aggregation node's group keys, kept across the steps of a query: the same series
+/// arrive at every step, so each label set's key is computed once and found again by the
+/// label set's identity instead of by hashing its strings.
+#[derive(Debug, Default)]
+pub(crate) struct GroupKeys {
+    /// Input label set identity → (that label set, kept alive so the identity stays
+    /// unique; its key's id).
+    by_input: HashMap<usize, (Labels, usize), foldhash::fast::RandomState>,
+    /// Group key → its id.
+    ids: HashMap<Vec<Label>, usize>,
+}
+
+impl GroupKeys {
+    /// Inputs that build new label sets every step (`sum(abs(x))`) would grow the cache
+    /// without bound; once it holds far more entries than a step has inputs, start over.
+    fn bound(&mut self, inputs: usize) {
+        if self.by_input.len() > 2 * inputs + 1024 {
+            self.by_input.clear();
+        }
+    }
+
+    fn key_id(&mut self, key: Vec<Label>) -> usize {
+        let next = self.ids.len();
+        *self.ids.entry(key).or_insert(next)
+    }
+
+    fn key_id_of(&mut self, labels: &Labels, key: impl FnOnce(&Labels) -> Vec<Label>) -> usize {
+        if let Some((_, id)) = self.by_input.get(&labels.identity()) {
+            return *id;
+        }
+        let id = self.key_id(key(labels));
+        self.by_input
+            .insert(labels.identity(), (labels.clone(), id));
+        id
+    }
 }
 
 /// The labels that decide a sample's group.

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use promql_parser::parser::value::ValueType;
-use promql_parser::parser::{Expr, MatrixSelector, VectorSelector};
+use promql_parser::parser::{AggregateExpr, Expr, MatrixSelector, VectorSelector};
 
 use super::selection::{at_ms, duration_ms, offset_ms, selector_windows, QueryBounds};
 use super::support::check_supported;
@@ -245,6 +245,7 @@ impl Engine {
             deadline,
             steps: None,
             precomputed: RefCell::new(HashMap::new()),
+            group_keys: RefCell::new(HashMap::new()),
         })
     }
 }
@@ -274,6 +275,8 @@ pub(crate) struct Evaluator {
     /// Range-function results computed for every step at once, series by series, keyed by
     /// the function's range selector; each step's vector is taken out when it is evaluated.
     pub(crate) precomputed: RefCell<HashMap<*const MatrixSelector, Vec<Option<Vec<VectorSample>>>>>,
+    /// Each aggregation node's group keys, remembered across steps.
+    pub(crate) group_keys: RefCell<HashMap<*const AggregateExpr, aggregate::GroupKeys>>,
 }
 
 /// `start_ms`, `start_ms + step_ms`, … `count` steps.

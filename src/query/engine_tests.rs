@@ -317,6 +317,10 @@ fn range_steps_equal_instant_queries_at_each_step() {
         "absent_over_time(c[2m])",
         "rate(c[5m] @ 1200)",
         "sum by (job) (rate(c[5m]))",
+        "avg without (i) (abs(c))",
+        "topk(2, rate(c[5m]))",
+        "count_values(\"n\", count_over_time(c[7m]))",
+        "max by (job) (sum by (job, i) (c))",
         "rate(c[5m]) * on(i, job) group_left increase(c[5m])",
     ];
     let (start, end, step) = (-3 * MIN, 50 * MIN, MIN / 2);
