@@ -159,6 +159,14 @@ ingest_and_query() {
     [[ $target == tidewatch-pg ]] && record "$target" postgres_cpu_secs "$(awk -v a="$pg0" -v b="$pg1" 'BEGIN { printf "%.1f", b - a }')"
     record "$target" loadgen_cpu_secs "$(jq -r '.loadgen_cpu_secs*10|round/10' <<<"$report")"
     record "$target" peak_rss_mib "$(( $(status_kb "$pid" VmHWM) / 1024 ))"
+    if [[ $target == tidewatch-* ]]; then
+        # Where the requests' time went: seconds summed over all requests, per stage.
+        local stage secs
+        while read -r stage secs; do
+            record "$target" "stage_${stage}_secs" "$secs"
+        done < <(curl -sf --max-time 10 "$base/metrics" | awk '
+            /^tidewatch_ingest_stage_seconds_sum/ { match($0, /stage="[a-z_]+"/); printf "%s %.2f\n", substr($0, RSTART + 7, RLENGTH - 8), $2 }')
+    fi
 
     end_ms=$(jq -r .end_ms <<<"$report")
     [[ $target == vm ]] && curl -sf --max-time 60 "$base/internal/force_flush" >/dev/null
