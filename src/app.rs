@@ -158,7 +158,11 @@ impl Application {
 
     /// Serves until SIGTERM/SIGINT, then lets in-flight requests finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        self.server.await?;
+        if let Err(e) = self.state.registry.shutdown(TENANT_SHUTDOWN_WAIT).await {
+            tracing::warn!(error = %e, "stopping tenant actors at shutdown");
+        }
+        Ok(())
     }
 
     pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
@@ -173,6 +177,9 @@ impl Application {
         (port, state, handle)
     }
 }
+
+/// How long shutdown waits for tenants' actors to finish what they are writing.
+const TENANT_SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
 
 async fn unknown_route() -> Result<actix_web::HttpResponse, ApiError> {
     Err(ApiError::not_found("route"))

@@ -247,6 +247,29 @@ impl TenantRegistryHandle {
         self.send(StopTenant { tenant }).await
     }
 
+    /// Stops every tenant's actors and waits (at most `wait`) until their aggregators have
+    /// stopped, letting checkpoints in flight commit first. For process shutdown, after the
+    /// HTTP server has drained: actors still running when the runtime ends are dropped
+    /// outside it, mid-transaction.
+    pub async fn shutdown(&self, wait: Duration) -> Result<(), RegistryError> {
+        let deadline = Instant::now() + wait;
+        let mut aggregators = Vec::new();
+        for tenant in self.running().await? {
+            if let Ok(aggregator) = self.aggregator(tenant).await {
+                aggregators.push(aggregator);
+            }
+            self.stop(tenant).await?;
+        }
+        while aggregators.iter().any(Addr::connected) {
+            if Instant::now() >= deadline {
+                tracing::warn!("tenant actors still running at shutdown; stopping anyway");
+                break;
+            }
+            actix_rt::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+
     pub async fn running(&self) -> Result<Vec<TenantId>, RegistryError> {
         self.send(RunningTenants).await
     }

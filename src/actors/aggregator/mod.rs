@@ -113,6 +113,9 @@ pub struct MetricAggregator {
     samples_since_checkpoint: usize,
     last_checkpoint: Instant,
     checkpointing: bool,
+    /// Asked to stop while a checkpoint was being written: stop once it is done, so its
+    /// transaction is neither torn down mid-flight nor dropped outside the runtime.
+    stop_when_checkpointed: bool,
     load_error: Option<String>,
     bucket: TokenBucket,
     /// Head size last reported to the process-wide gauges.
@@ -138,6 +141,7 @@ impl MetricAggregator {
             samples_since_checkpoint: 0,
             last_checkpoint: Instant::now(),
             checkpointing: false,
+            stop_when_checkpointed: false,
             load_error: None,
             bucket: TokenBucket {
                 tokens: config.ingest_burst_samples,
@@ -218,7 +222,7 @@ impl MetricAggregator {
                 .map_err(|e| e.to_string())?;
             Ok::<_, String>((plan, carry_id))
         };
-        ctx.spawn(work.into_actor(self).map(move |result, actor, _| {
+        ctx.spawn(work.into_actor(self).map(move |result, actor, ctx| {
             actor.checkpointing = false;
             match result {
                 Ok((plan, carry_id)) => {
@@ -237,6 +241,9 @@ impl MetricAggregator {
                 }
             }
             actor.notify_checkpoint_waiters();
+            if actor.stop_when_checkpointed {
+                actix::ActorContext::stop(ctx);
+            }
         }));
     }
 
@@ -345,6 +352,14 @@ struct LoadedHead {
 
 impl Actor for MetricAggregator {
     type Context = Context<Self>;
+
+    fn stopping(&mut self, _: &mut Self::Context) -> actix::Running {
+        if self.checkpointing {
+            self.stop_when_checkpointed = true;
+            return actix::Running::Continue;
+        }
+        actix::Running::Stop
+    }
 
     fn started(&mut self, ctx: &mut Self::Context) {
         let store = self.store.clone();
