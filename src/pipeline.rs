@@ -6,13 +6,18 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::actors::aggregator::{wal_append, AdmitBatch, ApplyBatch, Refusal};
-use crate::actors::persister::{AppendRecord, PersistError};
+use actix::Addr;
+
+use crate::actors::aggregator::{
+    wal_append, AbandonBatch, AdmitBatch, ApplyBatch, MetricAggregator, Refusal,
+};
+use crate::actors::persister::{AppendRecord, PersistError, Persister};
 use crate::actors::registry::RegistryError;
 use crate::app::AppState;
 use crate::domain::metrics::{validate_batch, MetricBatch, SampleRejection};
 use crate::domain::time::now_ms;
 use crate::domain::TenantId;
+use crate::self_metrics::ServiceMetrics;
 
 /// How many problems a rejection lists.
 pub const MAX_REPORTED_REJECTIONS: usize = 10;
@@ -49,7 +54,7 @@ pub async fn ingest(
     tenant: TenantId,
     batch: MetricBatch,
 ) -> Result<usize, IngestFailure> {
-    let stages = StageTimer::new(state);
+    let stages = StageTimer::new(&state.metrics);
     let rejections = validate_batch(
         &batch,
         &state.config.sample_limits(),
@@ -64,8 +69,35 @@ pub async fn ingest(
         return Ok(0);
     }
     let batch = Arc::new(batch);
-    let stages = stages.lap("validate");
+    stages.lap("validate");
     let aggregator = state.registry.aggregator(tenant).await?;
+    // The rest runs as a task of its own: once admitted, a batch must end up applied or
+    // abandoned (and an acknowledged one in the head) even if the client goes away and
+    // this request's future is dropped half-way.
+    let tail = store_admitted(
+        tenant,
+        aggregator,
+        state.persister.clone(),
+        state.metrics.clone(),
+        batch,
+    );
+    let samples = actix_rt::spawn(tail).await.map_err(|e| {
+        tracing::error!(%tenant, error = %e, "ingest task failed");
+        IngestFailure::Persist(PersistError::Lost)
+    })??;
+    state.metrics.ingested_samples.inc_by(samples as u64);
+    Ok(samples)
+}
+
+/// Admit → make durable → apply, for one validated batch.
+async fn store_admitted(
+    tenant: TenantId,
+    aggregator: Addr<MetricAggregator>,
+    persister: Addr<Persister>,
+    metrics: ServiceMetrics,
+    batch: Arc<MetricBatch>,
+) -> Result<usize, IngestFailure> {
+    let stages = StageTimer::new(&metrics);
     let admitted = aggregator
         .send(AdmitBatch(batch.clone()))
         .await
@@ -75,13 +107,22 @@ pub async fn ingest(
     // Encoded only once admitted: a refused batch costs no encoding.
     let record = wal_append(tenant, &batch).expect("a batch with samples has a write-ahead record");
     let stages = stages.lap("encode");
-    let wal_id = state
-        .persister
-        .send(AppendRecord(record))
-        .await
-        .map_err(|_| PersistError::Lost)??;
+    let committed = match persister.send(AppendRecord(record)).await {
+        Ok(result) => result,
+        Err(_) => Err(PersistError::Lost),
+    };
+    let wal_id = match committed {
+        Ok(id) => id,
+        Err(e) => {
+            aggregator.do_send(AbandonBatch {
+                ticket: admitted.ticket,
+            });
+            return Err(e.into());
+        }
+    };
     let stages = stages.lap("commit");
     // Durable from here on: if the aggregator is gone, its successor replays the record.
+    let samples = batch.sample_count();
     let apply = ApplyBatch {
         wal_id,
         batch: batch.clone(),
@@ -94,31 +135,29 @@ pub async fn ingest(
     // Our clone is usually the last one, so the batch is freed here on the HTTP worker
     // rather than on the aggregator's thread, which every tenant's ingest goes through.
     drop(batch);
-    state.metrics.ingested_samples.inc_by(samples as u64);
     Ok(samples)
 }
 
 /// Observes how long each write-path stage took into `ingest_stage_seconds`.
 pub(crate) struct StageTimer<'a> {
-    state: &'a AppState,
+    metrics: &'a ServiceMetrics,
     since: Instant,
 }
 
 impl<'a> StageTimer<'a> {
-    pub(crate) fn new(state: &'a AppState) -> Self {
+    pub(crate) fn new(metrics: &'a ServiceMetrics) -> Self {
         Self {
-            state,
+            metrics,
             since: Instant::now(),
         }
     }
 
     /// Records the time since the previous lap as `stage` and starts the next lap.
     pub(crate) fn lap(self, stage: &str) -> Self {
-        self.state
-            .metrics
+        self.metrics
             .ingest_stage_seconds
             .with_label_values(&[stage])
             .observe(self.since.elapsed().as_secs_f64());
-        Self::new(self.state)
+        Self::new(self.metrics)
     }
 }

@@ -78,7 +78,7 @@ async fn decode_and_store(
         max_series: DecodeContext::DEFAULT_MAX_SERIES,
         precision,
     };
-    let decoding = crate::pipeline::StageTimer::new(state);
+    let decoding = crate::pipeline::StageTimer::new(&state.metrics);
     let batch = decode_request(decoder, &body, header(req, CONTENT_ENCODING), &ctx)?;
     decoding.lap("decode");
     Ok(crate::pipeline::ingest(state, access.tenant(), batch).await?)

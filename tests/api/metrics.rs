@@ -878,3 +878,103 @@ async fn per_tenant_limit_overrides_apply_to_that_tenant_only() {
         StatusCode::OK
     );
 }
+
+/// A checkpoint that runs while a request's write-ahead record is committing must not seal
+/// past that request's samples: they are acknowledged right after, and a sealed boundary
+/// beyond them would drop them. Driven through the aggregator's messages to hold a batch
+/// between admission and apply, as a slow commit does.
+#[actix_web::test]
+async fn checkpoints_wait_for_samples_still_committing() {
+    use std::sync::Arc;
+    use tidewatch::actors::aggregator::{wal_append, AbandonBatch, AdmitBatch, ApplyBatch};
+    use tidewatch::actors::persister::AppendRecord;
+    use tidewatch::domain::metrics::{Labels, MetricBatch, Sample, SeriesSamples};
+
+    let app = spawn_app().await;
+    let (acme, key) = tenant_with_key(&app, "acme").await;
+    let tenant: tidewatch::domain::TenantId = acme.id.parse().unwrap();
+    let start = now_ms() - 40 * 60 * 1000;
+    let lines: String = (0..130)
+        .map(|i| format!("counter,host=a value={i} {}\n", start + i * 10_000))
+        .collect();
+    let response = post_raw(
+        &app,
+        "/api/v2/write?precision=ms",
+        &format!("Token {key}"),
+        "text/plain",
+        lines.into_bytes(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let late_at = start + 50 * 10_000 + 5_000;
+    let late = Arc::new(MetricBatch {
+        series: vec![SeriesSamples {
+            labels: Labels::with_name("counter", [("host", "a")]),
+            samples: vec![Sample {
+                timestamp_ms: late_at,
+                value: -1.0,
+            }],
+            origin: "line 1".into(),
+        }],
+    });
+    let aggregator = app.state.registry.aggregator(tenant).await.unwrap();
+
+    // Admitted, then abandoned (its commit failed): checkpoints are not held back.
+    let abandoned = aggregator
+        .send(AdmitBatch(late.clone()))
+        .await
+        .unwrap()
+        .unwrap();
+    aggregator
+        .send(AbandonBatch {
+            ticket: abandoned.ticket,
+        })
+        .await
+        .unwrap();
+
+    // Admitted and committing while the checkpoint runs.
+    let admitted = aggregator
+        .send(AdmitBatch(late.clone()))
+        .await
+        .unwrap()
+        .unwrap();
+    checkpoint(&app, &acme.id).await;
+    let usage = app.state.store.storage_usage(tenant).await.unwrap();
+    assert_eq!(
+        usage.chunk_samples, 0,
+        "the first full chunk reaches past the committing sample: {usage:?}"
+    );
+    let wal_id = app
+        .state
+        .persister
+        .send(AppendRecord(wal_append(tenant, &late).unwrap()))
+        .await
+        .unwrap()
+        .unwrap();
+    aggregator
+        .send(ApplyBatch {
+            wal_id,
+            batch: late.clone(),
+            admitted,
+        })
+        .await
+        .unwrap();
+    let last = start + 129 * 10_000;
+    assert_eq!(
+        single_value(&app, &key, "count_over_time(counter[30m])", last).await,
+        "131"
+    );
+    assert_eq!(single_value(&app, &key, "counter", late_at).await, "-1");
+
+    // Nothing in flight: the next checkpoint seals the first 120 samples, the late one
+    // among them, and a restart still finds it.
+    checkpoint(&app, &acme.id).await;
+    let usage = app.state.store.storage_usage(tenant).await.unwrap();
+    assert_eq!(usage.chunk_samples, 120, "{usage:?}");
+    restart_tenant(&app, &acme.id).await;
+    assert_eq!(single_value(&app, &key, "counter", late_at).await, "-1");
+    assert_eq!(
+        single_value(&app, &key, "count_over_time(counter[30m])", last).await,
+        "131"
+    );
+}

@@ -317,7 +317,17 @@ impl Head {
 
     /// Decides what the next checkpoint seals: full chunks, and open chunks older than the
     /// span limit; everything else is carried over.
-    pub fn plan_checkpoint(&self, now_ms: i64, policy: ChunkPolicy) -> CheckpointPlan {
+    ///
+    /// `in_flight` maps series to the oldest timestamp of samples admitted for them but not
+    /// applied yet (their requests are committing): nothing at or after it is sealed, or
+    /// those samples — durable and about to be acknowledged — would land behind the sealed
+    /// boundary and be dropped.
+    pub fn plan_checkpoint(
+        &self,
+        now_ms: i64,
+        policy: ChunkPolicy,
+        in_flight: &HashMap<SeriesId, i64>,
+    ) -> CheckpointPlan {
         let mut plan = CheckpointPlan {
             new_series: self
                 .unpersisted
@@ -331,18 +341,23 @@ impl Head {
         for id in ids {
             let series = &self.series[id];
             let mut open = series.unsealed();
+            // Sealed samples all come before the in-flight ones, so the boundary stays
+            // below them and their append keeps them.
+            let sealable_until = in_flight.get(id).copied().unwrap_or(i64::MAX);
+            let mut sealable = &open[..open.partition_point(|s| s.timestamp_ms < sealable_until)];
             // A chunk holds at most `max_samples` samples spanning at most `max_span_ms`, so
             // retention can drop old chunks without touching recent samples.
-            while let Some(first) = open.first() {
+            while let Some(first) = sealable.first() {
                 let span_end = first.timestamp_ms.saturating_add(policy.max_span_ms);
-                let in_span = open.partition_point(|s| s.timestamp_ms < span_end);
+                let in_span = sealable.partition_point(|s| s.timestamp_ms < span_end);
                 let take = in_span.min(policy.max_samples);
                 let full = take == policy.max_samples;
-                let span_closed = in_span < open.len() || span_end <= now_ms;
+                let span_closed = in_span < sealable.len() || span_end <= now_ms;
                 if !(full || span_closed) {
                     break;
                 }
-                plan.chunks.push((*id, open[..take].to_vec()));
+                plan.chunks.push((*id, sealable[..take].to_vec()));
+                sealable = &sealable[take..];
                 open = &open[take..];
             }
             if !open.is_empty() {
@@ -492,6 +507,7 @@ mod tests {
                 max_samples: 120,
                 max_span_ms: 10,
             },
+            &HashMap::new(),
         );
         assert_eq!(plan.chunks.len(), 1, "an old open chunk is sealed");
         head.checkpoint_written(&plan);
@@ -507,6 +523,50 @@ mod tests {
     }
 
     #[test]
+    fn checkpoints_never_seal_past_samples_still_committing() {
+        let mut head = Head::new(0);
+        let points: Vec<(i64, f64)> = (0..130).map(|i| (i * 1_000, i as f64)).collect();
+        head.append(&batch("cpu", "a", &points), &[]);
+        let id = head
+            .id_of(&Labels::with_name("cpu", [("host", "a")]))
+            .unwrap();
+        // A request admitted a sample at 50.5 s; it is committing while the checkpoint runs.
+        let late = batch("cpu", "a", &[(50_500, -1.0)]);
+        let resolved = head.admit(&late, 10).expect("admitted before any seal");
+        let policy = ChunkPolicy {
+            max_samples: 20,
+            max_span_ms: 7_200_000,
+        };
+        let plan = head.plan_checkpoint(200_000, policy, &HashMap::from([(id, 50_500)]));
+        let sealed: Vec<i64> = plan
+            .chunks
+            .iter()
+            .flat_map(|(_, s)| s.iter().map(|p| p.timestamp_ms))
+            .collect();
+        assert!(
+            sealed.iter().all(|&t| t < 50_500),
+            "sealed up to {:?}",
+            sealed.last()
+        );
+        // Without the request in flight six full chunks would be sealed (through 119 s).
+        assert_eq!(sealed.len(), 40, "only the full chunks before 50.5 s");
+        assert_eq!(plan.carry_over.sample_count(), 130 - 40);
+        head.checkpoint_written(&plan);
+        assert_eq!(
+            head.append(&late, &resolved),
+            0,
+            "the committed sample is kept"
+        );
+        let kept = head
+            .get(id)
+            .unwrap()
+            .samples
+            .iter()
+            .any(|s| s.timestamp_ms == 50_500);
+        assert!(kept);
+    }
+
+    #[test]
     fn checkpoints_seal_full_chunks_and_carry_the_rest() {
         let mut head = Head::new(0);
         let points: Vec<(i64, f64)> = (0..250).map(|i| (1_000 + i * 15_000, i as f64)).collect();
@@ -519,6 +579,7 @@ mod tests {
                 max_samples: 120,
                 max_span_ms: 7_200_000,
             },
+            &HashMap::new(),
         );
         assert_eq!(plan.chunks.len(), 2);
         assert!(plan.chunks.iter().all(|(_, s)| s.len() == 120));
@@ -531,6 +592,7 @@ mod tests {
                 max_samples: 120,
                 max_span_ms: 7_200_000,
             },
+            &HashMap::new(),
         );
         assert!(again.chunks.is_empty() && again.new_series.is_empty());
         assert_eq!(again.carry_over.sample_count(), 11);

@@ -7,6 +7,7 @@
 pub mod head;
 pub mod rollup;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -110,6 +111,11 @@ pub struct MetricAggregator {
     head: Head,
     /// Write-ahead records whose samples are in the head and not yet replaced by a checkpoint.
     applied_wal_ids: Vec<i64>,
+    /// Batches admitted and not yet applied (their write-ahead record is committing), by
+    /// ticket: each series' oldest timestamp in the batch. Checkpoints seal nothing at or
+    /// after these, so a sample acknowledged after the checkpoint is never behind it.
+    in_flight: HashMap<u64, Vec<(InFlightSeries, i64)>>,
+    next_ticket: u64,
     samples_since_checkpoint: usize,
     last_checkpoint: Instant,
     checkpointing: bool,
@@ -138,6 +144,8 @@ impl MetricAggregator {
             metrics,
             head: Head::new(now_ms() - config.head_window_ms),
             applied_wal_ids: Vec::new(),
+            in_flight: HashMap::new(),
+            next_ticket: 0,
             samples_since_checkpoint: 0,
             last_checkpoint: Instant::now(),
             checkpointing: false,
@@ -195,11 +203,30 @@ impl MetricAggregator {
         }
     }
 
+    /// Per series, the oldest timestamp of any admitted batch not yet applied.
+    fn in_flight_limits(&self) -> HashMap<SeriesId, i64> {
+        let mut limits: HashMap<SeriesId, i64> = HashMap::new();
+        for (series, oldest) in self.in_flight.values().flatten() {
+            let id = match series {
+                InFlightSeries::Known(id) => Some(*id),
+                // Created by another batch's append since this one was admitted.
+                InFlightSeries::New(labels) => self.head.id_of(labels),
+            };
+            if let Some(id) = id {
+                let limit = limits.entry(id).or_insert(*oldest);
+                *limit = (*limit).min(*oldest);
+            }
+        }
+        limits
+    }
+
     /// Seals what is due, writes it with the carry-over record in one transaction, then
     /// forgets the replaced write-ahead ids and trims the head to its window.
     fn checkpoint(&mut self, ctx: &mut Context<Self>) {
         let now = now_ms();
-        let plan = self.head.plan_checkpoint(now, self.config.chunk);
+        let plan = self
+            .head
+            .plan_checkpoint(now, self.config.chunk, &self.in_flight_limits());
         let replaced = std::mem::take(&mut self.applied_wal_ids);
         self.checkpointing = true;
         self.samples_since_checkpoint = 0;
@@ -455,9 +482,20 @@ impl MetricAggregator {
 #[rtype(result = "Result<Admitted, Refusal>")]
 pub struct AdmitBatch(pub Arc<MetricBatch>);
 
-/// An admitted batch's series ids, in batch order (`None`: new series).
+/// An admitted batch: its ticket (hand it back in [`ApplyBatch`] or [`AbandonBatch`]) and
+/// its series ids in batch order (`None`: new series).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Admitted(pub Vec<Option<SeriesId>>);
+pub struct Admitted {
+    pub ticket: u64,
+    pub ids: Vec<Option<SeriesId>>,
+}
+
+/// A series of a batch in flight: known by id, or new (by labels) when admitted.
+#[derive(Debug, Clone)]
+enum InFlightSeries {
+    Known(SeriesId),
+    New(Labels),
+}
 
 impl Handler<AdmitBatch> for MetricAggregator {
     type Result = Result<Admitted, Refusal>;
@@ -486,7 +524,42 @@ impl Handler<AdmitBatch> for MetricAggregator {
             .map_err(Refusal::Admit)?;
         self.take_tokens(msg.0.sample_count())
             .map_err(|retry_after_secs| Refusal::RateLimited { retry_after_secs })?;
-        Ok(Admitted(resolved))
+        let oldest: Vec<(InFlightSeries, i64)> = msg
+            .0
+            .series
+            .iter()
+            .zip(&resolved)
+            .filter_map(|(series, id)| {
+                let oldest = series.samples.iter().map(|s| s.timestamp_ms).min()?;
+                let series = match id {
+                    Some(id) => InFlightSeries::Known(*id),
+                    None => InFlightSeries::New(series.labels.clone()),
+                };
+                Some((series, oldest))
+            })
+            .collect();
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        self.in_flight.insert(ticket, oldest);
+        Ok(Admitted {
+            ticket,
+            ids: resolved,
+        })
+    }
+}
+
+/// An admitted batch will not be applied (its write-ahead record was not committed).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AbandonBatch {
+    pub ticket: u64,
+}
+
+impl Handler<AbandonBatch> for MetricAggregator {
+    type Result = ();
+
+    fn handle(&mut self, msg: AbandonBatch, _: &mut Self::Context) {
+        self.in_flight.remove(&msg.ticket);
     }
 }
 
@@ -504,7 +577,8 @@ impl Handler<ApplyBatch> for MetricAggregator {
     type Result = ();
 
     fn handle(&mut self, msg: ApplyBatch, ctx: &mut Self::Context) {
-        let dropped = self.head.append(&msg.batch, &msg.admitted.0);
+        self.in_flight.remove(&msg.admitted.ticket);
+        let dropped = self.head.append(&msg.batch, &msg.admitted.ids);
         if dropped > 0 {
             tracing::warn!(tenant = %self.tenant, dropped, "samples older than sealed chunks were dropped");
         }
