@@ -90,8 +90,14 @@ impl Application {
         };
         let registry =
             TenantRegistryHandle::start(Duration::from_secs(config.tenant_idle_secs), services);
-        let persister =
-            Persister::new(store.clone(), PersisterLimits::default(), metrics.clone()).start();
+        // Its own thread: commits are waited on by every ingest request, and on the System
+        // thread they queued behind the aggregators' work.
+        let persister = {
+            let (store, metrics) = (store.clone(), metrics.clone());
+            Persister::start_in_arbiter(&actix::Arbiter::new().handle(), move |_| {
+                Persister::new(store, PersisterLimits::default(), metrics)
+            })
+        };
         let login_throttle = LoginThrottle::new(ThrottleLimits {
             per_account: config.login_max_failures_per_account,
             per_address: config.login_max_failures_per_address,

@@ -12,6 +12,7 @@ mod m20261125_000005_create_refresh_tokens;
 mod m20261125_000006_create_audit_log;
 mod m20261125_000007_create_metric_storage;
 mod m20261125_000008_add_tenant_limits;
+mod m20261125_000009_store_payloads_uncompressed;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000006_create_audit_log::Migration),
             Box::new(m20261125_000007_create_metric_storage::Migration),
             Box::new(m20261125_000008_add_tenant_limits::Migration),
+            Box::new(m20261125_000009_store_payloads_uncompressed::Migration),
         ]
     }
 }

@@ -31,6 +31,10 @@ pub struct PersisterLimits {
     pub max_queued_bytes: usize,
     /// Records per transaction.
     pub max_records_per_commit: usize,
+    /// Transactions in flight at once. More than one, so a request arriving while a group
+    /// commits starts its own transaction instead of waiting a whole commit for the next
+    /// group; the database still batches their log flushes.
+    pub max_concurrent_commits: usize,
 }
 
 impl Default for PersisterLimits {
@@ -38,6 +42,7 @@ impl Default for PersisterLimits {
         Self {
             max_queued_bytes: 256 * 1024 * 1024,
             max_records_per_commit: 256,
+            max_concurrent_commits: 4,
         }
     }
 }
@@ -54,7 +59,8 @@ pub struct Persister {
     metrics: ServiceMetrics,
     queue: VecDeque<Waiting>,
     queued_bytes: usize,
-    committing: bool,
+    /// Transactions started and not yet finished.
+    committing: usize,
 }
 
 impl Persister {
@@ -65,21 +71,26 @@ impl Persister {
             metrics,
             queue: VecDeque::new(),
             queued_bytes: 0,
-            committing: false,
+            committing: 0,
         }
     }
 
-    /// Starts one transaction with everything waiting (up to the per-commit bound); when it
-    /// commits, answers those requests and starts the next with what arrived meanwhile.
+    /// Starts transactions for what is waiting while fewer than the allowed number are in
+    /// flight, each with everything waiting up to the per-commit bound.
     fn commit_waiting(&mut self, ctx: &mut Context<Self>) {
-        if self.committing || self.queue.is_empty() {
-            return;
+        while self.committing < self.limits.max_concurrent_commits && !self.queue.is_empty() {
+            self.commit_group(ctx);
         }
+    }
+
+    /// One transaction with what is waiting; when it commits, answers those requests and
+    /// starts more with what arrived meanwhile.
+    fn commit_group(&mut self, ctx: &mut Context<Self>) {
         let take = self.queue.len().min(self.limits.max_records_per_commit);
         let group: Vec<Waiting> = self.queue.drain(..take).collect();
         let bytes: usize = group.iter().map(|w| w.record.payload.len()).sum();
         self.queued_bytes -= bytes;
-        self.committing = true;
+        self.committing += 1;
         self.metrics
             .wal_commit_group_size
             .observe(group.len() as f64);
@@ -98,7 +109,7 @@ impl Persister {
             }
             .into_actor(self)
             .map(move |result: Result<Vec<i64>, StoreError>, actor, ctx| {
-                actor.committing = false;
+                actor.committing -= 1;
                 match result {
                     Ok(ids) => {
                         for (waiting, id) in group.into_iter().zip(ids) {

@@ -320,3 +320,23 @@ fn repeated_keys_are_found_on_lines_with_many_tags_and_fields() {
         "line 1: field \"a b\" appears twice",
     );
 }
+
+#[test]
+fn repeated_series_share_one_label_set_and_keep_their_lines() {
+    let body =
+        "cpu,host=a user=1,sys=2 1\nmem,host=a v=3 1\ncpu,host=a user=4 2\ncpu,host=b user=5 2\n";
+    let series = decoded(body);
+    let origins: Vec<&str> = series.iter().map(|s| s.origin.as_str()).collect();
+    assert_eq!(origins, ["line 1", "line 1", "line 2", "line 3", "line 4"]);
+    assert_eq!(series[0].labels.to_string(), "cpu_user{host=\"a\"}");
+    assert_eq!(series[0].labels, series[3].labels);
+    assert_eq!(
+        series[0].labels.identity(),
+        series[3].labels.identity(),
+        "built once, shared"
+    );
+    assert_ne!(series[0].labels, series[4].labels);
+    assert_eq!(series[1].labels.to_string(), "cpu_sys{host=\"a\"}");
+    assert_eq!(super::line_origin(1_234_567_890), "line 1234567890");
+    assert_eq!(super::line_origin(0), "line 0");
+}
