@@ -98,15 +98,16 @@ async fn store_admitted(
     batch: Arc<MetricBatch>,
 ) -> Result<usize, IngestFailure> {
     let stages = StageTimer::new(&metrics);
-    let admitted = aggregator
-        .send(AdmitBatch(batch.clone()))
+    // Encode while the aggregator decides: the record is only used once admitted, and a
+    // refused batch (rare) costs one wasted encoding.
+    let admission = aggregator.send(AdmitBatch(batch.clone()));
+    let record = wal_append(tenant, &batch).expect("a batch with samples has a write-ahead record");
+    let stages = stages.lap("encode");
+    let admitted = admission
         .await
         .map_err(RegistryError::SupervisorLost)?
         .map_err(RefusalError)?;
     let stages = stages.lap("admit");
-    // Encoded only once admitted: a refused batch costs no encoding.
-    let record = wal_append(tenant, &batch).expect("a batch with samples has a write-ahead record");
-    let stages = stages.lap("encode");
     let committed = match persister.send(AppendRecord(record)).await {
         Ok(result) => result,
         Err(_) => Err(PersistError::Lost),
@@ -120,21 +121,17 @@ async fn store_admitted(
             return Err(e.into());
         }
     };
-    let stages = stages.lap("commit");
-    // Durable from here on: if the aggregator is gone, its successor replays the record.
+    stages.lap("commit");
+    // Durable from here on. The answer need not wait for the head: the apply is queued in
+    // the aggregator's mailbox (do_send: never held back by a full mailbox), so any query
+    // the client sends after this answer is handled after it. If the aggregator is gone,
+    // its successor replays the record.
     let samples = batch.sample_count();
-    let apply = ApplyBatch {
+    aggregator.do_send(ApplyBatch {
         wal_id,
-        batch: batch.clone(),
+        batch,
         admitted,
-    };
-    if let Err(e) = aggregator.send(apply).await {
-        tracing::warn!(%tenant, error = %e, "aggregator stopped before applying a durable batch; it will be replayed");
-    }
-    stages.lap("apply");
-    // Our clone is usually the last one, so the batch is freed here on the HTTP worker
-    // rather than on the aggregator's thread, which every tenant's ingest goes through.
-    drop(batch);
+    });
     Ok(samples)
 }
 
