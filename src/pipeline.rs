@@ -127,10 +127,17 @@ async fn store_admitted(
     // the client sends after this answer is handled after it. If the aggregator is gone,
     // its successor replays the record.
     let samples = batch.sample_count();
+    let (applied, on_applied) = tokio::sync::oneshot::channel();
     aggregator.do_send(ApplyBatch {
         wal_id,
-        batch,
+        batch: batch.clone(),
         admitted,
+        applied: Some(applied),
+    });
+    // Free the batch here, on the HTTP worker that decoded it, once the head has it.
+    actix_rt::spawn(async move {
+        let _ = on_applied.await;
+        drop(batch);
     });
     Ok(samples)
 }

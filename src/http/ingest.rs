@@ -18,9 +18,15 @@ use crate::ingest::{
     OtlpEncoding, Precision, RemoteWriteDecoder,
 };
 
-/// Reads the body up to `limit` bytes; more is 413 without reading the rest.
-async fn read_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
-    let mut body = web::BytesMut::new();
+/// Reads the body up to `limit` bytes; more is 413 without reading the rest. The buffer
+/// is sized from `Content-Length` (within the limit), so a large body is not copied
+/// again each time the buffer would have doubled.
+async fn read_body(
+    mut payload: web::Payload,
+    content_length: Option<usize>,
+    limit: usize,
+) -> Result<web::Bytes, ApiError> {
+    let mut body = web::BytesMut::with_capacity(content_length.unwrap_or(0).min(limit));
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {
             ApiError::bad_request("invalid_body", format!("reading the request body: {e}"))
@@ -71,7 +77,9 @@ async fn decode_and_store(
     precision: Precision,
 ) -> Result<usize, ApiError> {
     let limit = state.config.ingest_max_body_bytes;
-    let body = read_body(payload, limit).await?;
+    let content_length =
+        header(req, actix_web::http::header::CONTENT_LENGTH).and_then(|v| v.parse::<usize>().ok());
+    let body = read_body(payload, content_length, limit).await?;
     let ctx = DecodeContext {
         now_ms: now_ms(),
         max_decompressed_bytes: limit,

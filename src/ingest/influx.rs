@@ -94,7 +94,9 @@ impl MetricDecoder for InfluxDecoder {
             IngestError::malformed(format!("line {line}: the text is not valid UTF-8"))
         })?;
         let b = text.as_bytes();
-        let mut batch = BatchBuilder::new(ctx);
+        // About one series per line (more with several fields, fewer with comments).
+        let lines = b.iter().filter(|&&c| c == b'\n').count() + 1;
+        let mut batch = BatchBuilder::with_capacity(ctx, lines);
         let mut seen_series: HashMap<(&str, &str), Labels, foldhash::fast::RandomState> =
             HashMap::default();
         let mut pos = 0;

@@ -135,8 +135,14 @@ pub(crate) struct BatchBuilder {
 
 impl BatchBuilder {
     pub(crate) fn new(ctx: &DecodeContext) -> Self {
+        Self::with_capacity(ctx, 0)
+    }
+
+    /// A builder expecting about `series` series (capped by the context's limit), so
+    /// a large body does not regrow and copy its series list.
+    pub(crate) fn with_capacity(ctx: &DecodeContext, series: usize) -> Self {
         Self {
-            series: Vec::new(),
+            series: Vec::with_capacity(series.min(ctx.max_series)),
             errors: Vec::new(),
             max_series: ctx.max_series,
         }

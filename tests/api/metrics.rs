@@ -956,6 +956,7 @@ async fn checkpoints_wait_for_samples_still_committing() {
             wal_id,
             batch: late.clone(),
             admitted,
+            applied: None,
         })
         .await
         .unwrap();

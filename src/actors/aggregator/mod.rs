@@ -571,19 +571,34 @@ pub struct ApplyBatch {
     pub batch: Arc<MetricBatch>,
     /// What [`AdmitBatch`] answered for this batch.
     pub admitted: Admitted,
+    /// Signalled once the head holds the batch, after the aggregator has let go of it.
+    pub applied: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Handler<ApplyBatch> for MetricAggregator {
     type Result = ();
 
     fn handle(&mut self, msg: ApplyBatch, ctx: &mut Self::Context) {
-        self.in_flight.remove(&msg.admitted.ticket);
-        let dropped = self.head.append(&msg.batch, &msg.admitted.ids);
+        let ApplyBatch {
+            wal_id,
+            batch,
+            admitted,
+            applied,
+        } = msg;
+        self.in_flight.remove(&admitted.ticket);
+        let dropped = self.head.append(&batch, &admitted.ids);
         if dropped > 0 {
             tracing::warn!(tenant = %self.tenant, dropped, "samples older than sealed chunks were dropped");
         }
-        self.applied_wal_ids.push(msg.wal_id);
-        self.samples_since_checkpoint += msg.batch.sample_count();
+        self.applied_wal_ids.push(wal_id);
+        self.samples_since_checkpoint += batch.sample_count();
+        // Let go before signalling, so the sender's clone is the last and the batch is
+        // freed on the thread that allocated it (cross-thread frees made the allocator take
+        // fresh pages for every request).
+        drop(batch);
+        if let Some(applied) = applied {
+            let _ = applied.send(());
+        }
         self.report_size();
         self.maybe_checkpoint(ctx);
     }

@@ -120,7 +120,7 @@ fn repeated_label_strings_are_stored_once() {
         .into_iter()
         .find(|(name, _)| *name == "many series sharing labels")
         .unwrap();
-    let payload = encode_payload(&batch);
+    let payload = payload_of(&batch);
     let mut cursor = ByteCursor::new(&payload);
     // __name__, cpu_seconds, host, 20 hosts, job, node, mem_bytes.
     assert_eq!(cursor.uvarint(), Some(26));
@@ -249,7 +249,7 @@ fn checksum(e: &WalError) -> bool {
 #[test]
 fn random_payloads_never_panic() {
     let mut rng = TestRng::new(31);
-    let valid = encode_payload(&MetricBatch {
+    let valid = payload_of(&MetricBatch {
         series: vec![series("m", "a", testdata::counter(30, &mut rng))],
     });
     for round in 0..20_000 {
@@ -305,4 +305,50 @@ fn size_report() {
             println!("wal v1, {name}, {shape}: {bytes} bytes, {per_sample:.2} bytes/sample");
         }
     }
+}
+
+/// The uncompressed payload of `batch`.
+fn payload_of(batch: &MetricBatch) -> Vec<u8> {
+    let (mut body, mut payload) = (Vec::new(), Vec::new());
+    encode_payload(batch, &mut body, &mut payload);
+    payload
+}
+
+#[test]
+fn reused_buffers_encode_each_record_alone() {
+    // A big record, then a small one on the same thread: the small one must not carry
+    // anything of the first (the scratch buffers are cleared, not just overwritten).
+    let big = MetricBatch {
+        series: (0..500)
+            .map(|i| {
+                let at = Sample {
+                    timestamp_ms: START_MS + i,
+                    value: i as f64,
+                };
+                series("cpu", &format!("h{i}"), vec![at])
+            })
+            .collect(),
+    };
+    let small = MetricBatch {
+        series: vec![series(
+            "mem",
+            "a",
+            vec![
+                Sample {
+                    timestamp_ms: START_MS,
+                    value: 1.0,
+                },
+                Sample {
+                    timestamp_ms: START_MS + 1,
+                    value: 2.0,
+                },
+            ],
+        )],
+    };
+    let first = encode_wal_record(&big);
+    let second = encode_wal_record(&small);
+    assert!(second.len() < first.len() / 10);
+    assert_eq!(decode_wal_record(&second).unwrap().series.len(), 1);
+    assert_eq!(decode_wal_record(&first).unwrap().series.len(), 500);
+    assert_eq!(encode_wal_record(&small), second, "same input, same bytes");
 }
