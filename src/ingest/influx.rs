@@ -17,7 +17,10 @@
 //! a literal backslash.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::hash::BuildHasher;
+use std::ops::Range;
 
 use super::{BatchBuilder, DecodeContext, IngestError, MetricDecoder};
 use crate::domain::metrics::{Label, Labels, MetricBatch, Sample, METRIC_NAME_LABEL};
@@ -97,51 +100,68 @@ impl MetricDecoder for InfluxDecoder {
         // About one series per line (more with several fields, fewer with comments).
         let lines = b.iter().filter(|&&c| c == b'\n').count() + 1;
         let mut batch = BatchBuilder::with_capacity(ctx, lines);
-        let mut seen_series: HashMap<(&str, &str), Labels, foldhash::fast::RandomState> =
-            HashMap::default();
-        let mut pos = 0;
-        let mut line_no = 1;
-        while pos < b.len() && !batch.is_full() {
-            let start = skip_blanks(b, pos);
-            let end = if start >= b.len() || is_eol(b, start) || b[start] == b'#' {
-                next_newline(b, start)
-            } else {
-                match parse_line(text, start, ctx.precision) {
-                    Ok((point, end)) => {
-                        let timestamp_ms = point.timestamp_ms.unwrap_or(ctx.now_ms);
-                        for (field, value) in point.fields.iter() {
-                            let labels = match field {
-                                // Agents send a series several times per body (one line per
-                                // scrape or per field set): build its label set once.
-                                Cow::Borrowed(field) => seen_series
-                                    .entry((point.series_key, *field))
-                                    .or_insert_with(|| point.labels_for(field))
-                                    .clone(),
-                                Cow::Owned(field) => point.labels_for(field),
-                            };
-                            batch.push(
-                                labels,
-                                Sample {
-                                    timestamp_ms,
-                                    value: *value,
-                                },
-                                line_origin(line_no),
-                            )?;
-                        }
-                        next_newline(b, end)
-                    }
-                    Err((problem, at)) => {
-                        batch.error(format!("line {line_no}: {problem}"));
-                        next_newline(b, at)
-                    }
-                }
-            };
-            // A quoted string may span lines; count every newline the point covered.
-            line_no += 1 + b[pos..end].iter().filter(|&&c| c == b'\n').count();
-            pos = end + 1;
-        }
+        SERIES_MEMO.with(|memo| {
+            let mut memo = memo.borrow_mut();
+            memo.clear();
+            let decoded = decode_lines(text, ctx, &mut batch, &mut memo);
+            memo.clear();
+            decoded
+        })?;
         batch.finish()
     }
+}
+
+/// Decodes every line of `text` into `batch`.
+fn decode_lines(
+    text: &str,
+    ctx: &DecodeContext,
+    batch: &mut BatchBuilder,
+    seen_series: &mut SeriesMemo,
+) -> Result<(), IngestError> {
+    let b = text.as_bytes();
+    let mut pos = 0;
+    let mut line_no = 1;
+    while pos < b.len() && !batch.is_full() {
+        let start = skip_blanks(b, pos);
+        let end = if start >= b.len() || is_eol(b, start) || b[start] == b'#' {
+            next_newline(b, start)
+        } else {
+            match parse_line(text, start, ctx.precision) {
+                Ok((point, end)) => {
+                    let timestamp_ms = point.timestamp_ms.unwrap_or(ctx.now_ms);
+                    for (field, value) in point.fields.iter() {
+                        let labels = match field {
+                            // Agents send a series several times per body (one line per
+                            // scrape or per field set): build its label set once.
+                            Cow::Borrowed(field) => {
+                                seen_series.labels(text, point.series_key, field, || {
+                                    point.labels_for(field)
+                                })
+                            }
+                            Cow::Owned(field) => point.labels_for(field),
+                        };
+                        batch.push(
+                            labels,
+                            Sample {
+                                timestamp_ms,
+                                value: *value,
+                            },
+                            line_origin(line_no),
+                        )?;
+                    }
+                    next_newline(b, end)
+                }
+                Err((problem, at)) => {
+                    batch.error(format!("line {line_no}: {problem}"));
+                    next_newline(b, at)
+                }
+            }
+        };
+        // A quoted string may span lines; count every newline the point covered.
+        line_no += 1 + b[pos..end].iter().filter(|&&c| c == b'\n').count();
+        pos = end + 1;
+    }
+    Ok(())
 }
 
 /// `line N`, the origin validation errors name. Written by hand: `format!` costs more than
@@ -162,6 +182,79 @@ fn line_origin(line_no: usize) -> String {
     origin.push_str("line ");
     origin.extend(digits[at..].iter().map(|&d| char::from(d)));
     origin
+}
+
+/// Label sets already built for this body, by series key and field, so a series sent
+/// several times in one body (one line per scrape, or per field set) is built once. Keys
+/// are offsets into the body, so one memo per thread is reused, emptied, for every body
+/// instead of a fresh table per request.
+#[derive(Default)]
+struct SeriesMemo {
+    /// Indexes into `entries`, by the hash of key and field.
+    table: hashbrown::HashTable<u32>,
+    /// (series key, field) as byte ranges of the body, and the labels built for them.
+    entries: Vec<(Range<usize>, Range<usize>, Labels)>,
+    hasher: foldhash::fast::RandomState,
+}
+
+thread_local! {
+    static SERIES_MEMO: RefCell<SeriesMemo> = RefCell::new(SeriesMemo::default());
+}
+
+impl SeriesMemo {
+    /// Entries kept between bodies; a rare huge body does not pin its memory.
+    const KEEP_ENTRIES: usize = 1 << 16;
+
+    fn clear(&mut self) {
+        self.table.clear();
+        self.entries.clear();
+        if self.entries.capacity() > Self::KEEP_ENTRIES {
+            *self = Self::default();
+        }
+    }
+
+    /// The labels for `key` and `field` (both slices of `text`), built by `build` the
+    /// first time.
+    fn labels(
+        &mut self,
+        text: &str,
+        key: &str,
+        field: &str,
+        build: impl FnOnce() -> Labels,
+    ) -> Labels {
+        let Self {
+            table,
+            entries,
+            hasher,
+        } = self;
+        let range_of = |part: &str| {
+            let start = part.as_ptr() as usize - text.as_ptr() as usize;
+            start..start + part.len()
+        };
+        let hash = |key: &str, field: &str| hasher.hash_one((key, field));
+        let entry = table.entry(
+            hash(key, field),
+            |&at| {
+                let (k, f, _) = &entries[at as usize];
+                &text[k.clone()] == key && &text[f.clone()] == field
+            },
+            |&at| {
+                let (k, f, _) = &entries[at as usize];
+                hash(&text[k.clone()], &text[f.clone()])
+            },
+        );
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(found) => {
+                entries[*found.get() as usize].2.clone()
+            }
+            hashbrown::hash_table::Entry::Vacant(slot) => {
+                slot.insert(entries.len() as u32);
+                let labels = build();
+                entries.push((range_of(key), range_of(field), labels.clone()));
+                labels
+            }
+        }
+    }
 }
 
 /// One parsed line: the measurement, its tags, its numeric fields and the timestamp,

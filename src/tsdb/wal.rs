@@ -27,8 +27,8 @@
 //! batches are not sorted, so deltas may be negative. Origins are not stored.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::fmt;
+use std::hash::BuildHasher;
 
 use thiserror::Error;
 
@@ -89,11 +89,12 @@ pub fn encode_wal_record(batch: &MetricBatch) -> Vec<u8> {
     SCRATCH.with(|scratch| {
         let mut scratch = scratch.borrow_mut();
         let Scratch {
+            dictionary,
             body,
             payload,
             compressed,
         } = &mut *scratch;
-        encode_payload(batch, body, payload);
+        encode_payload(batch, dictionary, body, payload);
         let bound = snap::raw::max_compress_len(payload.len());
         if compressed.len() < bound {
             compressed.resize(bound, 0);
@@ -122,6 +123,7 @@ pub fn encode_wal_record(batch: &MetricBatch) -> Vec<u8> {
 /// zero new pages for each (a tenth of the ingest CPU in profiles).
 #[derive(Default)]
 struct Scratch {
+    dictionary: Dictionary,
     body: Vec<u8>,
     payload: Vec<u8>,
     compressed: Vec<u8>,
@@ -132,10 +134,19 @@ impl Scratch {
     const KEEP_BYTES: usize = 8 << 20;
 
     fn shrink_if_huge(&mut self) {
-        for buffer in [&mut self.body, &mut self.payload, &mut self.compressed] {
+        let dictionary = &mut self.dictionary.bytes;
+        for buffer in [
+            &mut self.body,
+            &mut self.payload,
+            &mut self.compressed,
+            dictionary,
+        ] {
             if buffer.capacity() > Self::KEEP_BYTES {
                 *buffer = Vec::new();
             }
+        }
+        if self.dictionary.spans.capacity() > Self::KEEP_BYTES / 16 {
+            self.dictionary = Dictionary::default();
         }
     }
 }
@@ -171,9 +182,15 @@ pub fn decode_wal_record(record: &[u8]) -> Result<MetricBatch, WalError> {
     }
 }
 
-/// Writes `batch`'s uncompressed payload into `payload`, using `body` as scratch.
-fn encode_payload(batch: &MetricBatch, body: &mut Vec<u8>, payload: &mut Vec<u8>) {
-    let mut dictionary = Dictionary::with_capacity(batch.series.len());
+/// Writes `batch`'s uncompressed payload into `payload`, using `body` and `dictionary` as
+/// scratch.
+fn encode_payload(
+    batch: &MetricBatch,
+    dictionary: &mut Dictionary,
+    body: &mut Vec<u8>,
+    payload: &mut Vec<u8>,
+) {
+    dictionary.clear();
     // Series go to their own buffer as the dictionary fills, which must come first.
     body.clear();
     put_uvarint(body, batch.series.len() as u64);
@@ -197,35 +214,72 @@ fn encode_payload(batch: &MetricBatch, body: &mut Vec<u8>, payload: &mut Vec<u8>
         }
     }
     payload.clear();
-    put_uvarint(payload, dictionary.strings.len() as u64);
-    for s in &dictionary.strings {
+    put_uvarint(payload, dictionary.len() as u64);
+    for s in dictionary.strings() {
         put_uvarint(payload, s.len() as u64);
-        payload.extend_from_slice(s.as_bytes());
+        payload.extend_from_slice(s);
     }
     payload.extend_from_slice(body);
+    dictionary.clear();
 }
 
-/// Each distinct label string once, numbered in order of first use.
+/// Each distinct label string once, numbered in order of first use. Owns its strings'
+/// bytes (not borrowed from the batch) so one per thread can be reused, emptied, for every
+/// record: a fresh table per request cost more in page faults than in hashing.
 #[derive(Default)]
-struct Dictionary<'a> {
-    indexes: HashMap<&'a str, u64, foldhash::fast::RandomState>,
-    strings: Vec<&'a str>,
+struct Dictionary {
+    /// Indexes into `spans`, found by the string's hash.
+    table: hashbrown::HashTable<u32>,
+    /// (offset, length) of each string in `bytes`, by index.
+    spans: Vec<(usize, usize)>,
+    bytes: Vec<u8>,
+    hasher: foldhash::fast::RandomState,
 }
 
-impl<'a> Dictionary<'a> {
-    fn with_capacity(strings: usize) -> Self {
-        Self {
-            indexes: HashMap::with_capacity_and_hasher(strings, Default::default()),
-            strings: Vec::with_capacity(strings),
-        }
+impl Dictionary {
+    fn clear(&mut self) {
+        self.table.clear();
+        self.spans.clear();
+        self.bytes.clear();
     }
 
-    fn intern(&mut self, s: &'a str) -> u64 {
-        let next = self.strings.len() as u64;
-        *self.indexes.entry(s).or_insert_with(|| {
-            self.strings.push(s);
-            next
-        })
+    fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    fn strings(&self) -> impl Iterator<Item = &[u8]> {
+        self.spans
+            .iter()
+            .map(|&(offset, len)| &self.bytes[offset..offset + len])
+    }
+
+    fn intern(&mut self, s: &str) -> u64 {
+        let Self {
+            table,
+            spans,
+            bytes,
+            hasher,
+        } = self;
+        let hash = hasher.hash_one(s.as_bytes());
+        let text = |at: &u32| {
+            let (offset, len) = spans[*at as usize];
+            &bytes[offset..offset + len]
+        };
+        let entry = table.entry(
+            hash,
+            |at| text(at) == s.as_bytes(),
+            |at| hasher.hash_one(text(at)),
+        );
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(found) => u64::from(*found.get()),
+            hashbrown::hash_table::Entry::Vacant(slot) => {
+                let at = spans.len() as u32;
+                slot.insert(at);
+                spans.push((bytes.len(), s.len()));
+                bytes.extend_from_slice(s.as_bytes());
+                u64::from(at)
+            }
+        }
     }
 }
 

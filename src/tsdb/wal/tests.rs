@@ -310,7 +310,7 @@ fn size_report() {
 /// The uncompressed payload of `batch`.
 fn payload_of(batch: &MetricBatch) -> Vec<u8> {
     let (mut body, mut payload) = (Vec::new(), Vec::new());
-    encode_payload(batch, &mut body, &mut payload);
+    encode_payload(batch, &mut Dictionary::default(), &mut body, &mut payload);
     payload
 }
 
