@@ -979,3 +979,58 @@ async fn checkpoints_wait_for_samples_still_committing() {
         "131"
     );
 }
+
+/// Two requests admitted together cannot overshoot the series limit: new series of a batch
+/// still committing hold their places until it is applied or abandoned.
+#[actix_web::test]
+async fn series_in_flight_hold_their_place_under_the_limit() {
+    use std::sync::Arc;
+    use tidewatch::actors::aggregator::{AbandonBatch, AdmitBatch};
+    use tidewatch::domain::metrics::{Labels, MetricBatch, Sample, SeriesSamples};
+
+    let app = spawn_app_with(|c| c.max_series_per_tenant = 1).await;
+    let (acme, _key) = tenant_with_key(&app, "acme").await;
+    let aggregator = app
+        .state
+        .registry
+        .aggregator(acme.id.parse().unwrap())
+        .await
+        .unwrap();
+    let batch_of = |host: &str| {
+        Arc::new(MetricBatch {
+            series: vec![SeriesSamples {
+                labels: Labels::with_name("cpu", [("host", host)]),
+                samples: vec![Sample {
+                    timestamp_ms: now_ms(),
+                    value: 1.0,
+                }],
+                origin: "line 1".into(),
+            }],
+        })
+    };
+    let first = aggregator
+        .send(AdmitBatch(batch_of("a")))
+        .await
+        .unwrap()
+        .expect("the first new series fits");
+    let second = aggregator.send(AdmitBatch(batch_of("b"))).await.unwrap();
+    assert!(
+        matches!(
+            second,
+            Err(tidewatch::actors::aggregator::Refusal::Admit(_))
+        ),
+        "{second:?}"
+    );
+    // Once the first is abandoned (its commit failed), its place is free again.
+    aggregator
+        .send(AbandonBatch {
+            ticket: first.ticket,
+        })
+        .await
+        .unwrap();
+    assert!(aggregator
+        .send(AdmitBatch(batch_of("b")))
+        .await
+        .unwrap()
+        .is_ok());
+}

@@ -198,10 +198,14 @@ impl Head {
     /// Whether `batch` may be stored: the series limit holds and no sample is older than
     /// what its series has already sealed. Changes nothing; answers each batch series' id
     /// where the series exists already (`None` for new ones), for [`Head::append`].
+    ///
+    /// `reserved` are new series of batches admitted earlier and not applied yet: they count
+    /// against the limit already, so concurrent requests cannot overshoot it together.
     pub fn admit(
         &self,
         batch: &MetricBatch,
         max_series: usize,
+        reserved: &HashSet<&Labels, foldhash::fast::RandomState>,
     ) -> Result<Vec<Option<SeriesId>>, AdmitError> {
         let mut resolved = Vec::with_capacity(batch.series.len());
         let mut new_series: HashSet<&Labels, foldhash::fast::RandomState> = HashSet::default();
@@ -224,8 +228,9 @@ impl Head {
                     resolved.push(Some(*id));
                 }
                 None => {
-                    if new_series.insert(&series.labels)
-                        && self.series.len() + new_series.len() > max_series
+                    if !reserved.contains(&series.labels)
+                        && new_series.insert(&series.labels)
+                        && self.series.len() + reserved.len() + new_series.len() > max_series
                     {
                         return Err(AdmitError::SeriesLimit {
                             limit: max_series,
@@ -468,7 +473,9 @@ mod tests {
         two.series.extend(batch("cpu", "a", &[(2, 20.0)]).series);
         two.series.extend(batch("cpu", "b", &[(3, 3.0)]).series);
         // Two new entries for the same series count once against the limit (1 + 1 ≤ 2).
-        let resolved = head.admit(&two, 2).expect("within the limit");
+        let resolved = head
+            .admit(&two, 2, &HashSet::default())
+            .expect("within the limit");
         assert_eq!(resolved, vec![None, a, None]);
         assert_eq!(head.append(&two, &resolved), 0);
         let b = head.id_of(&Labels::with_name("cpu", [("host", "b")]));
@@ -486,16 +493,32 @@ mod tests {
     }
 
     #[test]
+    fn new_series_of_batches_in_flight_count_against_the_limit() {
+        let head = Head::new(0);
+        let first = batch("cpu", "a", &[(1, 1.0)]);
+        let second = batch("cpu", "b", &[(1, 1.0)]);
+        let reserved: HashSet<&Labels, foldhash::fast::RandomState> =
+            first.series.iter().map(|s| &s.labels).collect();
+        assert!(matches!(
+            head.admit(&second, 1, &reserved),
+            Err(AdmitError::SeriesLimit { limit: 1, .. })
+        ));
+        // The same new series again is not counted twice.
+        assert_eq!(head.admit(&first, 1, &reserved), Ok(vec![None]));
+        assert_eq!(head.admit(&second, 2, &reserved), Ok(vec![None]));
+    }
+
+    #[test]
     fn admission_enforces_series_limit_and_sealed_boundary() {
         let mut head = Head::new(0);
         head.append(&batch("cpu", "a", &[(1, 1.0)]), &[]);
         let known = head.id_of(&Labels::with_name("cpu", [("host", "a")]));
         assert!(known.is_some());
         assert_eq!(
-            head.admit(&batch("cpu", "a", &[(2, 1.0)]), 1),
+            head.admit(&batch("cpu", "a", &[(2, 1.0)]), 1, &HashSet::default()),
             Ok(vec![known])
         );
-        match head.admit(&batch("cpu", "b", &[(2, 1.0)]), 1) {
+        match head.admit(&batch("cpu", "b", &[(2, 1.0)]), 1, &HashSet::default()) {
             Err(AdmitError::SeriesLimit { limit: 1, series }) => {
                 assert_eq!(series, "cpu{host=\"b\"}")
             }
@@ -512,7 +535,7 @@ mod tests {
         assert_eq!(plan.chunks.len(), 1, "an old open chunk is sealed");
         head.checkpoint_written(&plan);
         assert!(matches!(
-            head.admit(&batch("cpu", "a", &[(1, 5.0)]), 10),
+            head.admit(&batch("cpu", "a", &[(1, 5.0)]), 10, &HashSet::default()),
             Err(AdmitError::TooOld { .. })
         ));
         assert_eq!(
@@ -532,7 +555,9 @@ mod tests {
             .unwrap();
         // A request admitted a sample at 50.5 s; it is committing while the checkpoint runs.
         let late = batch("cpu", "a", &[(50_500, -1.0)]);
-        let resolved = head.admit(&late, 10).expect("admitted before any seal");
+        let resolved = head
+            .admit(&late, 10, &HashSet::default())
+            .expect("admitted before any seal");
         let policy = ChunkPolicy {
             max_samples: 20,
             max_span_ms: 7_200_000,

@@ -7,7 +7,7 @@
 pub mod head;
 pub mod rollup;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -201,6 +201,19 @@ impl MetricAggregator {
         if due && !self.checkpointing && self.load_error.is_none() {
             self.checkpoint(ctx);
         }
+    }
+
+    /// Series that batches admitted and not yet applied will create: they hold places
+    /// under the series limit until applied or abandoned.
+    fn reserved_new_series(&self) -> HashSet<&Labels, foldhash::fast::RandomState> {
+        self.in_flight
+            .values()
+            .flatten()
+            .filter_map(|(series, _)| match series {
+                InFlightSeries::New(labels) if self.head.id_of(labels).is_none() => Some(labels),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Per series, the oldest timestamp of any admitted batch not yet applied.
@@ -518,9 +531,10 @@ impl Handler<AdmitBatch> for MetricAggregator {
                 }));
             }
         }
+        let reserved = self.reserved_new_series();
         let resolved = self
             .head
-            .admit(&msg.0, self.config.max_active_series)
+            .admit(&msg.0, self.config.max_active_series, &reserved)
             .map_err(Refusal::Admit)?;
         self.take_tokens(msg.0.sample_count())
             .map_err(|retry_after_secs| Refusal::RateLimited { retry_after_secs })?;
