@@ -125,21 +125,18 @@ async fn resolve_jwt(state: &AppState, token: &str) -> Result<Principal, AuthErr
 
 async fn resolve_api_key(state: &AppState, key: &str) -> Result<Principal, AuthError> {
     let prefix = api_key_prefix(key).ok_or(AuthError::InvalidApiKey)?;
-    let record = state
+    let (record, tenant_disabled) = state
         .store
-        .find_api_key_by_prefix(prefix)
+        .find_api_key_with_tenant_state(prefix)
         .await?
         .ok_or(AuthError::InvalidApiKey)?;
     if !secret_matches(key, &record.key_hash) || record.revoked_at_ms.is_some() {
         return Err(AuthError::InvalidApiKey);
     }
-    let tenant = state
-        .store
-        .get_tenant(record.tenant)
-        .await?
-        .ok_or(AuthError::InvalidApiKey)?;
-    if tenant.disabled {
-        return Err(AuthError::Disabled);
+    match tenant_disabled {
+        None => return Err(AuthError::InvalidApiKey),
+        Some(true) => return Err(AuthError::Disabled),
+        Some(false) => {}
     }
     Ok(Principal::ApiKey {
         key: record.id,

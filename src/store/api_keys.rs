@@ -1,7 +1,8 @@
 //! API keys: stored as a public prefix plus a hash of the secret.
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter,
+    QueryOrder, Set, Statement, TransactionTrait,
 };
 use serde_json::json;
 
@@ -136,17 +137,33 @@ impl Store {
         Ok(())
     }
 
-    /// Finds the key a credential names by its public prefix. Not tenant-scoped: the
-    /// key is what tells us the tenant.
-    pub async fn find_api_key_by_prefix(
+    /// For authentication: the key a credential names by its public prefix, with its
+    /// tenant's `disabled` flag (`None` if the tenant is gone), in one query, since every
+    /// request with a key asks. Not tenant-scoped: the key is what tells us the tenant.
+    pub async fn find_api_key_with_tenant_state(
         &self,
         prefix: &str,
-    ) -> Result<Option<ApiKeyRecord>, StoreError> {
-        api_key::Entity::find()
-            .filter(api_key::Column::Prefix.eq(prefix))
-            .one(self.db())
+    ) -> Result<Option<(ApiKeyRecord, Option<bool>)>, StoreError> {
+        let backend = self.backend();
+        let sql = format!(
+            "SELECT k.id, k.tenant_id, k.name, k.prefix, k.key_hash, k.scopes, k.created_by, \
+             k.created_at_ms, k.last_used_at_ms, k.revoked_at_ms, t.disabled AS tenant_disabled \
+             FROM api_keys k LEFT JOIN tenants t ON t.id = k.tenant_id WHERE k.prefix = {}",
+            super::metrics::placeholder(backend, 1)
+        );
+        let Some(row) = self
+            .db()
+            .query_one_raw(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [prefix.into()],
+            ))
             .await?
-            .map(TryInto::try_into)
-            .transpose()
+        else {
+            return Ok(None);
+        };
+        let tenant_disabled: Option<bool> = row.try_get("", "tenant_disabled")?;
+        let key = api_key::Model::from_query_result(&row, "")?;
+        Ok(Some((key.try_into()?, tenant_disabled)))
     }
 }

@@ -81,7 +81,7 @@ pub struct StorageUsage {
 }
 
 /// `$1, $2 …` for PostgreSQL, `?` for SQLite.
-fn placeholder(backend: DbBackend, index: usize) -> String {
+pub(crate) fn placeholder(backend: DbBackend, index: usize) -> String {
     match backend {
         DbBackend::Postgres => format!("${index}"),
         _ => "?".to_owned(),

@@ -111,3 +111,60 @@ async fn the_tenant_runtime_is_served_by_its_supervisor() {
         first["runtime"]["messages_handled"].as_u64().unwrap() + 1
     );
 }
+
+/// A tenant's API keys stop at once when the tenant is disabled, work again when it is
+/// enabled, and are gone with the tenant; other tenants' keys are untouched.
+#[actix_web::test]
+async fn disabling_or_deleting_a_tenant_stops_its_api_keys() {
+    let app = spawn_app().await;
+    let platform = app.platform_token().await;
+    let acme = app.create_tenant("acme").await;
+    let other = app.create_tenant("other").await;
+    let (_, acme_key) = app.create_api_key(&acme.admin_token, &["read"]).await;
+    let (_, other_key) = app.create_api_key(&other.admin_token, &["read"]).await;
+    let tenant_path = format!("/api/v1/admin/tenants/{}", acme.id);
+    assert_eq!(
+        app.get("/api/v1/tenant", &acme_key).await.status(),
+        StatusCode::OK
+    );
+
+    let disabled = app
+        .patch(&tenant_path, &platform, json!({"disabled": true}))
+        .await;
+    assert_eq!(disabled.status(), StatusCode::OK);
+    assert_error(
+        app.get("/api/v1/tenant", &acme_key).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    assert_eq!(
+        app.get("/api/v1/tenant", &other_key).await.status(),
+        StatusCode::OK
+    );
+
+    let enabled = app
+        .patch(&tenant_path, &platform, json!({"disabled": false}))
+        .await;
+    assert_eq!(enabled.status(), StatusCode::OK);
+    assert_eq!(
+        app.get("/api/v1/tenant", &acme_key).await.status(),
+        StatusCode::OK
+    );
+
+    assert!(app
+        .delete(&tenant_path, &platform)
+        .await
+        .status()
+        .is_success());
+    assert_error(
+        app.get("/api/v1/tenant", &acme_key).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    assert_eq!(
+        app.get("/api/v1/tenant", &other_key).await.status(),
+        StatusCode::OK
+    );
+}
