@@ -108,11 +108,8 @@ async fn store_admitted(
         .map_err(RegistryError::SupervisorLost)?
         .map_err(RefusalError)?;
     let stages = stages.lap("admit");
-    let committed = match persister.send(AppendRecord(record)).await {
-        Ok(result) => result,
-        Err(_) => Err(PersistError::Lost),
-    };
-    let wal_id = match committed {
+    let committed = persister.send(AppendRecord(record)).await;
+    let wal_id = match committed.unwrap_or(Err(PersistError::Lost)) {
         Ok(id) => id,
         Err(e) => {
             aggregator.do_send(AbandonBatch {

@@ -9,6 +9,7 @@ use actix::{
 };
 use tokio::sync::oneshot;
 
+use crate::pipeline::StageTimer;
 use crate::self_metrics::ServiceMetrics;
 use crate::store::metrics::WalAppend;
 use crate::store::{Store, StoreError};
@@ -99,12 +100,9 @@ impl Persister {
         let metrics = self.metrics.clone();
         ctx.spawn(
             async move {
-                let started = std::time::Instant::now();
+                let transaction = StageTimer::new(&metrics);
                 let result = store.append_wal(&records).await;
-                metrics
-                    .ingest_stage_seconds
-                    .with_label_values(&["wal_transaction"])
-                    .observe(started.elapsed().as_secs_f64());
+                transaction.lap("wal_transaction");
                 result
             }
             .into_actor(self)

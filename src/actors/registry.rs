@@ -183,6 +183,22 @@ impl Handler<StopTenant> for TenantRegistry {
     }
 }
 
+/// Forget every tenant's supervisor and answer them, for shutdown to stop and wait for.
+#[derive(Message)]
+#[rtype(result = "Vec<Addr<TenantSupervisor>>")]
+struct TakeAllSupervisors;
+
+impl Handler<TakeAllSupervisors> for TenantRegistry {
+    type Result = actix::MessageResult<TakeAllSupervisors>;
+
+    fn handle(&mut self, _: TakeAllSupervisors, _: &mut Self::Context) -> Self::Result {
+        self.message_taken();
+        let taken = self.supervisors.drain().map(|(_, r)| r.addr).collect();
+        self.metrics.tenant_supervisors.set(0);
+        actix::MessageResult(taken)
+    }
+}
+
 /// The tenants whose supervisors are running.
 #[derive(Message)]
 #[rtype(result = "Vec<TenantId>")]
@@ -254,11 +270,11 @@ impl TenantRegistryHandle {
     pub async fn shutdown(&self, wait: Duration) -> Result<(), RegistryError> {
         let deadline = Instant::now() + wait;
         let mut aggregators = Vec::new();
-        for tenant in self.running().await? {
-            if let Ok(aggregator) = self.aggregator(tenant).await {
+        for supervisor in self.send(TakeAllSupervisors).await? {
+            // A supervisor that died already has nothing left to wait for.
+            if let Ok(Some(aggregator)) = supervisor.send(StopSupervisor).await {
                 aggregators.push(aggregator);
             }
-            self.stop(tenant).await?;
         }
         while aggregators.iter().any(Addr::connected) {
             if Instant::now() >= deadline {

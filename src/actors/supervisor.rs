@@ -100,16 +100,22 @@ impl Handler<GetAggregator> for TenantSupervisor {
     }
 }
 
-/// Stop the tenant's actors (tenant deleted or disabled).
+/// Stop the tenant's actors (tenant deleted or disabled, or shutdown); answers the
+/// aggregator it told to stop, if one was running, for callers that wait for it.
 #[derive(Message)]
-#[rtype(result = "()")]
+#[rtype(result = "Option<Addr<MetricAggregator>>")]
 pub struct StopSupervisor;
 
 impl Handler<StopSupervisor> for TenantSupervisor {
-    type Result = ();
+    type Result = MessageResult<StopSupervisor>;
 
-    fn handle(&mut self, _: StopSupervisor, ctx: &mut Self::Context) {
+    fn handle(&mut self, _: StopSupervisor, ctx: &mut Self::Context) -> Self::Result {
+        let aggregator = self.aggregator.take();
+        if let Some(aggregator) = &aggregator {
+            aggregator.do_send(super::aggregator::StopAggregator);
+        }
         ctx.stop();
+        MessageResult(aggregator)
     }
 }
 

@@ -146,7 +146,7 @@ fn decode_lines(
                                 timestamp_ms,
                                 value: *value,
                             },
-                            line_origin(line_no),
+                            format!("line {line_no}"),
                         )?;
                     }
                     next_newline(b, end)
@@ -162,26 +162,6 @@ fn decode_lines(
         pos = end + 1;
     }
     Ok(())
-}
-
-/// `line N`, the origin validation errors name. Written by hand: `format!` costs more than
-/// the rest of a short line's decoding.
-fn line_origin(line_no: usize) -> String {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut n = line_no;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    let mut origin = String::with_capacity(5 + digits.len() - at);
-    origin.push_str("line ");
-    origin.extend(digits[at..].iter().map(|&d| char::from(d)));
-    origin
 }
 
 /// Label sets already built for this body, by series key and field, so a series sent

@@ -16,9 +16,6 @@ pub struct HeadSeries {
     pub labels: Arc<Labels>,
     /// Sorted by time, no duplicate timestamps.
     pub samples: Vec<Sample>,
-    /// The newest timestamp in `samples` (`i64::MIN` when empty), kept beside the entry so
-    /// the common in-order append decides without touching the samples' memory.
-    newest_ms: i64,
     /// Samples at or before this are sealed in chunks; later ones live only in the
     /// write-ahead table and here.
     pub sealed_until_ms: Option<i64>,
@@ -42,9 +39,12 @@ impl HeadSeries {
 
     /// Inserts in time order; the same timestamp again replaces the value.
     fn insert_sorted(&mut self, sample: Sample) {
-        if sample.timestamp_ms > self.newest_ms {
+        if self
+            .samples
+            .last()
+            .is_none_or(|last| last.timestamp_ms < sample.timestamp_ms)
+        {
             self.samples.push(sample);
-            self.newest_ms = sample.timestamp_ms;
             return;
         }
         match self
@@ -179,7 +179,6 @@ impl Head {
             HeadSeries {
                 labels,
                 samples: Vec::new(),
-                newest_ms: i64::MIN,
                 sealed_until_ms: None,
             },
         );

@@ -114,7 +114,7 @@ pub struct MetricAggregator {
     /// Batches admitted and not yet applied (their write-ahead record is committing), by
     /// ticket: each series' oldest timestamp in the batch. Checkpoints seal nothing at or
     /// after these, so a sample acknowledged after the checkpoint is never behind it.
-    in_flight: HashMap<u64, Vec<(InFlightSeries, i64)>>,
+    in_flight: HashMap<u64, InFlight>,
     next_ticket: u64,
     samples_since_checkpoint: usize,
     last_checkpoint: Instant,
@@ -205,29 +205,28 @@ impl MetricAggregator {
 
     /// Series that batches admitted and not yet applied will create: they hold places
     /// under the series limit until applied or abandoned.
+    /// Only the batches' new series are visited: this runs on every admission.
     fn reserved_new_series(&self) -> HashSet<&Labels, foldhash::fast::RandomState> {
         self.in_flight
             .values()
-            .flatten()
-            .filter_map(|(series, _)| match series {
-                InFlightSeries::New(labels) if self.head.id_of(labels).is_none() => Some(labels),
-                _ => None,
-            })
+            .flat_map(|batch| &batch.new)
+            .map(|(labels, _)| labels)
+            .filter(|labels| self.head.id_of(labels).is_none())
             .collect()
     }
 
     /// Per series, the oldest timestamp of any admitted batch not yet applied.
     fn in_flight_limits(&self) -> HashMap<SeriesId, i64> {
         let mut limits: HashMap<SeriesId, i64> = HashMap::new();
-        for (series, oldest) in self.in_flight.values().flatten() {
-            let id = match series {
-                InFlightSeries::Known(id) => Some(*id),
-                // Created by another batch's append since this one was admitted.
-                InFlightSeries::New(labels) => self.head.id_of(labels),
-            };
-            if let Some(id) = id {
-                let limit = limits.entry(id).or_insert(*oldest);
-                *limit = (*limit).min(*oldest);
+        for batch in self.in_flight.values() {
+            let known = batch.known.iter().map(|&(id, oldest)| (Some(id), oldest));
+            // A new series may have been created by another batch's append since.
+            let new = (batch.new.iter()).map(|(labels, oldest)| (self.head.id_of(labels), *oldest));
+            for (id, oldest) in known.chain(new) {
+                if let Some(id) = id {
+                    let limit = limits.entry(id).or_insert(oldest);
+                    *limit = (*limit).min(oldest);
+                }
             }
         }
         limits
@@ -503,11 +502,12 @@ pub struct Admitted {
     pub ids: Vec<Option<SeriesId>>,
 }
 
-/// A series of a batch in flight: known by id, or new (by labels) when admitted.
-#[derive(Debug, Clone)]
-enum InFlightSeries {
-    Known(SeriesId),
-    New(Labels),
+/// A batch admitted and not yet applied: the oldest timestamp it has for each series,
+/// by id for series that existed at admission and by labels for new ones.
+#[derive(Debug, Default)]
+struct InFlight {
+    known: Vec<(SeriesId, i64)>,
+    new: Vec<(Labels, i64)>,
 }
 
 impl Handler<AdmitBatch> for MetricAggregator {
@@ -538,23 +538,19 @@ impl Handler<AdmitBatch> for MetricAggregator {
             .map_err(Refusal::Admit)?;
         self.take_tokens(msg.0.sample_count())
             .map_err(|retry_after_secs| Refusal::RateLimited { retry_after_secs })?;
-        let oldest: Vec<(InFlightSeries, i64)> = msg
-            .0
-            .series
-            .iter()
-            .zip(&resolved)
-            .filter_map(|(series, id)| {
-                let oldest = series.samples.iter().map(|s| s.timestamp_ms).min()?;
-                let series = match id {
-                    Some(id) => InFlightSeries::Known(*id),
-                    None => InFlightSeries::New(series.labels.clone()),
-                };
-                Some((series, oldest))
-            })
-            .collect();
+        let mut in_flight = InFlight::default();
+        for (series, id) in msg.0.series.iter().zip(&resolved) {
+            let Some(oldest) = series.samples.iter().map(|s| s.timestamp_ms).min() else {
+                continue;
+            };
+            match id {
+                Some(id) => in_flight.known.push((*id, oldest)),
+                None => in_flight.new.push((series.labels.clone(), oldest)),
+            }
+        }
         let ticket = self.next_ticket;
         self.next_ticket += 1;
-        self.in_flight.insert(ticket, oldest);
+        self.in_flight.insert(ticket, in_flight);
         Ok(Admitted {
             ticket,
             ids: resolved,

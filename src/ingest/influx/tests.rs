@@ -337,6 +337,4 @@ fn repeated_series_share_one_label_set_and_keep_their_lines() {
     );
     assert_ne!(series[0].labels, series[4].labels);
     assert_eq!(series[1].labels.to_string(), "cpu_sys{host=\"a\"}");
-    assert_eq!(super::line_origin(1_234_567_890), "line 1234567890");
-    assert_eq!(super::line_origin(0), "line 0");
 }
