@@ -178,8 +178,8 @@ fn main() {
                 .iter()
                 .map(|(i, s)| SeriesSamples {
                     labels: label_sets[*i].clone(),
-                    samples: vec![s[t]],
-                    origin: String::new(),
+                    samples: smallvec::smallvec![s[t]],
+                    origin: Default::default(),
                 })
                 .collect(),
         })

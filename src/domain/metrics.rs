@@ -2,9 +2,11 @@
 //! aggregator, store and query engine consume them. Pure: no I/O.
 
 use std::fmt;
-use std::sync::Arc;
+use std::hash::BuildHasher;
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use serde::Serialize;
+use smallvec::SmallVec;
 
 /// The label holding the metric name, as in the Prometheus data model.
 pub const METRIC_NAME_LABEL: &str = "__name__";
@@ -19,8 +21,66 @@ pub struct Label {
 /// A series' identity: its labels sorted by name, `__name__` included. Two label sets
 /// with the same pairs are equal whatever order they arrived in. Shared behind an `Arc`:
 /// queries copy label sets into every result point, so a clone must not copy strings.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct Labels(Arc<Vec<Label>>);
+#[derive(Clone, Default)]
+pub struct Labels(Arc<LabelSet>);
+
+#[derive(Default)]
+struct LabelSet {
+    labels: Vec<Label>,
+    /// The hash of `labels`, computed once on first use: the aggregator's series index
+    /// hashes every series of every request, and the ingest decoders hand it the same
+    /// label sets again and again, so hashing their strings each time was wasted work.
+    hash: OnceLock<u64>,
+}
+
+/// Hashes label sets for [`Labels`]' `Hash`: one keyed hasher for the process, so the
+/// cached hashes agree with each other and tenants cannot precompute colliding sets.
+static LABELS_HASHER: LazyLock<foldhash::fast::RandomState> = LazyLock::new(Default::default);
+
+impl PartialEq for Labels {
+    fn eq(&self, other: &Self) -> bool {
+        if Arc::ptr_eq(&self.0, &other.0) {
+            return true;
+        }
+        if let (Some(a), Some(b)) = (self.0.hash.get(), other.0.hash.get()) {
+            if a != b {
+                return false;
+            }
+        }
+        self.0.labels == other.0.labels
+    }
+}
+
+impl Eq for Labels {}
+
+impl std::hash::Hash for Labels {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(
+            *self
+                .0
+                .hash
+                .get_or_init(|| LABELS_HASHER.hash_one(&self.0.labels)),
+        );
+    }
+}
+
+impl PartialOrd for Labels {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Labels {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.labels.cmp(&other.0.labels)
+    }
+}
+
+impl fmt::Debug for Labels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Labels").field(&self.0.labels).finish()
+    }
+}
 
 impl Labels {
     /// Builds a label set from pairs in any order. Empty values are dropped, as Prometheus
@@ -48,7 +108,7 @@ impl Labels {
                 _ => deduped.push(label),
             }
         }
-        Self(Arc::new(deduped))
+        Self::new(deduped)
     }
 
     /// A label set from labels whose names are known to be distinct and values non-empty
@@ -58,7 +118,14 @@ impl Labels {
         labels.sort_unstable_by(|a, b| a.name.cmp(&b.name));
         debug_assert!(labels.windows(2).all(|w| w[0].name != w[1].name));
         debug_assert!(labels.iter().all(|l| !l.value.is_empty()));
-        Self(Arc::new(labels))
+        Self::new(labels)
+    }
+
+    fn new(labels: Vec<Label>) -> Self {
+        Self(Arc::new(LabelSet {
+            labels,
+            hash: OnceLock::new(),
+        }))
     }
 
     /// This label set's allocation, the same for every clone of it: a cheap key for caches
@@ -91,27 +158,29 @@ impl Labels {
 
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
+            .labels
             .binary_search_by(|l| l.name.as_str().cmp(name))
             .ok()
-            .map(|i| self.0[i].value.as_str())
+            .map(|i| self.0.labels[i].value.as_str())
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Label> {
-        self.0.iter()
+        self.0.labels.iter()
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.0.labels.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.labels.is_empty()
     }
 
     /// A JSON object of the labels with sorted keys: the stored form in the series index.
     pub fn to_json(&self) -> String {
         let map: serde_json::Map<String, serde_json::Value> = self
             .0
+            .labels
             .iter()
             .map(|l| (l.name.clone(), serde_json::Value::String(l.value.clone())))
             .collect();
@@ -127,9 +196,7 @@ impl Labels {
 
     /// The labels for which `keep` holds, in the same order.
     pub fn filtered(&self, keep: impl Fn(&Label) -> bool) -> Labels {
-        Labels(Arc::new(
-            self.0.iter().filter(|l| keep(l)).cloned().collect(),
-        ))
+        Labels::new(self.0.labels.iter().filter(|l| keep(l)).cloned().collect())
     }
 
     /// These labels without `__name__`.
@@ -139,10 +206,16 @@ impl Labels {
 
     /// These labels with `name` set to `value`; an empty value removes the label.
     pub fn with_label(&self, name: &str, value: &str) -> Labels {
-        let mut labels = self.filtered(|l| l.name != name);
+        let mut labels: Vec<Label> = self
+            .0
+            .labels
+            .iter()
+            .filter(|l| l.name != name)
+            .cloned()
+            .collect();
         if !value.is_empty() {
-            let at = labels.0.partition_point(|l| l.name.as_str() < name);
-            Arc::make_mut(&mut labels.0).insert(
+            let at = labels.partition_point(|l| l.name.as_str() < name);
+            labels.insert(
                 at,
                 Label {
                     name: name.to_owned(),
@@ -150,7 +223,7 @@ impl Labels {
                 },
             );
         }
-        labels
+        Labels::new(labels)
     }
 
     /// A stable 64-bit fingerprint (FNV-1a over names and values with separators), the
@@ -159,7 +232,7 @@ impl Labels {
         const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
         const PRIME: u64 = 0x0000_0100_0000_01b3;
         let mut hash = OFFSET;
-        for label in self.0.iter() {
+        for label in self.0.labels.iter() {
             for byte in label
                 .name
                 .bytes()
@@ -181,7 +254,7 @@ impl fmt::Display for Labels {
         let name = self.metric_name().unwrap_or("");
         f.write_str(name)?;
         let mut first = true;
-        for label in self.0.iter().filter(|l| l.name != METRIC_NAME_LABEL) {
+        for label in self.0.labels.iter().filter(|l| l.name != METRIC_NAME_LABEL) {
             f.write_str(if first { "{" } else { "," })?;
             first = false;
             write!(f, "{}={:?}", label.name, label.value)?;
@@ -200,13 +273,42 @@ pub struct Sample {
     pub value: f64,
 }
 
-/// Samples of one series in one request, with where they came from in that request
-/// (`line 17`, `metrics[3]`, `timeseries[2]` …) so errors can point at it.
+/// Where a series was in its request, for error messages: `line 17`, `metrics[3]`,
+/// `timeseries[2]`, an OTLP path. Line numbers and list indexes are kept as numbers: every
+/// decoded series carries one, and formatting a string per line protocol line cost more
+/// than parsing the line.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Origin {
+    /// Not from a request (replayed from a write-ahead record); displays as nothing.
+    #[default]
+    Unknown,
+    /// `line N` (1-based) of a text body.
+    Line(usize),
+    /// `list[index]`: `metrics[3]`, `timeseries[2]`.
+    Item(&'static str, usize),
+    /// Any other position, written out.
+    Path(Box<str>),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unknown => Ok(()),
+            Self::Line(line) => write!(f, "line {line}"),
+            Self::Item(list, index) => write!(f, "{list}[{index}]"),
+            Self::Path(path) => f.write_str(path),
+        }
+    }
+}
+
+/// Samples of one series in one request, with where they came from in that request so
+/// errors can point at it. Most requests carry one sample per series, so one is kept
+/// inline instead of in an allocation of its own.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeriesSamples {
     pub labels: Labels,
-    pub samples: Vec<Sample>,
-    pub origin: String,
+    pub samples: SmallVec<[Sample; 1]>,
+    pub origin: Origin,
 }
 
 /// Everything one ingest request carries, decoded but not yet validated.
@@ -288,7 +390,7 @@ pub fn validate_batch(
             break;
         }
         let reject = |reason: String| SampleRejection {
-            origin: series.origin.clone(),
+            origin: series.origin.to_string(),
             reason,
         };
         if let Some(reason) = series_problem(&series.labels, limits) {
@@ -418,6 +520,29 @@ mod tests {
     }
 
     #[test]
+    fn label_sets_built_apart_are_equal_and_hash_alike() {
+        use std::hash::BuildHasher;
+        let hasher = foldhash::fast::RandomState::default();
+        let a = Labels::with_name("cpu", [("host", "a"), ("dc", "x")]);
+        let b = Labels::from_pairs([("dc", "x"), ("__name__", "cpu"), ("host", "a")]);
+        assert_ne!(a.identity(), b.identity());
+        // Hash one first so the comparison meets one cached and one uncached hash.
+        let hash_a = hasher.hash_one(&a);
+        assert_eq!(a, b);
+        assert_eq!(hash_a, hasher.hash_one(&b));
+        assert_eq!(
+            hash_a,
+            hasher.hash_one(a.clone()),
+            "clones share the cached hash"
+        );
+        let c = a.with_label("host", "b");
+        assert_ne!(hasher.hash_one(&c), hash_a);
+        assert_ne!(a, c, "different values with both hashes cached");
+        assert_eq!(c, Labels::with_name("cpu", [("host", "b"), ("dc", "x")]));
+        assert!(a < c, "ordered by the labels, not by the cache");
+    }
+
+    #[test]
     fn labels_print_in_prometheus_notation() {
         let labels = Labels::with_name("cpu", [("host", "a"), ("dc", "x\"y")]);
         assert_eq!(labels.to_string(), "cpu{dc=\"x\\\"y\",host=\"a\"}");
@@ -449,11 +574,11 @@ mod tests {
         MetricBatch {
             series: vec![SeriesSamples {
                 labels,
-                samples: vec![Sample {
+                samples: smallvec::smallvec![Sample {
                     timestamp_ms: ts,
                     value: f64::NAN,
                 }],
-                origin: "line 1".into(),
+                origin: Origin::Line(1),
             }],
         }
     }

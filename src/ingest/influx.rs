@@ -21,9 +21,10 @@ use std::cell::RefCell;
 use std::collections::HashSet;
 use std::hash::BuildHasher;
 use std::ops::Range;
+use std::sync::{LazyLock, Mutex};
 
 use super::{BatchBuilder, DecodeContext, IngestError, MetricDecoder};
-use crate::domain::metrics::{Label, Labels, MetricBatch, Sample, METRIC_NAME_LABEL};
+use crate::domain::metrics::{Label, Labels, MetricBatch, Origin, Sample, METRIC_NAME_LABEL};
 
 /// Unit of line protocol timestamps, from the `precision` query parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -135,7 +136,8 @@ fn decode_lines(
                             // scrape or per field set): build its label set once.
                             Cow::Borrowed(field) => {
                                 seen_series.labels(text, point.series_key, field, || {
-                                    point.labels_for(field)
+                                    KNOWN_SERIES
+                                        .labels(point.series_key, field, || point.labels_for(field))
                                 })
                             }
                             Cow::Owned(field) => point.labels_for(field),
@@ -146,7 +148,7 @@ fn decode_lines(
                                 timestamp_ms,
                                 value: *value,
                             },
-                            format!("line {line_no}"),
+                            Origin::Line(line_no),
                         )?;
                     }
                     next_newline(b, end)
@@ -234,6 +236,83 @@ impl SeriesMemo {
                 labels
             }
         }
+    }
+}
+
+/// Label sets built from series keys, kept across requests and shared by every worker
+/// thread. Agents send the same series every few seconds, so nearly every line finds its
+/// labels here instead of building them (six strings, a list and its `Arc`), and every
+/// request then carries the very label-set allocation the aggregator's series index holds,
+/// which that index compares by address instead of string by string. Only a memo: an entry
+/// is a pure function of its key, whoever sent it, so sharing it across tenants reveals
+/// nothing and a lost entry costs one rebuild.
+struct KnownSeries {
+    shards: Box<[Mutex<KnownSeriesShard>]>,
+    hasher: foldhash::fast::RandomState,
+}
+
+#[derive(Default)]
+struct KnownSeriesShard {
+    table: hashbrown::HashTable<KnownSeriesEntry>,
+}
+
+/// A series key as written and a field name, stored as one string, with their labels.
+struct KnownSeriesEntry {
+    key_and_field: Box<str>,
+    key_len: usize,
+    labels: Labels,
+}
+
+impl KnownSeriesEntry {
+    fn parts(&self) -> (&str, &str) {
+        self.key_and_field.split_at(self.key_len)
+    }
+}
+
+static KNOWN_SERIES: LazyLock<KnownSeries> = LazyLock::new(KnownSeries::new);
+
+impl KnownSeries {
+    /// Shards: enough that worker threads rarely wait on each other's lock.
+    const SHARDS: usize = 64;
+    /// Entries kept per shard; a full shard is emptied (262,144 series in all, about
+    /// 20 MiB), so a flood of one-off series cannot grow the memo without bound.
+    const SHARD_ENTRIES: usize = 4096;
+
+    fn new() -> Self {
+        Self {
+            shards: (0..Self::SHARDS).map(|_| Mutex::default()).collect(),
+            hasher: foldhash::fast::RandomState::default(),
+        }
+    }
+
+    /// The labels of field `field` of series `key`, built by `build` if not known yet.
+    fn labels(&self, key: &str, field: &str, build: impl FnOnce() -> Labels) -> Labels {
+        let hash = self.hasher.hash_one((key, field));
+        let shard = &self.shards[(hash >> 32) as usize % Self::SHARDS];
+        let is_it = |entry: &KnownSeriesEntry| entry.parts() == (key, field);
+        if let Some(entry) = shard
+            .lock()
+            .expect("known-series lock")
+            .table
+            .find(hash, is_it)
+        {
+            return entry.labels.clone();
+        }
+        let labels = build();
+        let entry = KnownSeriesEntry {
+            key_and_field: [key, field].concat().into_boxed_str(),
+            key_len: key.len(),
+            labels: labels.clone(),
+        };
+        let mut shard = shard.lock().expect("known-series lock");
+        if shard.table.len() >= Self::SHARD_ENTRIES {
+            shard.table.clear();
+        }
+        let rehash = |entry: &KnownSeriesEntry| self.hasher.hash_one(entry.parts());
+        if let hashbrown::hash_table::Entry::Vacant(slot) = shard.table.entry(hash, is_it, rehash) {
+            slot.insert(entry);
+        }
+        labels
     }
 }
 

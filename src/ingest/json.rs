@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use super::{
     labels_with_name, special_float, BatchBuilder, DecodeContext, IngestError, MetricDecoder,
 };
-use crate::domain::metrics::{Labels, MetricBatch, Sample};
+use crate::domain::metrics::{Labels, MetricBatch, Origin, Sample};
 
 /// Decodes `application/json` bodies of the shape above.
 #[derive(Debug, Clone, Copy, Default)]
@@ -35,9 +35,9 @@ impl MetricDecoder for JsonDecoder {
         })?;
         let mut batch = BatchBuilder::new(ctx);
         for (i, entry) in parsed.metrics.iter().enumerate() {
-            let origin = format!("metrics[{i}]");
+            let origin = Origin::Item("metrics", i);
             match metric(entry, ctx) {
-                Ok((labels, sample)) => batch.push(labels, sample, &origin)?,
+                Ok((labels, sample)) => batch.push(labels, sample, origin)?,
                 Err(problem) => {
                     batch.error(format!("{origin}: {problem}"));
                     if batch.is_full() {

@@ -14,7 +14,9 @@ pub mod json;
 pub mod otlp;
 pub mod remote_write;
 
-use crate::domain::metrics::{Labels, MetricBatch, Sample, SeriesSamples, METRIC_NAME_LABEL};
+use crate::domain::metrics::{
+    Labels, MetricBatch, Origin, Sample, SeriesSamples, METRIC_NAME_LABEL,
+};
 
 pub use compression::decompress;
 pub use influx::{InfluxDecoder, Precision};
@@ -153,12 +155,12 @@ impl BatchBuilder {
         &mut self,
         labels: Labels,
         sample: Sample,
-        origin: impl Into<String>,
+        origin: Origin,
     ) -> Result<(), IngestError> {
         self.push_series(SeriesSamples {
             labels,
-            samples: vec![sample],
-            origin: origin.into(),
+            samples: smallvec::smallvec![sample],
+            origin,
         })
     }
 

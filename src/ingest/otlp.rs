@@ -28,7 +28,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
 };
 
 use super::{media_type, BatchBuilder, DecodeContext, IngestError, MetricDecoder};
-use crate::domain::metrics::{Labels, MetricBatch, Sample};
+use crate::domain::metrics::{Labels, MetricBatch, Origin, Sample};
 
 /// Prometheus' stale marker: the NaN with this exact bit pattern.
 const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
@@ -178,7 +178,8 @@ impl Converter {
             };
             let sample = sample(self.now_ms, point.time_unix_nano, point.flags, value);
             let labels = series_labels(name, &point.attributes, resource, None);
-            self.batch.push(labels, sample, &origin)?;
+            self.batch
+                .push(labels, sample, Origin::Path(origin.into()))?;
         }
         Ok(())
     }
@@ -206,21 +207,25 @@ impl Converter {
         let at = |value: f64| sample(now_ms, point.time_unix_nano, point.flags, value);
         if let Some(sum) = point.sum {
             let labels = series_labels(&format!("{name}_sum"), attributes, resource, None);
-            self.batch.push(labels, at(sum), origin)?;
+            self.batch
+                .push(labels, at(sum), Origin::Path(origin.into()))?;
         }
         let labels = series_labels(&format!("{name}_count"), attributes, resource, None);
-        self.batch.push(labels, at(point.count as f64), origin)?;
+        self.batch
+            .push(labels, at(point.count as f64), Origin::Path(origin.into()))?;
         let bucket = format!("{name}_bucket");
         let mut cumulative: u64 = 0;
         for (bound, count) in bounds.iter().zip(counts) {
             cumulative = cumulative.saturating_add(*count);
             let le = ("le", names::format_float(*bound));
             let labels = series_labels(&bucket, attributes, resource, Some(le));
-            self.batch.push(labels, at(cumulative as f64), origin)?;
+            self.batch
+                .push(labels, at(cumulative as f64), Origin::Path(origin.into()))?;
         }
         let le = ("le", "+Inf".to_owned());
         let labels = series_labels(&bucket, attributes, resource, Some(le));
-        self.batch.push(labels, at(point.count as f64), origin)
+        self.batch
+            .push(labels, at(point.count as f64), Origin::Path(origin.into()))
     }
 
     fn summary_point(
@@ -234,13 +239,16 @@ impl Converter {
         let now_ms = self.now_ms;
         let at = |value: f64| sample(now_ms, point.time_unix_nano, point.flags, value);
         let labels = series_labels(&format!("{name}_sum"), attributes, resource, None);
-        self.batch.push(labels, at(point.sum), origin)?;
+        self.batch
+            .push(labels, at(point.sum), Origin::Path(origin.into()))?;
         let labels = series_labels(&format!("{name}_count"), attributes, resource, None);
-        self.batch.push(labels, at(point.count as f64), origin)?;
+        self.batch
+            .push(labels, at(point.count as f64), Origin::Path(origin.into()))?;
         for quantile in &point.quantile_values {
             let q = ("quantile", names::format_float(quantile.quantile));
             let labels = series_labels(name, attributes, resource, Some(q));
-            self.batch.push(labels, at(quantile.value), origin)?;
+            self.batch
+                .push(labels, at(quantile.value), Origin::Path(origin.into()))?;
         }
         Ok(())
     }

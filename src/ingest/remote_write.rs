@@ -4,7 +4,9 @@
 //! decoder); native histograms are refused, naming the series. Origins are `timeseries[i]`.
 
 use super::{media_type, BatchBuilder, DecodeContext, IngestError, MetricDecoder};
-use crate::domain::metrics::{Labels, MetricBatch, Sample, SeriesSamples, METRIC_NAME_LABEL};
+use crate::domain::metrics::{
+    Labels, MetricBatch, Origin, Sample, SeriesSamples, METRIC_NAME_LABEL,
+};
 
 /// The remote write 1.0 messages, declared by hand (no protoc). Fields this decoder does
 /// not read (metadata, exemplars) are left out and skipped on decode.
@@ -92,7 +94,7 @@ impl MetricDecoder for RemoteWriteDecoder {
         })?;
         let mut batch = BatchBuilder::new(ctx);
         for (i, series) in request.timeseries.into_iter().enumerate() {
-            let origin = format!("timeseries[{i}]");
+            let origin = Origin::Item("timeseries", i);
             match series_samples(series, origin.clone()) {
                 Ok(Some(series)) => batch.push_series(series)?,
                 Ok(None) => {}
@@ -111,7 +113,7 @@ impl MetricDecoder for RemoteWriteDecoder {
 /// The series, `None` if it carries no samples (only exemplars, say).
 fn series_samples(
     series: proto::TimeSeries,
-    origin: String,
+    origin: Origin,
 ) -> Result<Option<SeriesSamples>, String> {
     if !series.histograms.is_empty() {
         return Err(

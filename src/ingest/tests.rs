@@ -15,12 +15,32 @@ pub(crate) fn series(
 ) -> SeriesSamples {
     SeriesSamples {
         labels: Labels::with_name(name, labels.iter().copied()),
-        samples: vec![Sample {
+        samples: smallvec::smallvec![Sample {
             timestamp_ms,
             value,
         }],
-        origin: origin.to_owned(),
+        origin: origin_of(origin),
     }
+}
+
+/// The [`Origin`] a decoder gives for `text` as it is displayed: `line 3`, `metrics[2]`,
+/// `timeseries[0]`, anything else a path.
+pub(crate) fn origin_of(text: &str) -> Origin {
+    let number = |digits: &str| digits.parse::<usize>().ok();
+    if let Some(line) = text.strip_prefix("line ").and_then(number) {
+        return Origin::Line(line);
+    }
+    for list in ["metrics", "timeseries"] {
+        let index = text
+            .strip_prefix(list)
+            .and_then(|rest| rest.strip_prefix('['))
+            .and_then(|rest| rest.strip_suffix(']'))
+            .and_then(number);
+        if let Some(index) = index {
+            return Origin::Item(list, index);
+        }
+    }
+    Origin::Path(text.into())
 }
 
 /// The messages of a `Malformed`, failing the test on anything else.

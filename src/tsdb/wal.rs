@@ -30,10 +30,11 @@ use std::cell::RefCell;
 use std::fmt;
 use std::hash::BuildHasher;
 
+use smallvec::SmallVec;
 use thiserror::Error;
 
 use super::varint::{put_ivarint, put_uvarint, ByteCursor};
-use crate::domain::metrics::{Labels, MetricBatch, Sample, SeriesSamples};
+use crate::domain::metrics::{Labels, MetricBatch, Origin, Sample, SeriesSamples};
 
 /// The version byte [`encode_wal_record`] writes.
 pub const WAL_FORMAT_V1: u8 = 1;
@@ -393,7 +394,7 @@ impl PayloadReader<'_> {
             *prev_ts = prev_ts.wrapping_add(delta);
             timestamps.push(*prev_ts);
         }
-        let mut samples = Vec::with_capacity(sample_count);
+        let mut samples = SmallVec::with_capacity(sample_count);
         let mut prev_bits = 0u64;
         for timestamp_ms in timestamps {
             prev_bits ^= self.xor()?;
@@ -405,7 +406,7 @@ impl PayloadReader<'_> {
         Ok(SeriesSamples {
             labels: Labels::from_pairs(pairs),
             samples,
-            origin: String::new(),
+            origin: Origin::Unknown,
         })
     }
 

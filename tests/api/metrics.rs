@@ -888,7 +888,7 @@ async fn checkpoints_wait_for_samples_still_committing() {
     use std::sync::Arc;
     use tidewatch::actors::aggregator::{wal_append, AbandonBatch, AdmitBatch, ApplyBatch};
     use tidewatch::actors::persister::AppendRecord;
-    use tidewatch::domain::metrics::{Labels, MetricBatch, Sample, SeriesSamples};
+    use tidewatch::domain::metrics::{Labels, MetricBatch, Origin, Sample, SeriesSamples};
 
     let app = spawn_app().await;
     let (acme, key) = tenant_with_key(&app, "acme").await;
@@ -910,11 +910,11 @@ async fn checkpoints_wait_for_samples_still_committing() {
     let late = Arc::new(MetricBatch {
         series: vec![SeriesSamples {
             labels: Labels::with_name("counter", [("host", "a")]),
-            samples: vec![Sample {
+            samples: smallvec::smallvec![Sample {
                 timestamp_ms: late_at,
                 value: -1.0,
             }],
-            origin: "line 1".into(),
+            origin: Origin::Line(1),
         }],
     });
     let aggregator = app.state.registry.aggregator(tenant).await.unwrap();
@@ -986,7 +986,7 @@ async fn checkpoints_wait_for_samples_still_committing() {
 async fn series_in_flight_hold_their_place_under_the_limit() {
     use std::sync::Arc;
     use tidewatch::actors::aggregator::{AbandonBatch, AdmitBatch};
-    use tidewatch::domain::metrics::{Labels, MetricBatch, Sample, SeriesSamples};
+    use tidewatch::domain::metrics::{Labels, MetricBatch, Origin, Sample, SeriesSamples};
 
     let app = spawn_app_with(|c| c.max_series_per_tenant = 1).await;
     let (acme, _key) = tenant_with_key(&app, "acme").await;
@@ -1000,11 +1000,11 @@ async fn series_in_flight_hold_their_place_under_the_limit() {
         Arc::new(MetricBatch {
             series: vec![SeriesSamples {
                 labels: Labels::with_name("cpu", [("host", host)]),
-                samples: vec![Sample {
+                samples: smallvec::smallvec![Sample {
                     timestamp_ms: now_ms(),
                     value: 1.0,
                 }],
-                origin: "line 1".into(),
+                origin: Origin::Line(1),
             }],
         })
     };

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use crate::domain::metrics::{Labels, MetricBatch, Sample, SeriesSamples};
+use crate::domain::metrics::{Labels, MetricBatch, Origin, Sample, SeriesSamples};
 
 /// A series id, unique within a tenant and stable across restarts (stored in the index).
 pub type SeriesId = i64;
@@ -106,8 +106,8 @@ pub struct Head {
     /// runs for every ingested series, and foldhash is several times cheaper while still
     /// keyed, so tenants cannot precompute colliding label sets.
     ids: HashMap<Arc<Labels>, SeriesId, foldhash::fast::RandomState>,
-    series: HashMap<SeriesId, HeadSeries>,
-    by_name: HashMap<String, Vec<SeriesId>>,
+    series: HashMap<SeriesId, HeadSeries, foldhash::fast::RandomState>,
+    by_name: HashMap<String, Vec<SeriesId>, foldhash::fast::RandomState>,
     unpersisted: Vec<SeriesId>,
     sample_count: usize,
     /// Samples at or after this instant are all in memory (older ones may be only in chunks).
@@ -218,7 +218,7 @@ impl Head {
                     ) {
                         if oldest <= sealed {
                             return Err(AdmitError::TooOld {
-                                origin: series.origin.clone(),
+                                origin: series.origin.to_string(),
                                 series: series.labels.to_string(),
                                 sealed_until_ms: sealed,
                             });
@@ -367,8 +367,8 @@ impl Head {
             if !open.is_empty() {
                 plan.carry_over.series.push(SeriesSamples {
                     labels: (*series.labels).clone(),
-                    samples: open.to_vec(),
-                    origin: String::new(),
+                    samples: open.into(),
+                    origin: Origin::Unknown,
                 });
             }
         }
@@ -419,7 +419,7 @@ mod tests {
                         value: *v,
                     })
                     .collect(),
-                origin: "line 1".into(),
+                origin: Origin::Line(1),
             }],
         }
     }

@@ -525,7 +525,7 @@ impl Handler<AdmitBatch> for MetricAggregator {
                 .any(|s| s.timestamp_ms < oldest_allowed)
             {
                 return Err(Refusal::Admit(AdmitError::BeyondRetention {
-                    origin: series.origin.clone(),
+                    origin: series.origin.to_string(),
                     series: series.labels.to_string(),
                     retention_days: self.config.raw_retention_ms / DAY_MS,
                 }));

@@ -326,7 +326,7 @@ fn repeated_series_share_one_label_set_and_keep_their_lines() {
     let body =
         "cpu,host=a user=1,sys=2 1\nmem,host=a v=3 1\ncpu,host=a user=4 2\ncpu,host=b user=5 2\n";
     let series = decoded(body);
-    let origins: Vec<&str> = series.iter().map(|s| s.origin.as_str()).collect();
+    let origins: Vec<String> = series.iter().map(|s| s.origin.to_string()).collect();
     assert_eq!(origins, ["line 1", "line 1", "line 2", "line 3", "line 4"]);
     assert_eq!(series[0].labels.to_string(), "cpu_user{host=\"a\"}");
     assert_eq!(series[0].labels, series[3].labels);
@@ -337,4 +337,45 @@ fn repeated_series_share_one_label_set_and_keep_their_lines() {
     );
     assert_ne!(series[0].labels, series[4].labels);
     assert_eq!(series[1].labels.to_string(), "cpu_sys{host=\"a\"}");
+}
+
+#[test]
+fn series_keep_their_label_set_across_requests() {
+    // A measurement no other test uses: the memo is shared by every test in the process.
+    let first = decoded("known_series_memo,host=a,dc=x user=1,value=2 1\n");
+    let second = decoded("other_line v=1 1\nknown_series_memo,host=a,dc=x user=3,value=4 2\n");
+    assert_eq!(
+        first[0].labels.to_string(),
+        "known_series_memo_user{dc=\"x\",host=\"a\"}"
+    );
+    assert_eq!(
+        first[1].labels.to_string(),
+        "known_series_memo{dc=\"x\",host=\"a\"}"
+    );
+    assert_eq!(
+        first[0].labels.identity(),
+        second[1].labels.identity(),
+        "the second request reuses the first one's label set"
+    );
+    assert_eq!(first[1].labels.identity(), second[2].labels.identity());
+    assert_eq!(second[1].samples[0].value, 3.0);
+    assert_eq!(second[1].origin, Origin::Line(2));
+
+    // Keys written differently are different entries, even where they unescape alike.
+    let escaped = decoded("known_series_memo,host=a\\ b user=1 1\n");
+    let plain = decoded("known_series_memo,host=a\\ b,dc=x user=1 1\n");
+    assert_eq!(
+        escaped[0].labels.to_string(),
+        "known_series_memo_user{host=\"a b\"}"
+    );
+    assert_eq!(
+        plain[0].labels.to_string(),
+        "known_series_memo_user{dc=\"x\",host=\"a b\"}"
+    );
+    // A field whose name ends like another key's beginning does not alias it.
+    let shifted = decoded("known_series_memo,host=a,dc=xu ser=1 1\n");
+    assert_eq!(
+        shifted[0].labels.to_string(),
+        "known_series_memo_ser{dc=\"xu\",host=\"a\"}"
+    );
 }

@@ -62,7 +62,7 @@ fn decodes_a_snappy_write_request() {
         vec![
             SeriesSamples {
                 labels: Labels::with_name("http_requests_total", [("job", "api"), ("code", "200")]),
-                samples: vec![
+                samples: smallvec::smallvec![
                     Sample {
                         timestamp_ms: 1_000,
                         value: 1.0
@@ -72,15 +72,15 @@ fn decodes_a_snappy_write_request() {
                         value: 2.5
                     },
                 ],
-                origin: "timeseries[0]".into(),
+                origin: Origin::Item("timeseries", 0),
             },
             SeriesSamples {
                 labels: Labels::with_name("up", [("job", "api")]),
-                samples: vec![Sample {
+                samples: smallvec::smallvec![Sample {
                     timestamp_ms: 3_000,
                     value: 1.0
                 }],
-                origin: "timeseries[1]".into(),
+                origin: Origin::Item("timeseries", 1),
             },
         ]
     );
@@ -133,7 +133,7 @@ fn series_without_samples_are_skipped_and_metadata_is_ignored() {
         .decode(&request.encode_to_vec(), &DecodeContext::new(NOW))
         .expect("valid");
     assert_eq!(batch.series.len(), 1);
-    assert_eq!(batch.series[0].origin, "timeseries[1]");
+    assert_eq!(batch.series[0].origin.to_string(), "timeseries[1]");
 }
 
 #[test]

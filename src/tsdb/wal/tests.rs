@@ -4,8 +4,8 @@ use crate::tsdb::testdata::{self, TestRng, START_MS};
 fn series(name: &str, host: &str, samples: Vec<Sample>) -> SeriesSamples {
     SeriesSamples {
         labels: Labels::with_name(name, [("host", host), ("job", "node")]),
-        samples,
-        origin: format!("series of {host}"),
+        samples: samples.into(),
+        origin: Origin::Path(format!("series of {host}").into()),
     }
 }
 
@@ -14,7 +14,7 @@ fn assert_same(name: &str, decoded: &MetricBatch, expected: &MetricBatch) {
     assert_eq!(decoded.series.len(), expected.series.len(), "{name}");
     for (i, (d, e)) in decoded.series.iter().zip(&expected.series).enumerate() {
         assert_eq!(d.labels, e.labels, "{name}: series {i} labels");
-        assert_eq!(d.origin, "", "{name}: series {i} origin");
+        assert_eq!(d.origin, Origin::Unknown, "{name}: series {i} origin");
         let bits = |s: &SeriesSamples| -> Vec<(i64, u64)> {
             s.samples
                 .iter()
@@ -90,13 +90,13 @@ fn batch_cases() -> Vec<(&'static str, MetricBatch)> {
                 series: vec![
                     SeriesSamples {
                         labels: Labels::with_name("temp", [("city", "Zürich ☀")]),
-                        samples: vec![at(1, 21.5)],
-                        origin: String::new(),
+                        samples: smallvec::smallvec![at(1, 21.5)],
+                        origin: Origin::Unknown,
                     },
                     SeriesSamples {
                         labels: Labels::default(),
-                        samples: vec![at(2, 1.0)],
-                        origin: String::new(),
+                        samples: smallvec::smallvec![at(2, 1.0)],
+                        origin: Origin::Unknown,
                     },
                 ],
             },
