@@ -27,10 +27,38 @@ pub struct Labels(Arc<LabelSet>);
 #[derive(Default)]
 struct LabelSet {
     labels: Vec<Label>,
-    /// The hash of `labels`, computed once on first use: the aggregator's series index
-    /// hashes every series of every request, and the ingest decoders hand it the same
-    /// label sets again and again, so hashing their strings each time was wasted work.
-    hash: OnceLock<u64>,
+    /// Computed once, on first use: the aggregator's series index hashes, and validation
+    /// checks, every series of every request, and the ingest decoders hand them the same
+    /// label sets again and again, so going over their strings each time was wasted work.
+    facts: OnceLock<LabelFacts>,
+}
+
+/// What hashing and validation need to know about a label set.
+#[derive(Debug, Clone, Copy)]
+struct LabelFacts {
+    hash: u64,
+    /// A valid metric name is present and every label name is valid.
+    names_valid: bool,
+    /// Length in bytes of the longest name and of the longest value (saturating).
+    longest_name: u32,
+    longest_value: u32,
+}
+
+impl LabelFacts {
+    fn of(labels: &[Label]) -> Self {
+        let longest = |len: Option<usize>| u32::try_from(len.unwrap_or(0)).unwrap_or(u32::MAX);
+        let name = labels
+            .iter()
+            .find(|l| l.name == METRIC_NAME_LABEL)
+            .map(|l| l.value.as_str());
+        Self {
+            hash: LABELS_HASHER.hash_one(labels),
+            names_valid: name.is_some_and(is_valid_metric_name)
+                && labels.iter().all(|l| is_valid_label_name(&l.name)),
+            longest_name: longest(labels.iter().map(|l| l.name.len()).max()),
+            longest_value: longest(labels.iter().map(|l| l.value.len()).max()),
+        }
+    }
 }
 
 /// Hashes label sets for [`Labels`]' `Hash`: one keyed hasher for the process, so the
@@ -42,8 +70,8 @@ impl PartialEq for Labels {
         if Arc::ptr_eq(&self.0, &other.0) {
             return true;
         }
-        if let (Some(a), Some(b)) = (self.0.hash.get(), other.0.hash.get()) {
-            if a != b {
+        if let (Some(a), Some(b)) = (self.0.facts.get(), other.0.facts.get()) {
+            if a.hash != b.hash {
                 return false;
             }
         }
@@ -55,12 +83,7 @@ impl Eq for Labels {}
 
 impl std::hash::Hash for Labels {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        state.write_u64(
-            *self
-                .0
-                .hash
-                .get_or_init(|| LABELS_HASHER.hash_one(&self.0.labels)),
-        );
+        state.write_u64(self.facts().hash);
     }
 }
 
@@ -124,8 +147,12 @@ impl Labels {
     fn new(labels: Vec<Label>) -> Self {
         Self(Arc::new(LabelSet {
             labels,
-            hash: OnceLock::new(),
+            facts: OnceLock::new(),
         }))
+    }
+
+    fn facts(&self) -> &LabelFacts {
+        self.0.facts.get_or_init(|| LabelFacts::of(&self.0.labels))
     }
 
     /// This label set's allocation, the same for every clone of it: a cheap key for caches
@@ -426,6 +453,16 @@ pub fn validate_batch(
 }
 
 fn series_problem(labels: &Labels, limits: &SampleLimits) -> Option<String> {
+    let facts = labels.facts();
+    let within = |len: u32, limit: usize| usize::try_from(len).is_ok_and(|len| len <= limit);
+    if facts.names_valid
+        && labels.len() - 1 <= limits.max_labels
+        && within(facts.longest_name, limits.max_label_name_bytes)
+        && within(facts.longest_value, limits.max_label_value_bytes)
+    {
+        return None;
+    }
+    // Something is wrong: find the first problem and say what it is.
     let Some(name) = labels.metric_name() else {
         return Some("the series has no metric name".into());
     };

@@ -135,9 +135,11 @@ fn decode_lines(
                             // Agents send a series several times per body (one line per
                             // scrape or per field set): build its label set once.
                             Cow::Borrowed(field) => {
-                                seen_series.labels(text, point.series_key, field, || {
+                                let key = point.series_key;
+                                let hash = KNOWN_SERIES.hash(key, field);
+                                seen_series.labels(text, key, field, hash, || {
                                     KNOWN_SERIES
-                                        .labels(point.series_key, field, || point.labels_for(field))
+                                        .labels(key, field, hash, || point.labels_for(field))
                                 })
                             }
                             Cow::Owned(field) => point.labels_for(field),
@@ -172,11 +174,10 @@ fn decode_lines(
 /// instead of a fresh table per request.
 #[derive(Default)]
 struct SeriesMemo {
-    /// Indexes into `entries`, by the hash of key and field.
+    /// Indexes into `entries`, by [`KnownSeries::hash`] of key and field.
     table: hashbrown::HashTable<u32>,
-    /// (series key, field) as byte ranges of the body, and the labels built for them.
-    entries: Vec<(Range<usize>, Range<usize>, Labels)>,
-    hasher: foldhash::fast::RandomState,
+    /// That hash, (series key, field) as byte ranges of the body, and their labels.
+    entries: Vec<(u64, Range<usize>, Range<usize>, Labels)>,
 }
 
 thread_local! {
@@ -195,44 +196,37 @@ impl SeriesMemo {
         }
     }
 
-    /// The labels for `key` and `field` (both slices of `text`), built by `build` the
-    /// first time.
+    /// The labels for `key` and `field` (both slices of `text`, hashing to `hash`),
+    /// built by `build` the first time.
     fn labels(
         &mut self,
         text: &str,
         key: &str,
         field: &str,
+        hash: u64,
         build: impl FnOnce() -> Labels,
     ) -> Labels {
-        let Self {
-            table,
-            entries,
-            hasher,
-        } = self;
+        let Self { table, entries } = self;
         let range_of = |part: &str| {
             let start = part.as_ptr() as usize - text.as_ptr() as usize;
             start..start + part.len()
         };
-        let hash = |key: &str, field: &str| hasher.hash_one((key, field));
         let entry = table.entry(
-            hash(key, field),
+            hash,
             |&at| {
-                let (k, f, _) = &entries[at as usize];
+                let (_, k, f, _) = &entries[at as usize];
                 &text[k.clone()] == key && &text[f.clone()] == field
             },
-            |&at| {
-                let (k, f, _) = &entries[at as usize];
-                hash(&text[k.clone()], &text[f.clone()])
-            },
+            |&at| entries[at as usize].0,
         );
         match entry {
             hashbrown::hash_table::Entry::Occupied(found) => {
-                entries[*found.get() as usize].2.clone()
+                entries[*found.get() as usize].3.clone()
             }
             hashbrown::hash_table::Entry::Vacant(slot) => {
                 slot.insert(entries.len() as u32);
                 let labels = build();
-                entries.push((range_of(key), range_of(field), labels.clone()));
+                entries.push((hash, range_of(key), range_of(field), labels.clone()));
                 labels
             }
         }
@@ -256,8 +250,10 @@ struct KnownSeriesShard {
     table: hashbrown::HashTable<KnownSeriesEntry>,
 }
 
-/// A series key as written and a field name, stored as one string, with their labels.
+/// A series key as written and a field name, stored as one string, with their hash and
+/// labels.
 struct KnownSeriesEntry {
+    hash: u64,
     key_and_field: Box<str>,
     key_len: usize,
     labels: Labels,
@@ -285,9 +281,15 @@ impl KnownSeries {
         }
     }
 
-    /// The labels of field `field` of series `key`, built by `build` if not known yet.
-    fn labels(&self, key: &str, field: &str, build: impl FnOnce() -> Labels) -> Labels {
-        let hash = self.hasher.hash_one((key, field));
+    /// What series key `key` and field `field` are filed under (here and in the per-body
+    /// memo, so a line is hashed once).
+    fn hash(&self, key: &str, field: &str) -> u64 {
+        self.hasher.hash_one((key, field))
+    }
+
+    /// The labels of field `field` of series `key` (hashing to `hash`), built by `build`
+    /// if not known yet.
+    fn labels(&self, key: &str, field: &str, hash: u64, build: impl FnOnce() -> Labels) -> Labels {
         let shard = &self.shards[(hash >> 32) as usize % Self::SHARDS];
         let is_it = |entry: &KnownSeriesEntry| entry.parts() == (key, field);
         if let Some(entry) = shard
@@ -300,6 +302,7 @@ impl KnownSeries {
         }
         let labels = build();
         let entry = KnownSeriesEntry {
+            hash,
             key_and_field: [key, field].concat().into_boxed_str(),
             key_len: key.len(),
             labels: labels.clone(),
@@ -308,7 +311,7 @@ impl KnownSeries {
         if shard.table.len() >= Self::SHARD_ENTRIES {
             shard.table.clear();
         }
-        let rehash = |entry: &KnownSeriesEntry| self.hasher.hash_one(entry.parts());
+        let rehash = |entry: &KnownSeriesEntry| entry.hash;
         if let hashbrown::hash_table::Entry::Vacant(slot) = shard.table.entry(hash, is_it, rehash) {
             slot.insert(entry);
         }

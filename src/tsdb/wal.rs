@@ -91,11 +91,12 @@ pub fn encode_wal_record(batch: &MetricBatch) -> Vec<u8> {
         let mut scratch = scratch.borrow_mut();
         let Scratch {
             dictionary,
+            written_labels,
             body,
             payload,
             compressed,
         } = &mut *scratch;
-        encode_payload(batch, dictionary, body, payload);
+        encode_payload(batch, dictionary, written_labels, body, payload);
         let bound = snap::raw::max_compress_len(payload.len());
         if compressed.len() < bound {
             compressed.resize(bound, 0);
@@ -125,6 +126,7 @@ pub fn encode_wal_record(batch: &MetricBatch) -> Vec<u8> {
 #[derive(Default)]
 struct Scratch {
     dictionary: Dictionary,
+    written_labels: WrittenLabels,
     body: Vec<u8>,
     payload: Vec<u8>,
     compressed: Vec<u8>,
@@ -148,6 +150,9 @@ impl Scratch {
         }
         if self.dictionary.spans.capacity() > Self::KEEP_BYTES / 16 {
             self.dictionary = Dictionary::default();
+        }
+        if self.written_labels.table.capacity() > Self::KEEP_BYTES / 32 {
+            self.written_labels = WrittenLabels::default();
         }
     }
 }
@@ -188,19 +193,27 @@ pub fn decode_wal_record(record: &[u8]) -> Result<MetricBatch, WalError> {
 fn encode_payload(
     batch: &MetricBatch,
     dictionary: &mut Dictionary,
+    written_labels: &mut WrittenLabels,
     body: &mut Vec<u8>,
     payload: &mut Vec<u8>,
 ) {
     dictionary.clear();
+    written_labels.clear();
     // Series go to their own buffer as the dictionary fills, which must come first.
     body.clear();
     put_uvarint(body, batch.series.len() as u64);
     let mut prev_ts = 0i64;
     for series in &batch.series {
-        put_uvarint(body, series.labels.len() as u64);
-        for label in series.labels.iter() {
-            put_uvarint(body, dictionary.intern(&label.name));
-            put_uvarint(body, dictionary.intern(&label.value));
+        if let Some(earlier) = written_labels.find(&series.labels) {
+            body.extend_from_within(earlier);
+        } else {
+            let start = body.len();
+            put_uvarint(body, series.labels.len() as u64);
+            for label in series.labels.iter() {
+                put_uvarint(body, dictionary.intern(&label.name));
+                put_uvarint(body, dictionary.intern(&label.value));
+            }
+            written_labels.insert(&series.labels, start..body.len());
         }
         put_uvarint(body, series.samples.len() as u64);
         for sample in &series.samples {
@@ -222,6 +235,38 @@ fn encode_payload(
     }
     payload.extend_from_slice(body);
     dictionary.clear();
+}
+
+/// Where in the record's body each label set was written, by the label set's allocation:
+/// a body usually holds a series several times (one line per scrape), all sharing one
+/// label set, and copying its codes is cheaper than looking up its strings again. Valid
+/// for one record: the batch keeps its label sets, so their addresses, alive meanwhile.
+#[derive(Default)]
+struct WrittenLabels {
+    table: hashbrown::HashTable<(usize, std::ops::Range<usize>)>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl WrittenLabels {
+    fn clear(&mut self) {
+        self.table.clear();
+    }
+
+    fn find(&self, labels: &Labels) -> Option<std::ops::Range<usize>> {
+        let identity = labels.identity();
+        self.table
+            .find(self.hasher.hash_one(identity), |(id, _)| *id == identity)
+            .map(|(_, range)| range.clone())
+    }
+
+    fn insert(&mut self, labels: &Labels, written: std::ops::Range<usize>) {
+        let identity = labels.identity();
+        let hasher = &self.hasher;
+        self.table
+            .insert_unique(hasher.hash_one(identity), (identity, written), |(id, _)| {
+                hasher.hash_one(*id)
+            });
+    }
 }
 
 /// Each distinct label string once, numbered in order of first use. Owns its strings'
