@@ -621,6 +621,47 @@ mod tests {
     }
 
     #[test]
+    fn one_label_set_is_judged_afresh_under_each_limit() {
+        // Validation remembers facts about a label set, not verdicts: the same set (same
+        // allocation) passes or fails as the limits of each call say.
+        let now = 1_700_000_000_000;
+        let labels = Labels::with_name("cpu", [("host", "a".repeat(100)), ("dc", "x".into())]);
+        let input = batch(labels.clone(), now);
+        let loose = SampleLimits::default();
+        let reasons = |limits: &SampleLimits| -> Vec<String> {
+            validate_batch(&input, limits, now, 10)
+                .into_iter()
+                .map(|r| r.reason)
+                .collect()
+        };
+        assert!(reasons(&loose).is_empty());
+        let short_values = SampleLimits {
+            max_label_value_bytes: 99,
+            ..loose
+        };
+        assert!(
+            reasons(&short_values)[0].contains("100 bytes"),
+            "{:?}",
+            reasons(&short_values)
+        );
+        let short_names = SampleLimits {
+            max_label_name_bytes: 3,
+            ..loose
+        };
+        assert!(reasons(&short_names)[0].contains("longer than 3 bytes"));
+        let few_labels = SampleLimits {
+            max_labels: 1,
+            ..loose
+        };
+        assert!(reasons(&few_labels)[0].contains("2 labels"));
+        assert!(reasons(&loose).is_empty(), "and passes again");
+        let reserved = batch(labels.with_label("__reserved", "x"), now);
+        assert!(validate_batch(&reserved, &loose, now, 10)[0]
+            .reason
+            .contains("may not start with __"));
+    }
+
+    #[test]
     fn validation_names_the_origin_and_the_problem() {
         let limits = SampleLimits::default();
         let now = 1_700_000_000_000;

@@ -310,8 +310,58 @@ fn size_report() {
 /// The uncompressed payload of `batch`.
 fn payload_of(batch: &MetricBatch) -> Vec<u8> {
     let (mut body, mut payload) = (Vec::new(), Vec::new());
-    encode_payload(batch, &mut Dictionary::default(), &mut body, &mut payload);
+    encode_payload(
+        batch,
+        &mut Dictionary::default(),
+        &mut WrittenLabels::default(),
+        &mut body,
+        &mut payload,
+    );
     payload
+}
+
+#[test]
+fn a_label_set_repeated_in_a_batch_is_written_as_if_built_each_time() {
+    let at = |t: i64, v: f64| Sample {
+        timestamp_ms: START_MS + t,
+        value: v,
+    };
+    let shared = Labels::with_name("cpu", [("host", "a"), ("job", "node")]);
+    let other = Labels::with_name("cpu", [("host", "b"), ("job", "node")]);
+    let entry = |labels: &Labels, sample: Sample| SeriesSamples {
+        labels: labels.clone(),
+        samples: smallvec::smallvec![sample],
+        origin: Origin::Unknown,
+    };
+    let sharing = MetricBatch {
+        series: vec![
+            entry(&shared, at(0, 1.0)),
+            entry(&other, at(0, 2.0)),
+            entry(&shared, at(15, 3.0)),
+        ],
+    };
+    // The same content with a separate label set per entry.
+    let rebuilt = MetricBatch {
+        series: sharing
+            .series
+            .iter()
+            .map(|s| {
+                let pairs: Vec<(String, String)> = s
+                    .labels
+                    .iter()
+                    .map(|l| (l.name.clone(), l.value.clone()))
+                    .collect();
+                entry(&Labels::from_pairs(pairs), s.samples[0])
+            })
+            .collect(),
+    };
+    assert_ne!(
+        rebuilt.series[0].labels.identity(),
+        rebuilt.series[2].labels.identity()
+    );
+    assert_eq!(payload_of(&sharing), payload_of(&rebuilt));
+    let decoded = decode_wal_record(&encode_wal_record(&sharing)).expect("decodes");
+    assert_same("repeated label set", &decoded, &sharing);
 }
 
 #[test]
