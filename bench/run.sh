@@ -4,7 +4,11 @@
 # series and bytes per sample. Prints a summary table; see bench/README.md.
 #
 #   bench/run.sh                      # everything (≈ 15–30 min on 2 cores)
-#   BENCH_PHASES="pg vm" bench/run.sh # a subset: pg sqlite vm memory
+#   BENCH_PHASES="pg vm" bench/run.sh # a subset: pg sqlite vm memory repeat
+#   BENCH_PHASES=repeat BENCH_REPEAT=5 bench/run.sh
+#                                     # ingest only, Tidewatch + PostgreSQL and VictoriaMetrics
+#                                     # alternately, fresh each time: mean, min and max
+#                                     # (one run of either varies ±10 % on 2 cores)
 #
 # Everything is bounded (request timeouts, per-phase deadlines) and every server this script
 # starts is stopped on exit. Traffic goes to 127.0.0.1 only.
@@ -22,6 +26,7 @@ SENDERS=${BENCH_SENDERS:-4}
 BATCH_LINES=${BENCH_BATCH_LINES:-5000}
 INGEST_DEADLINE=${BENCH_INGEST_DEADLINE_SECS:-900}
 QUERY_RUNS=${BENCH_QUERY_RUNS:-20}
+REPEAT=${BENCH_REPEAT:-5}
 MEMORY_SERIES=${BENCH_MEMORY_SERIES:-"100000 1000000"}
 MEMORY_DEADLINE=${BENCH_MEMORY_DEADLINE_SECS:-900}
 # Unset = Tidewatch's default (2,000,000 samples or 300 s).
@@ -185,6 +190,35 @@ ingest_and_query() {
     record "$target" query_errors "$(jq -r .errors <<<"$report")"
 }
 
+# ingest_only TARGET WRITE_URL AUTH PID: the ingest load alone; appends
+# "samples_per_sec server_cpu_secs error_requests" to $WORK/TARGET.runs.
+ingest_only() {
+    local target=$1 write_url=$2 auth=$3 pid=$4 cpu0 report
+    cpu0=$(cpu_of "$pid")
+    report=$("$BENCH_BIN" ingest --url "$write_url" ${auth:+--auth "$auth"} --hosts "$HOSTS" \
+        --regions "$REGIONS" --steps "$STEPS" --senders "$SENDERS" --batch-lines "$BATCH_LINES" \
+        --deadline-secs "$INGEST_DEADLINE")
+    log "$target: $(jq -c 'del(.first_error)' <<<"$report")"
+    printf '%s %s %s\n' "$(jq -r '.samples_per_sec|floor' <<<"$report")" \
+        "$(awk -v a="$cpu0" -v b="$(cpu_of "$pid")" 'BEGIN { printf "%.2f", b - a }')" \
+        "$(jq -r .error_requests <<<"$report")" >>"$WORK/$target.runs"
+}
+
+# record_runs TARGET: mean, min and max of what ingest_only appended for TARGET.
+record_runs() {
+    local target=$1 stats
+    [[ -s $WORK/$target.runs ]] || return 0
+    stats=$(awk '{ n++; s += $1; c += $2; e += $3; if (n == 1 || $1 < lo) lo = $1; if ($1 > hi) hi = $1 }
+        END { printf "%d %d %d %d %.2f %d", n, s / n, lo, hi, c / n, e }' "$WORK/$target.runs")
+    read -r n mean lo hi cpu errors <<<"$stats"
+    record "$target" runs "$n"
+    record "$target" samples_per_sec "$mean"
+    record "$target" samples_per_sec_min "$lo"
+    record "$target" samples_per_sec_max "$hi"
+    record "$target" server_cpu_secs "$cpu"
+    record "$target" error_requests "$errors"
+}
+
 storage_pg() { # target database_url
     local row
     row=$(psql -At "$2" -F ' ' -c "
@@ -266,7 +300,7 @@ log "building tidewatch and the load generator (release)"
 cargo build --release --quiet --bin tidewatch --example ingest_bench
 TW_BIN=$CARGO_TARGET_DIR/release/tidewatch
 BENCH_BIN=$CARGO_TARGET_DIR/release/examples/ingest_bench
-if [[ " $PHASES " == *" vm "* && ! -x $VM ]]; then
+if [[ " $PHASES " =~ " "(vm|memory|repeat)" " && ! -x $VM ]]; then
     log "installing victoria-metrics"
     apt-get install -y victoria-metrics >/dev/null
 fi
@@ -308,10 +342,36 @@ phase_memory() {
     rss_per_series vm-mem "$VM_URL" "$VM_URL/write?precision=ms" "" "$VM_PID"
 }
 
+# Each round in a subshell of its own, like a phase, so it stops its servers and drops its
+# database before the next round starts.
+phase_repeat() {
+    local i
+    for i in $(seq "$REPEAT"); do
+        (
+            PIDS=()
+            DATABASES=()
+            trap phase_cleanup EXIT
+            fresh_pg_database "repeat$i"
+            start_tidewatch tidewatch-pg-repeat "$PG_URL"
+            key=$(api_key_for "$TW_URL")
+            ingest_only tidewatch-pg-repeat "$TW_URL/api/v2/write?precision=ms" "Token $key" "$TW_PID"
+        )
+        (
+            PIDS=()
+            DATABASES=()
+            trap phase_cleanup EXIT
+            start_vm "vm-repeat-$i"
+            ingest_only vm-repeat "$VM_URL/write?precision=ms" "" "$VM_PID"
+        )
+    done
+    record_runs tidewatch-pg-repeat
+    record_runs vm-repeat
+}
+
 for phase in $PHASES; do
     case $phase in
     pg | sqlite) run=(phase_tidewatch "$phase") ;;
-    vm | memory) run=("phase_$phase") ;;
+    vm | memory | repeat) run=("phase_$phase") ;;
     *) log "unknown phase $phase"; exit 2 ;;
     esac
     (
@@ -348,7 +408,11 @@ def num(t, m):
 vm = num("vm", "samples_per_sec")
 for t in targets:
     tw = num(t, "samples_per_sec")
-    if t.startswith("tidewatch-") and tw and vm:
+    if t.startswith("tidewatch-") and not t.endswith("-repeat") and tw and vm:
         print(f"throughput ratio {t} / victoria-metrics: {tw / vm:.3f}")
+tw, vm = num("tidewatch-pg-repeat", "samples_per_sec"), num("vm-repeat", "samples_per_sec")
+if tw and vm:
+    runs = rows["runs"]["tidewatch-pg-repeat"]
+    print(f"throughput ratio tidewatch-pg / victoria-metrics, means of {runs} alternating runs: {tw / vm:.3f}")
 EOF
 if [[ -n ${BENCH_SAVE:-} ]]; then cp "$RESULTS" "$BENCH_SAVE"; cp "$WORK"/*.json "$WORK"/*.log "$(dirname "$BENCH_SAVE")/" 2>/dev/null || true; fi
