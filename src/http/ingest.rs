@@ -85,6 +85,7 @@ async fn decode_and_store(
         max_decompressed_bytes: limit,
         max_series: DecodeContext::DEFAULT_MAX_SERIES,
         precision,
+        tenant: Some(access.tenant()),
     };
     let decoding = crate::pipeline::StageTimer::new(&state.metrics);
     let batch = decode_request(decoder, &body, header(req, CONTENT_ENCODING), &ctx)?;

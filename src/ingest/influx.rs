@@ -25,6 +25,7 @@ use std::sync::{LazyLock, Mutex};
 
 use super::{BatchBuilder, DecodeContext, IngestError, MetricDecoder};
 use crate::domain::metrics::{Label, Labels, MetricBatch, Origin, Sample, METRIC_NAME_LABEL};
+use crate::domain::TenantId;
 
 /// Unit of line protocol timestamps, from the `precision` query parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -136,10 +137,11 @@ fn decode_lines(
                             // scrape or per field set): build its label set once.
                             Cow::Borrowed(field) => {
                                 let key = point.series_key;
-                                let hash = KNOWN_SERIES.hash(key, field);
+                                let hash = KNOWN_SERIES.hash(ctx.tenant, key, field);
                                 seen_series.labels(text, key, field, hash, || {
-                                    KNOWN_SERIES
-                                        .labels(key, field, hash, || point.labels_for(field))
+                                    KNOWN_SERIES.labels(ctx.tenant, key, field, hash, || {
+                                        point.labels_for(field)
+                                    })
                                 })
                             }
                             Cow::Owned(field) => point.labels_for(field),
@@ -238,8 +240,8 @@ impl SeriesMemo {
 /// labels here instead of building them (six strings, a list and its `Arc`), and every
 /// request then carries the very label-set allocation the aggregator's series index holds,
 /// which that index compares by address instead of string by string. Only a memo: an entry
-/// is a pure function of its key, whoever sent it, so sharing it across tenants reveals
-/// nothing and a lost entry costs one rebuild.
+/// is a pure function of its key, and a lost entry costs one rebuild. Entries are filed
+/// per tenant, so no tenant's request runs faster because another sent the same series.
 struct KnownSeries {
     shards: Box<[Mutex<KnownSeriesShard>]>,
     hasher: foldhash::fast::RandomState,
@@ -250,10 +252,11 @@ struct KnownSeriesShard {
     table: hashbrown::HashTable<KnownSeriesEntry>,
 }
 
-/// A series key as written and a field name, stored as one string, with their hash and
-/// labels.
+/// A tenant's series key as written and a field name (stored as one string), with their
+/// hash and labels.
 struct KnownSeriesEntry {
     hash: u64,
+    tenant: Option<TenantId>,
     key_and_field: Box<str>,
     key_len: usize,
     labels: Labels,
@@ -281,17 +284,25 @@ impl KnownSeries {
         }
     }
 
-    /// What series key `key` and field `field` are filed under (here and in the per-body
-    /// memo, so a line is hashed once).
-    fn hash(&self, key: &str, field: &str) -> u64 {
-        self.hasher.hash_one((key, field))
+    /// What `tenant`'s series key `key` and field `field` are filed under (here and in
+    /// the per-body memo, so a line is hashed once).
+    fn hash(&self, tenant: Option<TenantId>, key: &str, field: &str) -> u64 {
+        self.hasher.hash_one((tenant, key, field))
     }
 
-    /// The labels of field `field` of series `key` (hashing to `hash`), built by `build`
-    /// if not known yet.
-    fn labels(&self, key: &str, field: &str, hash: u64, build: impl FnOnce() -> Labels) -> Labels {
+    /// The labels of field `field` of `tenant`'s series `key` (hashing to `hash`), built
+    /// by `build` if not known yet.
+    fn labels(
+        &self,
+        tenant: Option<TenantId>,
+        key: &str,
+        field: &str,
+        hash: u64,
+        build: impl FnOnce() -> Labels,
+    ) -> Labels {
         let shard = &self.shards[(hash >> 32) as usize % Self::SHARDS];
-        let is_it = |entry: &KnownSeriesEntry| entry.parts() == (key, field);
+        let is_it =
+            |entry: &KnownSeriesEntry| entry.tenant == tenant && entry.parts() == (key, field);
         if let Some(entry) = shard
             .lock()
             .expect("known-series lock")
@@ -303,6 +314,7 @@ impl KnownSeries {
         let labels = build();
         let entry = KnownSeriesEntry {
             hash,
+            tenant,
             key_and_field: [key, field].concat().into_boxed_str(),
             key_len: key.len(),
             labels: labels.clone(),

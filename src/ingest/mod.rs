@@ -17,6 +17,7 @@ pub mod remote_write;
 use crate::domain::metrics::{
     Labels, MetricBatch, Origin, Sample, SeriesSamples, METRIC_NAME_LABEL,
 };
+use crate::domain::TenantId;
 
 pub use compression::decompress;
 pub use influx::{InfluxDecoder, Precision};
@@ -72,6 +73,10 @@ pub struct DecodeContext {
     pub max_series: usize,
     /// Unit of InfluxDB line protocol timestamps (`?precision=`); ignored by other formats.
     pub precision: Precision,
+    /// Whose request this is. Decoders that remember series between requests keep each
+    /// tenant's apart, so one tenant cannot learn (from timing) what another sends; `None`
+    /// is a scope of its own, for callers without a tenant.
+    pub tenant: Option<TenantId>,
 }
 
 impl DecodeContext {
@@ -85,6 +90,7 @@ impl DecodeContext {
             max_decompressed_bytes: Self::DEFAULT_MAX_DECOMPRESSED_BYTES,
             max_series: Self::DEFAULT_MAX_SERIES,
             precision: Precision::default(),
+            tenant: None,
         }
     }
 }

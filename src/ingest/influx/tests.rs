@@ -379,3 +379,27 @@ fn series_keep_their_label_set_across_requests() {
         "known_series_memo_ser{dc=\"xu\",host=\"a\"}"
     );
 }
+
+#[test]
+fn tenants_do_not_share_remembered_series() {
+    let body = "tenant_memo,host=a user=1 1\n";
+    let decode_for = |tenant: TenantId| {
+        let mut ctx = DecodeContext::new(NOW);
+        ctx.tenant = Some(tenant);
+        InfluxDecoder.decode(body.as_bytes(), &ctx).expect("valid")
+    };
+    let (one, other) = (TenantId::generate(), TenantId::generate());
+    let first = decode_for(one);
+    let again = decode_for(one);
+    let elsewhere = decode_for(other);
+    assert_eq!(
+        first.series[0].labels.identity(),
+        again.series[0].labels.identity()
+    );
+    assert_ne!(
+        first.series[0].labels.identity(),
+        elsewhere.series[0].labels.identity(),
+        "another tenant's request builds its own label set"
+    );
+    assert_eq!(first.series[0].labels, elsewhere.series[0].labels);
+}
