@@ -89,6 +89,28 @@ impl RunningServer {
 
     /// SIGTERM, then the exit status.
     fn terminate(mut self) -> std::process::ExitStatus {
+        self.stop_with_sigterm()
+    }
+
+    /// SIGTERM; checks the exit is clean and answers the log lines not read before,
+    /// through the last one the process printed.
+    fn terminate_and_read_log(mut self) -> Vec<String> {
+        let status = self.stop_with_sigterm();
+        assert!(status.success(), "SIGTERM is a clean shutdown: {status}");
+        // The process has exited: its stderr closes and the reader thread hangs up.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut lines = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => lines.push(line),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return lines,
+                Err(mpsc::RecvTimeoutError::Timeout) => panic!("the log did not close"),
+            }
+        }
+    }
+
+    fn stop_with_sigterm(&mut self) -> std::process::ExitStatus {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -326,38 +348,26 @@ fn bootstrap_tenant_key(base: &str, admin_password: &str) -> String {
 
 const SAMPLES_PER_BATCH: i64 = 50;
 
-#[test]
-fn acknowledged_samples_survive_kill_9_under_load() {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::{Arc, Mutex};
+/// `(sender, batch)` of every batch a 2xx acknowledged.
+type Acknowledged = std::sync::Arc<std::sync::Mutex<Vec<(usize, usize)>>>;
 
-    let data_dir = tempfile::tempdir().unwrap();
-    let db = database_url(data_dir.path());
-    let serve = || {
-        let mut cmd = tidewatch(&db, data_dir.path());
-        cmd.env("TIDEWATCH_ADMIN_PASSWORD", "root-password")
-            // Checkpoints during the load, so sealing is interrupted too.
-            .env("TIDEWATCH_CHECKPOINT_AFTER_SAMPLES", "2000");
-        cmd
-    };
-    let server = RunningServer::start(serve());
-    let key = bootstrap_tenant_key(&server.base, "root-password");
-    let base_ms = tidewatch::domain::time::now_ms() - 30 * 60 * 1000;
-
-    let acked: Arc<Mutex<Vec<(usize, usize)>>> = Arc::default();
-    let stop = Arc::new(AtomicBool::new(false));
-    let senders: Vec<_> = (0..4)
+/// Line protocol load from 4 sender threads, 50-sample batches, until `stop` is set, the
+/// server goes away or 400 batches per sender are sent (bounded even if nothing stops it).
+fn start_load(
+    base: &str,
+    key: &str,
+    base_ms: i64,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (Acknowledged, Vec<std::thread::JoinHandle<()>>) {
+    use std::sync::atomic::Ordering;
+    let acked = Acknowledged::default();
+    let senders = (0..4)
         .map(|sender| {
-            let (acked, stop, key, base) = (
-                acked.clone(),
-                stop.clone(),
-                key.clone(),
-                server.base.clone(),
-            );
+            let (acked, stop, key, base) =
+                (acked.clone(), stop.clone(), key.to_owned(), base.to_owned());
             std::thread::spawn(move || {
                 let rt = runtime();
                 let client = ::reqwest::Client::new();
-                // Bounded: at most 400 batches per sender even if the kill never comes.
                 for batch in 0..400usize {
                     if stop.load(Ordering::Relaxed) {
                         break;
@@ -381,6 +391,9 @@ fn acknowledged_samples_survive_kill_9_under_load() {
                         Ok(response) if response.status().as_u16() == 204 => {
                             acked.lock().unwrap().push((sender, batch))
                         }
+                        // A server shutting down may refuse a request; nothing of it is
+                        // acknowledged, and the senders stop.
+                        Ok(response) if response.status().as_u16() == 503 => break,
                         Ok(response) => panic!("unexpected status {}", response.status()),
                         Err(_) => break, // the server is gone
                     }
@@ -388,25 +401,24 @@ fn acknowledged_samples_survive_kill_9_under_load() {
             })
         })
         .collect();
+    (acked, senders)
+}
 
-    // Kill -9 once a fair number of batches are acknowledged.
+fn wait_for_acknowledged(acked: &Acknowledged, batches: usize) {
     let deadline = Instant::now() + Duration::from_secs(60);
-    while acked.lock().unwrap().len() < 60 {
+    while acked.lock().unwrap().len() < batches {
         assert!(Instant::now() < deadline, "load did not get going");
         std::thread::sleep(Duration::from_millis(10));
     }
-    let mut server = server;
-    server.child.kill().expect("SIGKILL");
-    server.child.wait().unwrap();
-    stop.store(true, Ordering::Relaxed);
-    for sender in senders {
-        sender.join().expect("sender thread");
-    }
-    let acked = acked.lock().unwrap().clone();
-    drop(server);
+}
 
-    // Restart on the same database: every acknowledged batch is complete.
-    let server = RunningServer::start(serve());
+/// Every acknowledged batch is stored whole on `server`, and no batch partly.
+fn assert_acknowledged_batches_stored(
+    server: &RunningServer,
+    key: &str,
+    base_ms: i64,
+    acked: &[(usize, usize)],
+) {
     let at = base_ms + SAMPLES_PER_BATCH * 1000;
     let (status, body) = call(
         "GET",
@@ -415,7 +427,7 @@ fn acknowledged_samples_survive_kill_9_under_load() {
             server.base,
             at / 1000
         ),
-        Some(&key),
+        Some(key),
         None,
     );
     assert_eq!(status, 200, "{body}");
@@ -460,6 +472,86 @@ fn acknowledged_samples_survive_kill_9_under_load() {
             .all(|count| count == &SAMPLES_PER_BATCH.to_string()),
         "a batch was stored partially"
     );
+}
+
+/// A server on `db` that checkpoints every `checkpoint_after` samples.
+fn crash_test_server(db: &str, data_dir: &Path, checkpoint_after: &str) -> Command {
+    let mut cmd = tidewatch(db, data_dir);
+    cmd.env("TIDEWATCH_ADMIN_PASSWORD", "root-password")
+        .env("TIDEWATCH_CHECKPOINT_AFTER_SAMPLES", checkpoint_after);
+    cmd
+}
+
+#[test]
+fn acknowledged_samples_survive_kill_9_under_load() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let data_dir = tempfile::tempdir().unwrap();
+    let db = database_url(data_dir.path());
+    // Checkpoints during the load, so sealing is interrupted too.
+    let serve = || crash_test_server(&db, data_dir.path(), "2000");
+    let server = RunningServer::start(serve());
+    let key = bootstrap_tenant_key(&server.base, "root-password");
+    let base_ms = tidewatch::domain::time::now_ms() - 30 * 60 * 1000;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (acked, senders) = start_load(&server.base, &key, base_ms, &stop);
+
+    // Kill -9 once a fair number of batches are acknowledged.
+    wait_for_acknowledged(&acked, 60);
+    let mut server = server;
+    server.child.kill().expect("SIGKILL");
+    server.child.wait().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    for sender in senders {
+        sender.join().expect("sender thread");
+    }
+    let acked = acked.lock().unwrap().clone();
+    drop(server);
+
+    // Restart on the same database: every acknowledged batch is complete.
+    let server = RunningServer::start(serve());
+    assert_acknowledged_batches_stored(&server, &key, base_ms, &acked);
+    server.terminate();
+}
+
+#[test]
+fn sigterm_under_load_finishes_its_checkpoints_and_keeps_every_acknowledged_sample() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let data_dir = tempfile::tempdir().unwrap();
+    let db = database_url(data_dir.path());
+    // A checkpoint every 10 batches, so one is usually being written when the signal
+    // comes, on connections the stopping HTTP workers may have opened.
+    let serve = || crash_test_server(&db, data_dir.path(), "500");
+    let server = RunningServer::start(serve());
+    let key = bootstrap_tenant_key(&server.base, "root-password");
+    let base_ms = tidewatch::domain::time::now_ms() - 30 * 60 * 1000;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (acked, senders) = start_load(&server.base, &key, base_ms, &stop);
+
+    wait_for_acknowledged(&acked, 60);
+    let log_before = server.log();
+    let lines = server.terminate_and_read_log();
+    stop.store(true, Ordering::Relaxed);
+    for sender in senders {
+        sender.join().expect("sender thread");
+    }
+    let acked = acked.lock().unwrap().clone();
+    let failures: Vec<&String> = log_before
+        .iter()
+        .chain(&lines)
+        .filter(|line| line.contains("checkpoint failed") || line.contains("panicked"))
+        .collect();
+    assert!(failures.is_empty(), "shutdown went wrong: {failures:#?}");
+    assert!(
+        lines.iter().any(|line| line.contains("tidewatch stopped")),
+        "no clean stop in {lines:#?}"
+    );
+
+    let server = RunningServer::start(serve());
+    assert_acknowledged_batches_stored(&server, &key, base_ms, &acked);
     server.terminate();
 }
 

@@ -529,6 +529,71 @@ async fn checkpoint(app: &TestApp, tenant_id: &str) {
 }
 
 #[actix_web::test]
+async fn a_checkpoint_sealing_several_chunks_of_a_series_merges_their_rollups() {
+    let app = spawn_app().await;
+    let (acme, key) = tenant_with_key(&app, "acme").await;
+    // 300 samples one second apart inside one past hour, from its 30th second: one
+    // checkpoint seals two full 120-sample chunks that share their hour bucket and the
+    // minute where they meet (seconds 120–179: 30 samples in each); the last 60 stay open.
+    let hour_ms = 3_600_000;
+    let hour = (now_ms() / hour_ms - 1) * hour_ms;
+    let lines: String = (0..300)
+        .map(|i| format!("busy,host=a value={i} {}\n", hour + 30_000 + i * 1000))
+        .collect();
+    let response = post_raw(
+        &app,
+        "/api/v2/write?precision=ms",
+        &format!("Token {key}"),
+        "text/plain",
+        lines.into_bytes(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    checkpoint(&app, &acme.id).await;
+    let tenant = acme.id.parse().unwrap();
+    let store = &app.state.store;
+    let usage = store.storage_usage(tenant).await.unwrap();
+    assert_eq!(
+        (usage.chunks, usage.chunk_samples, usage.wal_samples),
+        (2, 240, 60),
+        "the checkpoint was written: {usage:?}"
+    );
+    let ids: Vec<i64> = store
+        .load_series(tenant)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let hours = store
+        .load_rollups(tenant, &ids, 3600, 0, i64::MAX)
+        .await
+        .unwrap();
+    let sum: f64 = (0..240).map(f64::from).sum();
+    let summary = |r: &tidewatch::store::metrics::RollupRow| {
+        (r.bucket_start_ms, r.count, r.sum, r.min, r.max, r.last)
+    };
+    assert_eq!(
+        hours.iter().map(summary).collect::<Vec<_>>(),
+        [(hour, 240, sum, 0.0, 239.0, 239.0)],
+        "one row for the hour"
+    );
+    let minutes = store
+        .load_rollups(tenant, &ids, 60, 0, i64::MAX)
+        .await
+        .unwrap();
+    let counts: Vec<(i64, i64)> = minutes
+        .iter()
+        .map(|m| ((m.bucket_start_ms - hour) / 60_000, m.count))
+        .collect();
+    assert_eq!(counts, [(0, 30), (1, 60), (2, 60), (3, 60), (4, 30)]);
+    assert_eq!(
+        (minutes[2].min, minutes[2].max, minutes[2].last),
+        (90.0, 149.0, 149.0)
+    );
+}
+
+#[actix_web::test]
 async fn samples_survive_head_rebuilds_from_the_write_ahead_table_and_chunks() {
     // A one-minute head window, so older samples can only come back from sealed chunks.
     let app = spawn_app_with(|c| c.head_window_secs = 60).await;
