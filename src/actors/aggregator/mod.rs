@@ -122,11 +122,6 @@ pub struct MetricAggregator {
     /// Asked to stop while a checkpoint was being written: stop once it is done, so its
     /// transaction is neither torn down mid-flight nor dropped outside the runtime.
     stop_when_checkpointed: bool,
-    /// The last checkpoint failed: what it was to write is still only in write-ahead
-    /// records, so stopping tries it again first.
-    last_checkpoint_failed: bool,
-    /// Checkpoints that may still be tried while stopping before giving up.
-    stop_retries_left: u8,
     load_error: Option<String>,
     bucket: TokenBucket,
     /// Head size last reported to the process-wide gauges.
@@ -155,8 +150,6 @@ impl MetricAggregator {
             last_checkpoint: Instant::now(),
             checkpointing: false,
             stop_when_checkpointed: false,
-            last_checkpoint_failed: false,
-            stop_retries_left: Self::STOP_RETRIES,
             load_error: None,
             bucket: TokenBucket {
                 tokens: config.ingest_burst_samples,
@@ -239,9 +232,6 @@ impl MetricAggregator {
         limits
     }
 
-    /// How many times a checkpoint that fails while the aggregator stops is tried again.
-    const STOP_RETRIES: u8 = 3;
-
     /// Seals what is due, writes it with the carry-over record in one transaction, then
     /// forgets the replaced write-ahead ids and trims the head to its window.
     fn checkpoint(&mut self, ctx: &mut Context<Self>) {
@@ -273,7 +263,6 @@ impl MetricAggregator {
         };
         ctx.spawn(work.into_actor(self).map(move |result, actor, ctx| {
             actor.checkpointing = false;
-            actor.last_checkpoint_failed = result.is_err();
             match result {
                 Ok((plan, carry_id)) => {
                     actor.head.checkpoint_written(&plan);
@@ -284,16 +273,10 @@ impl MetricAggregator {
                 }
                 Err(e) => {
                     // Nothing was committed: the write-ahead records still hold everything.
+                    tracing::error!(tenant = %actor.tenant, error = %e, "checkpoint failed; will retry");
                     let mut ids = replaced;
                     ids.append(&mut actor.applied_wal_ids);
                     actor.applied_wal_ids = ids;
-                    if actor.stop_when_checkpointed && actor.stop_retries_left > 0 {
-                        actor.stop_retries_left -= 1;
-                        tracing::info!(tenant = %actor.tenant, error = %e, "checkpoint failed while stopping; trying again");
-                        actor.checkpoint(ctx);
-                        return;
-                    }
-                    tracing::warn!(tenant = %actor.tenant, error = %e, "checkpoint failed; will retry");
                 }
             }
             actor.notify_checkpoint_waiters();
@@ -409,20 +392,9 @@ struct LoadedHead {
 impl Actor for MetricAggregator {
     type Context = Context<Self>;
 
-    /// Finishes (or first retries) the checkpoint before stopping. At shutdown the HTTP
-    /// workers' runtimes stop first, and with them every pool connection they opened: a
-    /// checkpoint writing on one of those fails, and the pool drops it. Trying again gets
-    /// a live connection, so a clean shutdown leaves no checkpoint for the next start to
-    /// redo (nothing would be lost either way: the write-ahead records hold it all).
-    fn stopping(&mut self, ctx: &mut Self::Context) -> actix::Running {
+    fn stopping(&mut self, _: &mut Self::Context) -> actix::Running {
         if self.checkpointing {
             self.stop_when_checkpointed = true;
-            return actix::Running::Continue;
-        }
-        if self.last_checkpoint_failed && self.stop_retries_left > 0 {
-            self.stop_retries_left -= 1;
-            self.stop_when_checkpointed = true;
-            self.checkpoint(ctx);
             return actix::Running::Continue;
         }
         actix::Running::Stop
