@@ -482,32 +482,30 @@ fn crash_test_server(db: &str, data_dir: &Path, checkpoint_after: &str) -> Comma
     cmd
 }
 
-#[test]
-fn acknowledged_samples_survive_kill_9_under_load() {
+/// Starts a server on a fresh database that checkpoints every `checkpoint_after` samples,
+/// writes to it from 4 senders until 60 batches are acknowledged, hands it to `stop_server`
+/// (which ends the process its own way and checks what it likes), then restarts on the
+/// same database and checks every acknowledged batch is there, whole.
+fn acknowledged_batches_survive(checkpoint_after: &str, stop_server: impl FnOnce(RunningServer)) {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
 
     let data_dir = tempfile::tempdir().unwrap();
     let db = database_url(data_dir.path());
-    // Checkpoints during the load, so sealing is interrupted too.
-    let serve = || crash_test_server(&db, data_dir.path(), "2000");
+    let serve = || crash_test_server(&db, data_dir.path(), checkpoint_after);
     let server = RunningServer::start(serve());
     let key = bootstrap_tenant_key(&server.base, "root-password");
     let base_ms = tidewatch::domain::time::now_ms() - 30 * 60 * 1000;
     let stop = Arc::new(AtomicBool::new(false));
     let (acked, senders) = start_load(&server.base, &key, base_ms, &stop);
 
-    // Kill -9 once a fair number of batches are acknowledged.
     wait_for_acknowledged(&acked, 60);
-    let mut server = server;
-    server.child.kill().expect("SIGKILL");
-    server.child.wait().unwrap();
+    stop_server(server);
     stop.store(true, Ordering::Relaxed);
     for sender in senders {
         sender.join().expect("sender thread");
     }
     let acked = acked.lock().unwrap().clone();
-    drop(server);
 
     // Restart on the same database: every acknowledged batch is complete.
     let server = RunningServer::start(serve());
@@ -516,44 +514,33 @@ fn acknowledged_samples_survive_kill_9_under_load() {
 }
 
 #[test]
-fn sigterm_under_load_exits_cleanly_and_keeps_every_acknowledged_sample() {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Arc;
+fn acknowledged_samples_survive_kill_9_under_load() {
+    // Checkpoints during the load, so sealing is interrupted too.
+    acknowledged_batches_survive("2000", |mut server| {
+        server.child.kill().expect("SIGKILL");
+        server.child.wait().unwrap();
+    });
+}
 
-    let data_dir = tempfile::tempdir().unwrap();
-    let db = database_url(data_dir.path());
+#[test]
+fn sigterm_under_load_exits_cleanly_and_keeps_every_acknowledged_sample() {
     // A checkpoint every 10 batches, so one is often being written when the signal comes.
     // (One that fails then — its connection may belong to a stopping HTTP worker — is
     // redone after the restart: the write-ahead records still hold everything.)
-    let serve = || crash_test_server(&db, data_dir.path(), "500");
-    let server = RunningServer::start(serve());
-    let key = bootstrap_tenant_key(&server.base, "root-password");
-    let base_ms = tidewatch::domain::time::now_ms() - 30 * 60 * 1000;
-    let stop = Arc::new(AtomicBool::new(false));
-    let (acked, senders) = start_load(&server.base, &key, base_ms, &stop);
-
-    wait_for_acknowledged(&acked, 60);
-    let log_before = server.log();
-    let lines = server.terminate_and_read_log();
-    stop.store(true, Ordering::Relaxed);
-    for sender in senders {
-        sender.join().expect("sender thread");
-    }
-    let acked = acked.lock().unwrap().clone();
-    let failures: Vec<&String> = log_before
-        .iter()
-        .chain(&lines)
-        .filter(|line| line.contains("panicked"))
-        .collect();
-    assert!(failures.is_empty(), "shutdown went wrong: {failures:#?}");
-    assert!(
-        lines.iter().any(|line| line.contains("tidewatch stopped")),
-        "no clean stop in {lines:#?}"
-    );
-
-    let server = RunningServer::start(serve());
-    assert_acknowledged_batches_stored(&server, &key, base_ms, &acked);
-    server.terminate();
+    acknowledged_batches_survive("500", |server| {
+        let log_before = server.log();
+        let lines = server.terminate_and_read_log();
+        let failures: Vec<&String> = log_before
+            .iter()
+            .chain(&lines)
+            .filter(|line| line.contains("panicked"))
+            .collect();
+        assert!(failures.is_empty(), "shutdown went wrong: {failures:#?}");
+        assert!(
+            lines.iter().any(|line| line.contains("tidewatch stopped")),
+            "no clean stop in {lines:#?}"
+        );
+    });
 }
 
 #[test]

@@ -448,6 +448,11 @@ async fn deleted_and_disabled_tenants_lose_access_at_once() {
         "unauthorized",
     )
     .await;
+    assert_eq!(
+        app.get("/api/v1/tenant", &acme_key).await.status(),
+        StatusCode::OK,
+        "another tenant's key is untouched"
+    );
     app.patch(
         &format!("/api/v1/admin/tenants/{}", globex.id),
         &platform,
@@ -487,6 +492,10 @@ async fn deleted_and_disabled_tenants_lose_access_at_once() {
         app.get("/api/v1/tenant", &globex.admin_token)
             .await
             .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get("/api/v1/tenant", &globex_key).await.status(),
         StatusCode::OK
     );
 }

@@ -40,6 +40,19 @@ async fn post_raw(
         .expect("request is sent")
 }
 
+/// Writes line protocol (ms timestamps) with `key` and expects it stored (204).
+async fn write_lines(app: &TestApp, key: &str, lines: String) {
+    let response = post_raw(
+        app,
+        "/api/v2/write?precision=ms",
+        &format!("Token {key}"),
+        "text/plain",
+        lines.into_bytes(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+}
+
 /// Runs an instant query and returns `data.result`.
 async fn query(app: &TestApp, key: &str, promql: &str, time_ms: i64) -> Vec<Value> {
     let response = app
@@ -540,15 +553,7 @@ async fn a_checkpoint_sealing_several_chunks_of_a_series_merges_their_rollups() 
     let lines: String = (0..300)
         .map(|i| format!("busy,host=a value={i} {}\n", hour + 30_000 + i * 1000))
         .collect();
-    let response = post_raw(
-        &app,
-        "/api/v2/write?precision=ms",
-        &format!("Token {key}"),
-        "text/plain",
-        lines.into_bytes(),
-    )
-    .await;
-    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    write_lines(&app, &key, lines).await;
     checkpoint(&app, &acme.id).await;
     let tenant = acme.id.parse().unwrap();
     let store = &app.state.store;
@@ -602,15 +607,7 @@ async fn samples_survive_head_rebuilds_from_the_write_ahead_table_and_chunks() {
     let lines: String = (0..130)
         .map(|i| format!("counter,host=a value={i} {}\n", start + i * 10_000))
         .collect();
-    let response = post_raw(
-        &app,
-        "/api/v2/write?precision=ms",
-        &format!("Token {key}"),
-        "text/plain",
-        lines.into_bytes(),
-    )
-    .await;
-    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    write_lines(&app, &key, lines).await;
     let last = start + 129 * 10_000;
     let range_expr = "count_over_time(counter[30m])";
 
@@ -834,15 +831,7 @@ async fn retention_removes_chunks_past_the_tenants_window() {
     let old = now_ms() - 5 * 24 * 3600 * 1000;
     let recent = now_ms() - 60_000;
     let lines = format!("disk value=1 {old}\ndisk value=2 {recent}\n");
-    let response = post_raw(
-        &writer,
-        "/api/v2/write?precision=ms",
-        &format!("Token {key}"),
-        "text/plain",
-        lines.into_bytes(),
-    )
-    .await;
-    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    write_lines(&writer, &key, lines).await;
     checkpoint(&writer, &acme.id).await;
     assert_eq!(
         single_value(&writer, &key, "count_over_time(disk[6d])", recent).await,
@@ -962,15 +951,7 @@ async fn checkpoints_wait_for_samples_still_committing() {
     let lines: String = (0..130)
         .map(|i| format!("counter,host=a value={i} {}\n", start + i * 10_000))
         .collect();
-    let response = post_raw(
-        &app,
-        "/api/v2/write?precision=ms",
-        &format!("Token {key}"),
-        "text/plain",
-        lines.into_bytes(),
-    )
-    .await;
-    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    write_lines(&app, &key, lines).await;
     let late_at = start + 50 * 10_000 + 5_000;
     let late = Arc::new(MetricBatch {
         series: vec![SeriesSamples {

@@ -361,7 +361,17 @@ fn series_keep_their_label_set_across_requests() {
     assert_eq!(second[1].samples[0].value, 3.0);
     assert_eq!(second[1].origin, Origin::Line(2));
 
-    // Keys written differently are different entries, even where they unescape alike.
+    // Keys written differently are different entries, each built from its own unescaped
+    // text: two spellings of one tag value give equal label sets, and a key that differs
+    // by one tag does not borrow another's.
+    let lone_backslash = decoded("known_series_memo,host=a\\x user=1 1\n");
+    let escaped_backslash = decoded("known_series_memo,host=a\\\\x user=1 1\n");
+    assert_eq!(lone_backslash[0].labels.get("host"), Some("a\\x"));
+    assert_eq!(lone_backslash[0].labels, escaped_backslash[0].labels);
+    assert_ne!(
+        lone_backslash[0].labels.identity(),
+        escaped_backslash[0].labels.identity()
+    );
     let escaped = decoded("known_series_memo,host=a\\ b user=1 1\n");
     let plain = decoded("known_series_memo,host=a\\ b,dc=x user=1 1\n");
     assert_eq!(
