@@ -142,15 +142,20 @@ instant_value() { # base_url auth query time → the single value, or the error 
 }
 short() { cut -c1-200 <<<"$1" | tr '\t\n' '  '; } # error texts go to the log; the table gets a prefix
 
+# ingest_report WRITE_URL AUTH: runs the ingest load against WRITE_URL; prints its JSON report.
+ingest_report() {
+    "$BENCH_BIN" ingest --url "$1" ${2:+--auth "$2"} --hosts "$HOSTS" --regions "$REGIONS" \
+        --steps "$STEPS" --senders "$SENDERS" --batch-lines "$BATCH_LINES" \
+        --deadline-secs "$INGEST_DEADLINE"
+}
+
 # ingest_and_query TARGET BASE_URL WRITE_URL WRITE_AUTH READ_AUTH PID [extra query params]
 ingest_and_query() {
     local target=$1 base=$2 write_url=$3 auth=$4 read_auth=$5 pid=$6 extra=${7:-}
     local cpu0 pg0 report cpu1 pg1 end_ms start_s end_s
     log "$target: ingest ${HOSTS}×${REGIONS} series × $STEPS samples, $SENDERS senders, $BATCH_LINES lines/request"
     cpu0=$(cpu_of "$pid"); pg0=$(pg_cpu)
-    report=$("$BENCH_BIN" ingest --url "$write_url" ${auth:+--auth "$auth"} --hosts "$HOSTS" \
-        --regions "$REGIONS" --steps "$STEPS" --senders "$SENDERS" --batch-lines "$BATCH_LINES" \
-        --deadline-secs "$INGEST_DEADLINE")
+    report=$(ingest_report "$write_url" "$auth")
     cpu1=$(cpu_of "$pid"); pg1=$(pg_cpu)
     echo "$report" >"$WORK/$target.ingest.json"
     log "$target: $(jq -c 'del(.first_error)' <<<"$report")"
@@ -195,9 +200,7 @@ ingest_and_query() {
 ingest_only() {
     local target=$1 write_url=$2 auth=$3 pid=$4 cpu0 report
     cpu0=$(cpu_of "$pid")
-    report=$("$BENCH_BIN" ingest --url "$write_url" ${auth:+--auth "$auth"} --hosts "$HOSTS" \
-        --regions "$REGIONS" --steps "$STEPS" --senders "$SENDERS" --batch-lines "$BATCH_LINES" \
-        --deadline-secs "$INGEST_DEADLINE")
+    report=$(ingest_report "$write_url" "$auth")
     log "$target: $(jq -c 'del(.first_error)' <<<"$report")"
     printf '%s %s %s\n' "$(jq -r '.samples_per_sec|floor' <<<"$report")" \
         "$(awk -v a="$cpu0" -v b="$(cpu_of "$pid")" 'BEGIN { printf "%.2f", b - a }')" \
@@ -342,27 +345,36 @@ phase_memory() {
     rss_per_series vm-mem "$VM_URL" "$VM_URL/write?precision=ms" "" "$VM_PID"
 }
 
-# Each round in a subshell of its own, like a phase, so it stops its servers and drops its
-# database before the next round starts.
+# scoped COMMAND...: runs it in a subshell that stops the servers and drops the databases
+# it started, whatever happens.
+scoped() {
+    (
+        PIDS=()
+        DATABASES=()
+        trap phase_cleanup EXIT
+        "$@"
+    )
+}
+
+repeat_round_tidewatch() { # round
+    fresh_pg_database "repeat$1"
+    start_tidewatch tidewatch-pg-repeat "$PG_URL"
+    key=$(api_key_for "$TW_URL")
+    ingest_only tidewatch-pg-repeat "$TW_URL/api/v2/write?precision=ms" "Token $key" "$TW_PID"
+}
+
+repeat_round_vm() { # round
+    start_vm "vm-repeat-$1"
+    ingest_only vm-repeat "$VM_URL/write?precision=ms" "" "$VM_PID"
+}
+
+# Each round scoped, like a phase, so it stops its servers and drops its database before
+# the next round starts.
 phase_repeat() {
     local i
     for i in $(seq "$REPEAT"); do
-        (
-            PIDS=()
-            DATABASES=()
-            trap phase_cleanup EXIT
-            fresh_pg_database "repeat$i"
-            start_tidewatch tidewatch-pg-repeat "$PG_URL"
-            key=$(api_key_for "$TW_URL")
-            ingest_only tidewatch-pg-repeat "$TW_URL/api/v2/write?precision=ms" "Token $key" "$TW_PID"
-        )
-        (
-            PIDS=()
-            DATABASES=()
-            trap phase_cleanup EXIT
-            start_vm "vm-repeat-$i"
-            ingest_only vm-repeat "$VM_URL/write?precision=ms" "" "$VM_PID"
-        )
+        scoped repeat_round_tidewatch "$i"
+        scoped repeat_round_vm "$i"
     done
     record_runs tidewatch-pg-repeat
     record_runs vm-repeat
@@ -374,12 +386,7 @@ for phase in $PHASES; do
     vm | memory | repeat) run=("phase_$phase") ;;
     *) log "unknown phase $phase"; exit 2 ;;
     esac
-    (
-        PIDS=()
-        DATABASES=()
-        trap phase_cleanup EXIT
-        "${run[@]}"
-    ) || log "phase $phase failed (exit $?); continuing"
+    scoped "${run[@]}" || log "phase $phase failed (exit $?); continuing"
 done
 
 #

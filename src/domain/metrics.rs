@@ -45,15 +45,11 @@ struct LabelFacts {
 }
 
 impl LabelFacts {
-    fn of(labels: &[Label]) -> Self {
+    fn of(labels: &Labels) -> Self {
         let longest = |len: Option<usize>| u32::try_from(len.unwrap_or(0)).unwrap_or(u32::MAX);
-        let name = labels
-            .iter()
-            .find(|l| l.name == METRIC_NAME_LABEL)
-            .map(|l| l.value.as_str());
         Self {
-            hash: LABELS_HASHER.hash_one(labels),
-            names_valid: name.is_some_and(is_valid_metric_name)
+            hash: LABELS_HASHER.hash_one(&labels.0.labels),
+            names_valid: labels.metric_name().is_some_and(is_valid_metric_name)
                 && labels.iter().all(|l| is_valid_label_name(&l.name)),
             longest_name: longest(labels.iter().map(|l| l.name.len()).max()),
             longest_value: longest(labels.iter().map(|l| l.value.len()).max()),
@@ -152,7 +148,7 @@ impl Labels {
     }
 
     fn facts(&self) -> &LabelFacts {
-        self.0.facts.get_or_init(|| LabelFacts::of(&self.0.labels))
+        self.0.facts.get_or_init(|| LabelFacts::of(self))
     }
 
     /// This label set's allocation, the same for every clone of it: a cheap key for caches

@@ -249,13 +249,8 @@ impl SeriesMemo {
 /// is a pure function of its key, and a lost entry costs one rebuild. Entries are filed
 /// per tenant, so no tenant's request runs faster because another sent the same series.
 struct KnownSeries {
-    shards: Box<[Mutex<KnownSeriesShard>]>,
+    shards: Box<[Mutex<hashbrown::HashTable<KnownSeriesEntry>>]>,
     hasher: foldhash::fast::RandomState,
-}
-
-#[derive(Default)]
-struct KnownSeriesShard {
-    table: hashbrown::HashTable<KnownSeriesEntry>,
 }
 
 /// A tenant's series key as written and a field name (stored as one string), with their
@@ -282,7 +277,7 @@ impl KnownSeries {
     /// Shards: enough that worker threads rarely wait on each other's lock.
     const SHARDS: usize = 64;
     /// Entries kept per shard; a full shard is emptied (262,144 series in all, about
-    /// 20 MiB), so a flood of one-off series cannot grow the memo without bound.
+    /// 25 MiB), so a flood of one-off series cannot grow the memo without bound.
     const SHARD_ENTRIES: usize = 4096;
 
     fn new() -> Self {
@@ -312,12 +307,7 @@ impl KnownSeries {
         let is_it = |entry: &KnownSeriesEntry| {
             entry.tenant == tenant && entry.parts() == (key.as_bytes(), field.as_bytes())
         };
-        if let Some(entry) = shard
-            .lock()
-            .expect("known-series lock")
-            .table
-            .find(hash, is_it)
-        {
+        if let Some(entry) = shard.lock().expect("known-series lock").find(hash, is_it) {
             return entry.labels.clone();
         }
         let labels = build();
@@ -329,11 +319,11 @@ impl KnownSeries {
             labels: labels.clone(),
         };
         let mut shard = shard.lock().expect("known-series lock");
-        if shard.table.len() >= Self::SHARD_ENTRIES {
-            shard.table.clear();
+        if shard.len() >= Self::SHARD_ENTRIES {
+            shard.clear();
         }
         let rehash = |entry: &KnownSeriesEntry| entry.hash;
-        if let hashbrown::hash_table::Entry::Vacant(slot) = shard.table.entry(hash, is_it, rehash) {
+        if let hashbrown::hash_table::Entry::Vacant(slot) = shard.entry(hash, is_it, rehash) {
             slot.insert(entry);
         }
         labels

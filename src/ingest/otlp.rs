@@ -140,12 +140,12 @@ impl Converter {
             Some(Data::Sum(sum)) => self.number_points(&name, &sum.data_points, path, resource)?,
             Some(Data::Histogram(histogram)) => {
                 for (p, point) in histogram.data_points.iter().enumerate() {
-                    self.histogram_point(&name, point, &format!("{path}.dataPoints[{p}]"), resource)?;
+                    self.histogram_point(&name, point, &point_origin(path, p), resource)?;
                 }
             }
             Some(Data::Summary(summary)) => {
                 for (p, point) in summary.data_points.iter().enumerate() {
-                    self.summary_point(&name, point, &format!("{path}.dataPoints[{p}]"), resource)?;
+                    self.summary_point(&name, point, &point_origin(path, p), resource)?;
                 }
             }
         }
@@ -160,7 +160,7 @@ impl Converter {
         resource: &[(String, String)],
     ) -> Result<(), IngestError> {
         for (p, point) in points.iter().enumerate() {
-            let origin = format!("{path}.dataPoints[{p}]");
+            let origin = point_origin(path, p);
             let value = match point.value {
                 Some(number_data_point::Value::AsDouble(v)) => v,
                 Some(number_data_point::Value::AsInt(v)) => v as f64,
@@ -178,8 +178,7 @@ impl Converter {
             };
             let sample = sample(self.now_ms, point.time_unix_nano, point.flags, value);
             let labels = series_labels(name, &point.attributes, resource, None);
-            self.batch
-                .push(labels, sample, Origin::Path(origin.into()))?;
+            self.batch.push(labels, sample, origin)?;
         }
         Ok(())
     }
@@ -188,7 +187,7 @@ impl Converter {
         &mut self,
         name: &str,
         point: &HistogramDataPoint,
-        origin: &str,
+        origin: &Origin,
         resource: &[(String, String)],
     ) -> Result<(), IngestError> {
         let bounds = &point.explicit_bounds;
@@ -207,12 +206,11 @@ impl Converter {
         let at = |value: f64| sample(now_ms, point.time_unix_nano, point.flags, value);
         if let Some(sum) = point.sum {
             let labels = series_labels(&format!("{name}_sum"), attributes, resource, None);
-            self.batch
-                .push(labels, at(sum), Origin::Path(origin.into()))?;
+            self.batch.push(labels, at(sum), origin.clone())?;
         }
         let labels = series_labels(&format!("{name}_count"), attributes, resource, None);
         self.batch
-            .push(labels, at(point.count as f64), Origin::Path(origin.into()))?;
+            .push(labels, at(point.count as f64), origin.clone())?;
         let bucket = format!("{name}_bucket");
         let mut cumulative: u64 = 0;
         for (bound, count) in bounds.iter().zip(counts) {
@@ -220,35 +218,34 @@ impl Converter {
             let le = ("le", names::format_float(*bound));
             let labels = series_labels(&bucket, attributes, resource, Some(le));
             self.batch
-                .push(labels, at(cumulative as f64), Origin::Path(origin.into()))?;
+                .push(labels, at(cumulative as f64), origin.clone())?;
         }
         let le = ("le", "+Inf".to_owned());
         let labels = series_labels(&bucket, attributes, resource, Some(le));
         self.batch
-            .push(labels, at(point.count as f64), Origin::Path(origin.into()))
+            .push(labels, at(point.count as f64), origin.clone())
     }
 
     fn summary_point(
         &mut self,
         name: &str,
         point: &SummaryDataPoint,
-        origin: &str,
+        origin: &Origin,
         resource: &[(String, String)],
     ) -> Result<(), IngestError> {
         let attributes = &point.attributes;
         let now_ms = self.now_ms;
         let at = |value: f64| sample(now_ms, point.time_unix_nano, point.flags, value);
         let labels = series_labels(&format!("{name}_sum"), attributes, resource, None);
-        self.batch
-            .push(labels, at(point.sum), Origin::Path(origin.into()))?;
+        self.batch.push(labels, at(point.sum), origin.clone())?;
         let labels = series_labels(&format!("{name}_count"), attributes, resource, None);
         self.batch
-            .push(labels, at(point.count as f64), Origin::Path(origin.into()))?;
+            .push(labels, at(point.count as f64), origin.clone())?;
         for quantile in &point.quantile_values {
             let q = ("quantile", names::format_float(quantile.quantile));
             let labels = series_labels(name, attributes, resource, Some(q));
             self.batch
-                .push(labels, at(quantile.value), Origin::Path(origin.into()))?;
+                .push(labels, at(quantile.value), origin.clone())?;
         }
         Ok(())
     }
@@ -286,6 +283,11 @@ fn series_labels(
     pairs.extend(resource.iter().cloned());
     pairs.extend(extra.map(|(n, v)| (n.to_owned(), v)));
     Labels::with_name(name, pairs)
+}
+
+/// Where data point `p` of the metric at `path` is: `…metrics[2].dataPoints[1]`.
+fn point_origin(path: &str, p: usize) -> Origin {
+    Origin::Path(format!("{path}.dataPoints[{p}]").into())
 }
 
 fn temporality_problem(temporality: i32) -> String {
