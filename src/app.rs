@@ -21,6 +21,7 @@ use crate::actors::supervisor::TenantServices;
 use crate::auth::jwt::{load_or_create_secret, JwtKeys};
 use crate::config::Config;
 use crate::http::error::{json_error, path_error, query_error, ApiError};
+use crate::query_threads::QueryThreads;
 use crate::self_metrics::ServiceMetrics;
 use crate::store::Store;
 
@@ -34,6 +35,7 @@ pub struct AppState {
     pub persister: Addr<Persister>,
     pub metrics: ServiceMetrics,
     pub redis: Option<redis::Client>,
+    pub query_threads: QueryThreads,
 }
 
 /// A built, not yet running, application.
@@ -57,6 +59,7 @@ impl Application {
         config: Config,
         listener: TcpListener,
     ) -> anyhow::Result<Self> {
+        crate::panic_net::install_hook();
         let store = Store::connect(&config.database_url, config.database_max_connections)
             .await
             .context("connecting to DATABASE_URL")?;
@@ -105,7 +108,17 @@ impl Application {
         })
         .start();
 
+        let query_threads = QueryThreads::start(
+            match config.query_threads {
+                0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+                n => n,
+            },
+            config.query_queue,
+        )
+        .context("starting the query threads")?;
         let max_body = config.max_body_bytes;
+        let body_timeout =
+            crate::http::body::BodyTimeout(Duration::from_secs(config.body_timeout_secs));
         let workers = config.workers;
         let shutdown_timeout = config.shutdown_timeout_secs;
         let state = web::Data::new(AppState {
@@ -117,11 +130,13 @@ impl Application {
             persister,
             metrics,
             redis,
+            query_threads,
         });
         let app_state = state.clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
+                .app_data(body_timeout)
                 .app_data(
                     web::JsonConfig::default()
                         .limit(max_body)
@@ -132,6 +147,8 @@ impl Application {
                 .app_data(web::QueryConfig::default().error_handler(query_error))
                 .configure(crate::http::configure)
                 .default_service(web::to(unknown_route))
+                .wrap(from_fn(crate::panic_net::catch_request_panics))
+                .wrap(from_fn(crate::http::body::limit_body_time))
                 .wrap(from_fn(observe_request))
                 .wrap(TracingLogger::default())
         })

@@ -88,6 +88,23 @@ pub struct Config {
     pub query_max_series: usize,
     /// Most points per series a range query may return (Prometheus: 11,000).
     pub query_max_points_per_series: usize,
+    /// Longest query expression, in bytes (400 above it, before parsing).
+    pub query_max_length: usize,
+    /// Deepest query expression: brackets plus operators along one path (400 above it,
+    /// before parsing).
+    pub query_max_depth: usize,
+    /// Most series selectors in one query expression.
+    pub query_max_selectors: usize,
+    /// Most label matchers in one query expression, over all its selectors.
+    pub query_max_matchers: usize,
+    /// Threads that parse and evaluate queries; 0 means one per CPU core.
+    pub query_threads: usize,
+    /// Queries that may wait for a query thread; more are answered 503 at once.
+    pub query_queue: usize,
+    /// Longest time a client may take to send a request body, in seconds (408 past it).
+    pub body_timeout_secs: u64,
+    /// Longest a request waits for a database connection, in seconds (503 past it).
+    pub database_acquire_timeout_secs: u64,
     /// `text` or `json`.
     pub log_format: LogFormat,
     /// tracing filter, e.g. `info` or `tidewatch=debug,info`.
@@ -128,6 +145,14 @@ impl Default for Config {
             query_timeout_secs: 30,
             query_max_series: 50_000,
             query_max_points_per_series: 11_000,
+            query_max_length: 64 * 1024,
+            query_max_depth: 128,
+            query_max_selectors: 256,
+            query_max_matchers: 2048,
+            query_threads: 0,
+            query_queue: 64,
+            body_timeout_secs: 30,
+            database_acquire_timeout_secs: 2,
             log_format: LogFormat::Text,
             log_level: "info".into(),
         }
@@ -199,7 +224,23 @@ impl Config {
                 );
             }
         }
-        let positive: [(&'static str, u64); 19] = [
+        let positive: [(&'static str, u64); 26] = [
+            ("TIDEWATCH_QUERY_MAX_LENGTH", self.query_max_length as u64),
+            ("TIDEWATCH_QUERY_MAX_DEPTH", self.query_max_depth as u64),
+            (
+                "TIDEWATCH_QUERY_MAX_SELECTORS",
+                self.query_max_selectors as u64,
+            ),
+            (
+                "TIDEWATCH_QUERY_MAX_MATCHERS",
+                self.query_max_matchers as u64,
+            ),
+            ("TIDEWATCH_QUERY_QUEUE", self.query_queue as u64),
+            ("TIDEWATCH_BODY_TIMEOUT_SECS", self.body_timeout_secs),
+            (
+                "TIDEWATCH_DATABASE_ACQUIRE_TIMEOUT_SECS",
+                self.database_acquire_timeout_secs,
+            ),
             (
                 "TIDEWATCH_INGEST_MAX_BODY_BYTES",
                 self.ingest_max_body_bytes as u64,
@@ -296,6 +337,16 @@ impl Config {
         crate::domain::metrics::SampleLimits {
             max_age_ms: self.raw_retention_days as i64 * DAY_MS,
             ..crate::domain::metrics::SampleLimits::default()
+        }
+    }
+
+    /// Limits every query expression is checked against.
+    pub fn expression_limits(&self) -> crate::query::ExpressionLimits {
+        crate::query::ExpressionLimits {
+            max_length: self.query_max_length,
+            max_depth: self.query_max_depth,
+            max_selectors: self.query_max_selectors,
+            max_matchers: self.query_max_matchers,
         }
     }
 

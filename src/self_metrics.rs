@@ -32,6 +32,10 @@ pub struct ServiceMetrics {
     pub head_samples: IntGauge,
     /// Series held by all tenants' aggregators.
     pub head_series: IntGauge,
+    /// Samples in refused ingest requests, by tenant and reason (the refusal's code).
+    pub discarded_samples: IntCounterVec,
+    /// Unexpected panics (read from `panic_net` at each scrape).
+    panics: IntCounter,
 }
 
 impl ServiceMetrics {
@@ -108,6 +112,19 @@ impl ServiceMetrics {
             .expect("static metric definition");
         let head_series = IntGauge::new("head_series", "Series held in memory by aggregators")
             .expect("static metric definition");
+        let discarded_samples = IntCounterVec::new(
+            Opts::new(
+                "discarded_samples_total",
+                "Samples in refused ingest requests, by tenant and reason",
+            ),
+            &["tenant", "reason"],
+        )
+        .expect("static metric definition");
+        let panics = IntCounter::new(
+            "panics_total",
+            "Unexpected panics; each was logged with its backtrace",
+        )
+        .expect("static metric definition");
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_latency.clone()),
@@ -120,6 +137,8 @@ impl ServiceMetrics {
             Box::new(ingest_rejections.clone()),
             Box::new(head_samples.clone()),
             Box::new(head_series.clone()),
+            Box::new(discarded_samples.clone()),
+            Box::new(panics.clone()),
         ] {
             registry
                 .register(collector)
@@ -138,11 +157,15 @@ impl ServiceMetrics {
             ingest_rejections,
             head_samples,
             head_series,
+            discarded_samples,
+            panics,
         }
     }
 
     /// The exposition text for `GET /metrics`.
     pub fn render(&self) -> String {
+        let panics = crate::panic_net::panics_total();
+        self.panics.inc_by(panics.saturating_sub(self.panics.get()));
         let mut buffer = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut buffer)

@@ -168,12 +168,25 @@ pub fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
             "unsupported_media_type",
             "send the body as Content-Type: application/json",
         ),
+        JsonPayloadError::Payload(payload) => {
+            super::body::payload_error(clone_payload_error(payload))
+        }
         JsonPayloadError::Deserialize(e) => {
             ApiError::bad_request("invalid_json", format!("invalid JSON body: {e}"))
         }
         other => ApiError::bad_request("invalid_json", format!("invalid JSON body: {other}")),
     };
     api.into()
+}
+
+/// `PayloadError` is not `Clone`; the kinds that matter keep their meaning.
+fn clone_payload_error(err: &actix_web::error::PayloadError) -> actix_web::error::PayloadError {
+    use actix_web::error::PayloadError;
+    match err {
+        PayloadError::Io(io) => PayloadError::Io(std::io::Error::new(io.kind(), io.to_string())),
+        PayloadError::Overflow => PayloadError::Overflow,
+        _ => PayloadError::Incomplete(None),
+    }
 }
 
 /// An id in the path that does not parse cannot name anything: 404, like an unknown id.

@@ -4,7 +4,6 @@
 
 use actix_web::http::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use actix_web::{post, web, HttpRequest, HttpResponse};
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -17,31 +16,6 @@ use crate::ingest::{
     decode_request, DecodeContext, InfluxDecoder, JsonDecoder, MetricDecoder, OtlpDecoder,
     OtlpEncoding, Precision, RemoteWriteDecoder,
 };
-
-/// Reads the body up to `limit` bytes; more is 413 without reading the rest. The buffer
-/// is sized from `Content-Length` (within the limit), so a large body is not copied
-/// again each time the buffer would have doubled.
-async fn read_body(
-    mut payload: web::Payload,
-    content_length: Option<usize>,
-    limit: usize,
-) -> Result<web::Bytes, ApiError> {
-    let mut body = web::BytesMut::with_capacity(content_length.unwrap_or(0).min(limit));
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::bad_request("invalid_body", format!("reading the request body: {e}"))
-        })?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::new(
-                actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!("request body is larger than the limit of {limit} bytes"),
-            ));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
-}
 
 fn header(req: &HttpRequest, name: actix_web::http::header::HeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
@@ -79,7 +53,7 @@ async fn decode_and_store(
     let limit = state.config.ingest_max_body_bytes;
     let content_length =
         header(req, actix_web::http::header::CONTENT_LENGTH).and_then(|v| v.parse::<usize>().ok());
-    let body = read_body(payload, content_length, limit).await?;
+    let body = super::body::read_limited(payload, content_length, limit).await?;
     let ctx = DecodeContext {
         now_ms: now_ms(),
         max_decompressed_bytes: limit,

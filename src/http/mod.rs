@@ -4,6 +4,7 @@
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod body;
 pub mod error;
 pub mod ingest;
 pub mod openapi;

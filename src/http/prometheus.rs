@@ -4,7 +4,8 @@
 //! `status` and `errorType` fields beside Tidewatch's `error` object.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
+use std::future::Future;
+use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
 use actix_web::{get, route, web, HttpRequest, HttpResponse, ResponseError};
@@ -16,7 +17,11 @@ use crate::app::AppState;
 use crate::auth::extractor::TenantAccess;
 use crate::auth::principal::Read;
 use crate::domain::time::now_ms;
-use crate::query::{parse, required_selections, Engine, QueryError, QueryLimits, Selection};
+use crate::query::{
+    parse_duration, parse_limit, parse_time, parse_within, required_selections, Engine, Expr,
+    QueryError, QueryLimits, Selection, TimeParam,
+};
+use crate::query_threads::QueryThreadError;
 use crate::read_path::{matching_series, prefetch, ReadError};
 
 /// An error in Prometheus's envelope.
@@ -38,7 +43,14 @@ impl ResponseError for PromError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.api.status).json(json!({
+        let mut response = HttpResponse::build(self.api.status);
+        if let Some(secs) = self.api.retry_after_secs {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, secs));
+        }
+        if self.api.status == StatusCode::UNAUTHORIZED {
+            response.insert_header((actix_web::http::header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        response.json(json!({
             "status": "error",
             "errorType": self.error_type,
             "error": {"code": self.api.code, "message": self.api.message},
@@ -81,11 +93,14 @@ impl From<ReadError> for PromError {
         match err {
             ReadError::Query(q) => q.into(),
             other => Self {
-                api: ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    other.to_string(),
-                ),
+                api: ApiError {
+                    retry_after_secs: Some(1),
+                    ..ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "unavailable",
+                        other.to_string(),
+                    )
+                },
                 error_type: "unavailable",
             },
         }
@@ -106,7 +121,12 @@ impl From<ApiError> for PromError {
 struct Params(Vec<(String, String)>);
 
 impl Params {
-    fn from_request(req: &HttpRequest, body: &web::Bytes) -> Self {
+    /// Reads the form body (POST) within `max_body` bytes; over it is 413 in our shape.
+    async fn read(
+        req: &HttpRequest,
+        payload: web::Payload,
+        max_body: usize,
+    ) -> Result<Self, PromError> {
         let mut pairs: Vec<(String, String)> = url_pairs(req.query_string().as_bytes());
         let form = req
             .headers()
@@ -114,9 +134,10 @@ impl Params {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
         if form {
-            pairs.extend(url_pairs(body));
+            let body = super::body::read_limited(payload, None, max_body).await?;
+            pairs.extend(url_pairs(&body));
         }
-        Self(pairs)
+        Ok(Self(pairs))
     }
 
     fn one(&self, name: &str) -> Option<&str> {
@@ -134,6 +155,11 @@ impl Params {
             .map(|(_, v)| v.as_str())
             .collect()
     }
+
+    fn required(&self, name: &str) -> Result<&str, PromError> {
+        self.one(name)
+            .ok_or_else(|| bad_data(format!("invalid parameter {name:?}: missing")))
+    }
 }
 
 fn url_pairs(bytes: &[u8]) -> Vec<(String, String)> {
@@ -142,58 +168,107 @@ fn url_pairs(bytes: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// A Prometheus time: Unix seconds (fractional allowed) or RFC 3339.
-fn parse_time(text: &str, name: &str) -> Result<i64, PromError> {
-    if let Ok(seconds) = text.parse::<f64>() {
-        if seconds.is_finite() {
-            return Ok((seconds * 1000.0).round() as i64);
-        }
+/// A time parameter that must be a point in time.
+fn point_in_time(text: &str, name: &str) -> Result<i64, PromError> {
+    match parse_time(text, name)? {
+        TimeParam::At(ms) => Ok(ms),
+        TimeParam::Unbounded => Err(bad_data(format!(
+            "invalid parameter {name:?}: {text:?} is not a usable time for this query"
+        ))),
     }
-    humantime::parse_rfc3339_weak(text)
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_millis() as i64)
-        .ok_or_else(|| {
-            bad_data(format!(
-                "invalid parameter {name:?}: cannot parse {text:?} to a valid timestamp"
-            ))
-        })
-}
-
-/// A Prometheus duration: float seconds or `1m30s` style.
-fn parse_duration(text: &str, name: &str) -> Result<i64, PromError> {
-    if let Ok(seconds) = text.parse::<f64>() {
-        if seconds.is_finite() {
-            return Ok((seconds * 1000.0).round() as i64);
-        }
-    }
-    promql_parser::util::parse_duration(text)
-        .map(|d: Duration| d.as_millis() as i64)
-        .map_err(|_| {
-            bad_data(format!(
-                "invalid parameter {name:?}: cannot parse {text:?} to a valid duration"
-            ))
-        })
 }
 
 fn success(data: impl Serialize) -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "success", "data": data}))
 }
 
-fn engine(state: &AppState, timeout_param: Option<&str>) -> Result<Engine, PromError> {
-    let configured = Duration::from_secs(state.config.query_timeout_secs);
-    let timeout = match timeout_param {
-        Some(text) => {
-            Duration::from_millis(parse_duration(text, "timeout")?.max(1) as u64).min(configured)
+/// One query request's budget: `TIDEWATCH_QUERY_TIMEOUT_SECS`, or a shorter `timeout`
+/// parameter, counted from the request's start across parsing, fetching and evaluating.
+struct Budget {
+    deadline: Instant,
+}
+
+impl Budget {
+    fn new(state: &AppState, params: &Params) -> Result<Self, PromError> {
+        let configured = Duration::from_secs(state.config.query_timeout_secs);
+        let timeout = match params.one("timeout") {
+            Some(text) => {
+                let ms = parse_duration(text, "timeout")?;
+                if ms <= 0 {
+                    return Err(bad_data(
+                        "invalid parameter \"timeout\": must be greater than 0",
+                    ));
+                }
+                Duration::from_millis(ms as u64).min(configured)
+            }
+            None => configured,
+        };
+        Ok(Self {
+            deadline: Instant::now() + timeout,
+        })
+    }
+
+    fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+
+    fn engine(&self, state: &AppState) -> Engine {
+        Engine::new(QueryLimits {
+            max_points_per_series: state.config.query_max_points_per_series,
+            max_series: state.config.query_max_series,
+            timeout: self.remaining(),
+            ..QueryLimits::default()
+        })
+    }
+
+    /// Runs `work` until the deadline; past it, 503 `timeout` and the work is dropped.
+    async fn within<T>(
+        &self,
+        work: impl Future<Output = Result<T, PromError>>,
+    ) -> Result<T, PromError> {
+        tokio::time::timeout(self.remaining(), work)
+            .await
+            .unwrap_or_else(|_| Err(QueryError::Timeout.into()))
+    }
+
+    /// Runs `job` on a query thread within the deadline.
+    async fn on_query_thread<T: Send + 'static>(
+        &self,
+        state: &AppState,
+        job: impl FnOnce() -> Result<T, QueryError> + Send + 'static,
+    ) -> Result<T, PromError> {
+        self.within(async {
+            match state.query_threads.run(job).await {
+                Ok(outcome) => outcome.map_err(PromError::from),
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
+    }
+}
+
+impl From<QueryThreadError> for PromError {
+    fn from(err: QueryThreadError) -> Self {
+        let api = match err {
+            QueryThreadError::Busy { .. } => ApiError {
+                retry_after_secs: Some(1),
+                ..ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "overloaded",
+                    err.to_string(),
+                )
+            },
+            QueryThreadError::Panicked => ApiError::internal(err.to_string()),
+        };
+        Self {
+            error_type: if api.status.is_server_error() {
+                "internal"
+            } else {
+                "bad_data"
+            },
+            api,
         }
-        None => configured,
-    };
-    Ok(Engine::new(QueryLimits {
-        max_points_per_series: state.config.query_max_points_per_series,
-        max_series: state.config.query_max_series,
-        timeout,
-        ..QueryLimits::default()
-    }))
+    }
 }
 
 async fn instant_query(
@@ -201,20 +276,30 @@ async fn instant_query(
     tenant: crate::domain::TenantId,
     params: &Params,
 ) -> Result<HttpResponse, PromError> {
-    let query_text = params
-        .one("query")
-        .ok_or_else(|| bad_data("invalid parameter \"query\": missing"))?;
+    let budget = Budget::new(state, params)?;
+    let query_text = params.required("query")?.to_owned();
     let time = match params.one("time") {
-        Some(text) => parse_time(text, "time")?,
+        Some(text) => point_in_time(text, "time")?,
         None => now_ms(),
     };
-    let engine = engine(state, params.one("timeout"))?;
-    let expr = parse(query_text)?;
-    let selections = required_selections(&expr, time, time, engine.limits().lookback_ms);
-    let data = prefetch(state, tenant, selections, state.config.query_max_series).await?;
-    let value = web::block(move || engine.instant(&expr, time, &data))
-        .await
-        .map_err(|e| ApiError::internal(format!("query task: {e}")))??;
+    let limits = state.config.expression_limits();
+    let lookback = budget.engine(state).limits().lookback_ms;
+    let (expr, selections) = budget
+        .on_query_thread(state, move || {
+            let expr = parse_within(&query_text, &limits)?;
+            let selections = required_selections(&expr, time, time, lookback);
+            Ok((expr, selections))
+        })
+        .await?;
+    let data = budget
+        .within(async {
+            Ok(prefetch(state, tenant, selections, state.config.query_max_series).await?)
+        })
+        .await?;
+    let engine = budget.engine(state);
+    let value = budget
+        .on_query_thread(state, move || engine.instant(&expr, time, &data))
+        .await?;
     Ok(success(value))
 }
 
@@ -223,27 +308,11 @@ async fn range_query(
     tenant: crate::domain::TenantId,
     params: &Params,
 ) -> Result<HttpResponse, PromError> {
-    let query_text = params
-        .one("query")
-        .ok_or_else(|| bad_data("invalid parameter \"query\": missing"))?;
-    let start = parse_time(
-        params
-            .one("start")
-            .ok_or_else(|| bad_data("invalid parameter \"start\": missing"))?,
-        "start",
-    )?;
-    let end = parse_time(
-        params
-            .one("end")
-            .ok_or_else(|| bad_data("invalid parameter \"end\": missing"))?,
-        "end",
-    )?;
-    let step = parse_duration(
-        params
-            .one("step")
-            .ok_or_else(|| bad_data("invalid parameter \"step\": missing"))?,
-        "step",
-    )?;
+    let budget = Budget::new(state, params)?;
+    let query_text = params.required("query")?.to_owned();
+    let start = point_in_time(params.required("start")?, "start")?;
+    let end = point_in_time(params.required("end")?, "end")?;
+    let step = parse_duration(params.required("step")?, "step")?;
     if end < start {
         return Err(bad_data(
             "invalid parameter \"end\": end timestamp must not be before start time",
@@ -252,21 +321,31 @@ async fn range_query(
     if step <= 0 {
         return Err(bad_data("invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer"));
     }
-    let engine = engine(state, params.one("timeout"))?;
-    let points = (end - start) / step + 1;
-    if points as usize > engine.limits().max_points_per_series {
+    let max_points = state.config.query_max_points_per_series;
+    if (end - start) / step + 1 > max_points as i64 {
         return Err(QueryError::LimitExceeded(format!(
-            "exceeded maximum resolution of {} points per timeseries. Try decreasing the query resolution (?step=XX)",
-            engine.limits().max_points_per_series
+            "exceeded maximum resolution of {max_points} points per timeseries. Try decreasing the query resolution (?step=XX)"
         ))
         .into());
     }
-    let expr = parse(query_text)?;
-    let selections = required_selections(&expr, start, end, engine.limits().lookback_ms);
-    let data = prefetch(state, tenant, selections, state.config.query_max_series).await?;
-    let value = web::block(move || engine.range(&expr, start, end, step, &data))
-        .await
-        .map_err(|e| ApiError::internal(format!("query task: {e}")))??;
+    let limits = state.config.expression_limits();
+    let lookback = budget.engine(state).limits().lookback_ms;
+    let (expr, selections) = budget
+        .on_query_thread(state, move || {
+            let expr = parse_within(&query_text, &limits)?;
+            let selections = required_selections(&expr, start, end, lookback);
+            Ok((expr, selections))
+        })
+        .await?;
+    let data = budget
+        .within(async {
+            Ok(prefetch(state, tenant, selections, state.config.query_max_series).await?)
+        })
+        .await?;
+    let engine = budget.engine(state);
+    let value = budget
+        .on_query_thread(state, move || engine.range(&expr, start, end, step, &data))
+        .await?;
     Ok(success(value))
 }
 
@@ -289,9 +368,10 @@ pub async fn query(
     state: web::Data<AppState>,
     access: TenantAccess<Read>,
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, PromError> {
-    instant_query(&state, access.tenant(), &Params::from_request(&req, &body)).await
+    let params = Params::read(&req, payload, state.config.max_body_bytes).await?;
+    instant_query(&state, access.tenant(), &params).await
 }
 
 /// Range query (`query`, `start`, `end`, `step`, `timeout`); GET or form POST.
@@ -313,68 +393,103 @@ pub async fn query_range(
     state: web::Data<AppState>,
     access: TenantAccess<Read>,
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, PromError> {
-    range_query(&state, access.tenant(), &Params::from_request(&req, &body)).await
+    let params = Params::read(&req, payload, state.config.max_body_bytes).await?;
+    range_query(&state, access.tenant(), &params).await
 }
 
-/// The `match[]` selectors and time range of a metadata request.
-fn metadata_selections(
+/// The `match[]` selectors and time range of a metadata request, parsed on a query thread.
+async fn metadata_selections(
+    state: &AppState,
+    budget: &Budget,
     params: &Params,
     require_match: bool,
 ) -> Result<(Vec<Selection>, bool), PromError> {
-    let matches = params.all("match[]");
+    let matches: Vec<String> = params
+        .all("match[]")
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
     if matches.is_empty() && require_match {
         return Err(bad_data("no match[] parameter provided"));
     }
-    let start = params
-        .one("start")
-        .map(|t| parse_time(t, "start"))
-        .transpose()?;
-    let end = params
-        .one("end")
-        .map(|t| parse_time(t, "end"))
-        .transpose()?;
+    if matches.len() > state.config.query_max_selectors {
+        return Err(bad_data(format!(
+            "{} match[] parameters; the limit is {} (TIDEWATCH_QUERY_MAX_SELECTORS)",
+            matches.len(),
+            state.config.query_max_selectors
+        )));
+    }
+    let bound = |name: &str| -> Result<Option<i64>, PromError> {
+        match params.one(name).map(|t| parse_time(t, name)).transpose()? {
+            Some(TimeParam::At(ms)) => Ok(Some(ms)),
+            Some(TimeParam::Unbounded) | None => Ok(None),
+        }
+    };
+    let (start, end) = (bound("start")?, bound("end")?);
+    if let (Some(start), Some(end)) = (start, end) {
+        if end < start {
+            return Err(bad_data(
+                "invalid parameter \"end\": end timestamp must not be before start time",
+            ));
+        }
+    }
     let ranged = start.is_some() || end.is_some();
     let (start, end) = (start.unwrap_or(i64::MIN / 2), end.unwrap_or(i64::MAX / 2));
-    let texts: Vec<&str> = if matches.is_empty() {
-        vec!["{__name__=~\".+\"}"]
+    let texts = if matches.is_empty() {
+        vec!["{__name__=~\".+\"}".to_owned()]
     } else {
         matches
     };
-    let mut selections = Vec::new();
-    for text in texts {
-        let expr = parse(text)?;
-        let promql_parser::parser::Expr::VectorSelector(selector) = expr else {
-            return Err(bad_data(format!(
-                "invalid parameter \"match[]\": {text:?} is not a series selector"
-            )));
-        };
-        selections.push(Selection {
-            matchers: selector_matchers(&selector),
-            start_ms: start,
-            end_ms: end,
-        });
-    }
+    let limits = state.config.expression_limits();
+    let selections = budget
+        .on_query_thread(state, move || {
+            texts
+                .iter()
+                .map(|text| {
+                    let expr = parse_within(text, &limits)?;
+                    let Expr::VectorSelector(selector) = expr else {
+                        return Err(QueryError::BadData(format!(
+                            "invalid parameter \"match[]\": {text:?} is not a series selector"
+                        )));
+                    };
+                    Ok(Selection {
+                        matchers: selector_matchers(&selector),
+                        start_ms: start,
+                        end_ms: end,
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await?;
     Ok((selections, ranged))
 }
 
-/// The label sets a metadata request (`match[]`, `start`, `end`) refers to.
+/// The label sets a metadata request (`match[]`, `start`, `end`, `limit`) refers to,
+/// within the query timeout.
 async fn found_series(
     state: &AppState,
     tenant: crate::domain::TenantId,
     params: &Params,
     require_match: bool,
-) -> Result<BTreeSet<crate::domain::metrics::Labels>, PromError> {
-    let (selections, ranged) = metadata_selections(params, require_match)?;
-    Ok(matching_series(
-        state,
-        tenant,
-        selections,
-        state.config.query_max_series,
-        ranged,
-    )
-    .await?)
+) -> Result<(BTreeSet<crate::domain::metrics::Labels>, Option<usize>), PromError> {
+    let budget = Budget::new(state, params)?;
+    let limit = params.one("limit").map(parse_limit).transpose()?.flatten();
+    let (selections, ranged) = metadata_selections(state, &budget, params, require_match).await?;
+    let found = budget
+        .within(async {
+            Ok(matching_series(
+                state,
+                tenant,
+                selections,
+                state.config.query_max_series,
+                ranged,
+            )
+            .await?)
+        })
+        .await?;
+    Ok((found, limit))
 }
 
 /// A selector's matchers with its metric name as a `__name__` matcher.
@@ -411,12 +526,13 @@ pub async fn series(
     state: web::Data<AppState>,
     access: TenantAccess<Read>,
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, PromError> {
-    let params = Params::from_request(&req, &body);
-    let found = found_series(&state, access.tenant(), &params, true).await?;
+    let params = Params::read(&req, payload, state.config.max_body_bytes).await?;
+    let (found, limit) = found_series(&state, access.tenant(), &params, true).await?;
     let data: Vec<Value> = found
         .iter()
+        .take(limit.unwrap_or(usize::MAX))
         .map(|found_labels| {
             Value::Object(
                 found_labels
@@ -448,15 +564,20 @@ pub async fn labels(
     state: web::Data<AppState>,
     access: TenantAccess<Read>,
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, PromError> {
-    let params = Params::from_request(&req, &body);
-    let found = found_series(&state, access.tenant(), &params, false).await?;
+    let params = Params::read(&req, payload, state.config.max_body_bytes).await?;
+    let (found, limit) = found_series(&state, access.tenant(), &params, false).await?;
     let names: BTreeSet<&str> = found
         .iter()
         .flat_map(|found_labels| found_labels.iter().map(|l| l.name.as_str()))
         .collect();
-    Ok(success(names))
+    Ok(success(
+        names
+            .into_iter()
+            .take(limit.unwrap_or(usize::MAX))
+            .collect::<Vec<_>>(),
+    ))
 }
 
 /// Values of one label, optionally of series matching `match[]`.
@@ -479,13 +600,18 @@ pub async fn label_values(
     req: HttpRequest,
     name: web::Path<String>,
 ) -> Result<HttpResponse, PromError> {
-    let params = Params::from_request(&req, &web::Bytes::new());
-    let found = found_series(&state, access.tenant(), &params, false).await?;
+    let params = Params(url_pairs(req.query_string().as_bytes()));
+    let (found, limit) = found_series(&state, access.tenant(), &params, false).await?;
     let values: BTreeSet<&str> = found
         .iter()
         .filter_map(|found_labels| found_labels.get(&name))
         .collect();
-    Ok(success(values))
+    Ok(success(
+        values
+            .into_iter()
+            .take(limit.unwrap_or(usize::MAX))
+            .collect::<Vec<_>>(),
+    ))
 }
 
 /// Build information, in Prometheus's shape (Grafana reads it to pick features).

@@ -17,7 +17,9 @@ mod engine;
 mod engine_tests;
 mod functions;
 mod histogram;
+mod limits;
 mod numeric;
+mod params;
 mod range_functions;
 mod selection;
 mod support;
@@ -31,6 +33,8 @@ mod promtool_compat;
 mod series_notation;
 
 pub use engine::{Engine, QueryLimits};
+pub use limits::{check_text, parse_within, ExpressionLimits, MAX_QUERY_DURATION_MS};
+pub use params::{parse_duration, parse_limit, parse_time, TimeParam};
 pub use promql_parser::parser::Expr;
 pub use selection::{required_selections, InMemorySeries, Selection, SeriesSource};
 pub use value::{format_value, InstantSample, QueryValue, RangeSeries};
@@ -68,6 +72,7 @@ impl QueryError {
 }
 
 /// Parses PromQL text into an expression tree; syntax and type errors are `BadData`.
+/// Trusted text only (tests, built-in rules): requests go through [`parse_within`].
 pub fn parse(query: &str) -> Result<Expr, QueryError> {
     promql_parser::parser::parse(query).map_err(QueryError::BadData)
 }
