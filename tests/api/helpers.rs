@@ -243,6 +243,45 @@ impl TestApp {
     }
 }
 
+/// A tenant and a key with `ingest` and `read`.
+pub async fn tenant_with_key(app: &TestApp, slug: &str) -> (TenantFixture, String) {
+    let tenant = app.create_tenant(slug).await;
+    let (_, key) = app
+        .create_api_key(&tenant.admin_token, &["ingest", "read"])
+        .await;
+    (tenant, key)
+}
+
+pub async fn post_raw(
+    app: &TestApp,
+    path: &str,
+    auth: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> reqwest::Response {
+    app.client
+        .post(app.url(path))
+        .header("authorization", auth)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("request is sent")
+}
+
+/// Writes line protocol (ms timestamps) with `key` and expects it stored (204).
+pub async fn write_lines(app: &TestApp, key: &str, lines: String) {
+    let response = post_raw(
+        app,
+        "/api/v2/write?precision=ms",
+        &format!("Token {key}"),
+        "text/plain",
+        lines.into_bytes(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+}
+
 pub fn password_for(email: &str) -> String {
     format!("pw-{email}")
 }

@@ -4,6 +4,7 @@ mod api_keys;
 mod auth;
 mod errors;
 mod helpers;
+mod hostile_queries;
 mod isolation;
 mod metrics;
 mod ops;

@@ -8,49 +8,12 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tidewatch::ingest::remote_write::proto;
 
-use crate::helpers::{assert_error, spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{
+    assert_error, post_raw, spawn_app, spawn_app_with, tenant_with_key, write_lines, TestApp,
+};
 
 fn now_ms() -> i64 {
     tidewatch::domain::time::now_ms()
-}
-
-/// A tenant and a key with `ingest` and `read`.
-async fn tenant_with_key(app: &TestApp, slug: &str) -> (crate::helpers::TenantFixture, String) {
-    let tenant = app.create_tenant(slug).await;
-    let (_, key) = app
-        .create_api_key(&tenant.admin_token, &["ingest", "read"])
-        .await;
-    (tenant, key)
-}
-
-async fn post_raw(
-    app: &TestApp,
-    path: &str,
-    auth: &str,
-    content_type: &str,
-    body: Vec<u8>,
-) -> reqwest::Response {
-    app.client
-        .post(app.url(path))
-        .header("authorization", auth)
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .expect("request is sent")
-}
-
-/// Writes line protocol (ms timestamps) with `key` and expects it stored (204).
-async fn write_lines(app: &TestApp, key: &str, lines: String) {
-    let response = post_raw(
-        app,
-        "/api/v2/write?precision=ms",
-        &format!("Token {key}"),
-        "text/plain",
-        lines.into_bytes(),
-    )
-    .await;
-    assert_eq!(response.status(), StatusCode::NO_CONTENT);
 }
 
 /// Runs an instant query and returns `data.result`.
