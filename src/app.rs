@@ -60,9 +60,19 @@ impl Application {
         listener: TcpListener,
     ) -> anyhow::Result<Self> {
         crate::panic_net::install_hook();
-        let store = Store::connect(&config.database_url, config.database_max_connections)
-            .await
-            .context("connecting to DATABASE_URL")?;
+        let store = Store::connect_with(
+            &config.database_url,
+            config.database_max_connections,
+            Duration::from_secs(config.database_acquire_timeout_secs),
+        )
+        .await
+        .context("connecting to DATABASE_URL")?;
+        if let Some(setting) = store.weak_synchronous_commit().await? {
+            tracing::warn!(
+                synchronous_commit = %setting,
+                "PostgreSQL's synchronous_commit is not on: a server crash can lose commits Tidewatch has acknowledged; set synchronous_commit = on"
+            );
+        }
         store
             .migrate()
             .await

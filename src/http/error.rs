@@ -128,6 +128,17 @@ impl From<StoreError> for ApiError {
         match err {
             StoreError::NotFound(what) => Self::not_found(what),
             StoreError::Conflict(message) => Self::new(StatusCode::CONFLICT, "conflict", message),
+            other if other.is_unavailable() => {
+                tracing::warn!(error = %other, "database unavailable");
+                Self {
+                    retry_after_secs: Some(1),
+                    ..Self::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "unavailable",
+                        "the database is unavailable; nothing was changed; retry shortly",
+                    )
+                }
+            }
             other => Self::internal(other.to_string()),
         }
     }

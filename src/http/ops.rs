@@ -26,6 +26,9 @@ pub struct ReadinessBody {
     /// `ready` or `not_ready`.
     pub status: &'static str,
     pub checks: ReadinessChecks,
+    /// Conditions that do not stop serving but weaken a promise, e.g. PostgreSQL's
+    /// `synchronous_commit` not `on` (an acknowledged commit could be lost on a crash).
+    pub warnings: Vec<String>,
 }
 
 /// The process is up.
@@ -69,12 +72,23 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         None => Ok("not_configured"),
     };
     let ready = database.is_ok() && redis.is_ok();
+    let mut warnings = Vec::new();
+    if database.is_ok() {
+        if let Ok(Ok(Some(setting))) =
+            tokio::time::timeout(CHECK_TIMEOUT, state.store.weak_synchronous_commit()).await
+        {
+            warnings.push(format!(
+                "PostgreSQL synchronous_commit is {setting:?}, not \"on\": a database crash can lose acknowledged writes"
+            ));
+        }
+    }
     let body = ReadinessBody {
         status: if ready { "ready" } else { "not_ready" },
         checks: ReadinessChecks {
             database: database.map(|()| "ok".to_owned()).unwrap_or_else(|e| e),
             redis: redis.map(str::to_owned).unwrap_or_else(|e| e),
         },
+        warnings,
     };
     if ready {
         HttpResponse::Ok().json(body)

@@ -2,7 +2,7 @@
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter,
-    QueryOrder, Set, Statement, TransactionTrait,
+    QueryOrder, Set, Statement,
 };
 use serde_json::json;
 
@@ -59,7 +59,7 @@ impl Store {
         tenant: TenantId,
         key: NewApiKey,
     ) -> Result<ApiKeyRecord, StoreError> {
-        let txn = self.db().begin().await?;
+        let txn = self.begin_write().await?;
         let id = ApiKeyId::generate();
         let row = api_key::ActiveModel {
             id: Set(id.to_string()),
@@ -109,7 +109,7 @@ impl Store {
         id: ApiKeyId,
         actor: Option<String>,
     ) -> Result<(), StoreError> {
-        let txn = self.db().begin().await?;
+        let txn = self.begin_write().await?;
         let Some(row) = api_key::Entity::find_by_id(id.to_string())
             .filter(api_key::Column::TenantId.eq(tenant.to_string()))
             .one(&txn)

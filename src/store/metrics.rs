@@ -4,7 +4,7 @@
 //! `ROWS_PER_STATEMENT` rows), never a statement per row. Every function takes the tenant
 //! first, except the group-commit append, whose records each carry their tenant.
 
-use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait, Value};
+use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 
 use super::{Store, StoreError};
 use crate::domain::time::now_ms;
@@ -226,7 +226,7 @@ impl Store {
             // group is durable in one round trip instead of three.
             return insert_wal(self.db(), records).await;
         }
-        let txn = self.db().begin().await?;
+        let txn = self.begin_write().await?;
         let ids = insert_wal(&txn, records).await?;
         txn.commit().await?;
         Ok(ids)
@@ -272,7 +272,7 @@ impl Store {
         tenant: TenantId,
         checkpoint: Checkpoint,
     ) -> Result<Option<i64>, StoreError> {
-        let txn = self.db().begin().await?;
+        let txn = self.begin_write().await?;
         let backend = txn.get_database_backend();
         let tenant_text = tenant.to_string();
         let created = now_ms();

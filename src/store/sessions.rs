@@ -7,7 +7,6 @@
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set,
-    TransactionTrait,
 };
 
 use super::entities::refresh_token;
@@ -92,7 +91,7 @@ impl Store {
         next_hash: String,
         next_expires_at_ms: i64,
     ) -> Result<Rotation, StoreError> {
-        let txn = self.db().begin().await?;
+        let txn = self.begin_write().await?;
         let Some(row) = refresh_token::Entity::find()
             .filter(refresh_token::Column::TokenHash.eq(presented_hash))
             .one(&txn)

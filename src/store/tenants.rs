@@ -2,7 +2,7 @@
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, Set, TransactionTrait,
+    QueryOrder, Set,
 };
 use serde_json::json;
 
@@ -73,7 +73,7 @@ impl Store {
         first_admin: Option<NewUser>,
         actor: Option<String>,
     ) -> Result<(TenantRecord, Option<UserRecord>), StoreError> {
-        let txn = self.db().begin().await?;
+        let txn = self.begin_write().await?;
         let now = now_ms();
         let id = TenantId::generate();
         let row = tenant::ActiveModel {
@@ -164,7 +164,7 @@ impl Store {
         patch: TenantPatch,
         actor: Option<String>,
     ) -> Result<TenantRecord, StoreError> {
-        let txn = self.db().begin().await?;
+        let txn = self.begin_write().await?;
         let Some(current) = tenant::Entity::find_by_id(id.to_string()).one(&txn).await? else {
             return Err(StoreError::NotFound("tenant"));
         };
@@ -214,7 +214,7 @@ impl Store {
         id: TenantId,
         actor: Option<String>,
     ) -> Result<(), StoreError> {
-        let txn = self.db().begin().await?;
+        let txn = self.begin_write().await?;
         let tenant_id = id.to_string();
         if tenant::Entity::find_by_id(tenant_id.clone())
             .one(&txn)

@@ -5,7 +5,7 @@
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, Set, TransactionTrait,
+    QueryOrder, Set,
 };
 use serde_json::json;
 
@@ -201,7 +201,7 @@ impl Store {
     }
 
     pub async fn create_platform_admin(&self, new_user: NewUser) -> Result<UserRecord, StoreError> {
-        let txn = self.db().begin().await?;
+        let txn = self.begin_write().await?;
         let user = insert_user(&txn, new_user, true).await?;
         record_on(
             &txn,
@@ -318,7 +318,7 @@ impl Store {
         role: Role,
         actor: Option<String>,
     ) -> Result<MemberRecord, StoreError> {
-        let txn = self.db().begin().await?;
+        let txn = self.begin_write().await?;
         let user = insert_user(&txn, new_user, false).await?;
         insert_membership(&txn, tenant, user.id, role).await?;
         record_on(
@@ -360,7 +360,7 @@ impl Store {
         patch: MemberPatch,
         actor: Option<String>,
     ) -> Result<MemberRecord, StoreError> {
-        let txn = self.db().begin().await?;
+        let txn = self.begin_write().await?;
         let Some(current) = find_member(&txn, tenant, user_id).await? else {
             return Err(StoreError::NotFound("user"));
         };
@@ -442,7 +442,7 @@ impl Store {
         user_id: UserId,
         actor: Option<String>,
     ) -> Result<(), StoreError> {
-        let txn = self.db().begin().await?;
+        let txn = self.begin_write().await?;
         let Some(current) = find_member(&txn, tenant, user_id).await? else {
             return Err(StoreError::NotFound("user"));
         };

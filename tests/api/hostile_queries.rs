@@ -71,12 +71,21 @@ async fn queries_that_used_to_crash_or_stall_the_process_are_refused_quickly() {
                 &app,
                 path,
                 &key,
-                &[("query", text), ("start", "0"), ("end", "60"), ("step", "15"), ("time", "60")],
+                &[
+                    ("query", text),
+                    ("start", "0"),
+                    ("end", "60"),
+                    ("step", "15"),
+                    ("time", "60"),
+                ],
             )
             .await;
             let message = assert_prom_error(response, StatusCode::BAD_REQUEST, "bad_data").await;
             assert!(message.contains(limit), "{path}: {message}");
-            assert!(started.elapsed() < Duration::from_secs(5), "{path}: slow refusal");
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "{path}: slow refusal"
+            );
         }
     }
     let (_, series_key) = tenant_with_key(&app, "hostile-b").await;
@@ -93,8 +102,12 @@ async fn health_answers_while_large_queries_are_refused() {
     let big = vec!["1"; 150_000].join("+");
     let senders: Vec<_> = (0..4)
         .map(|_| {
-            let (app_url, key, big, client) =
-                (app.url("/api/v1/query"), key.clone(), big.clone(), app.client.clone());
+            let (app_url, key, big, client) = (
+                app.url("/api/v1/query"),
+                key.clone(),
+                big.clone(),
+                app.client.clone(),
+            );
             actix_web::rt::spawn(async move {
                 let body = form_urlencoded::Serializer::new(String::new())
                     .append_pair("query", &big)
@@ -122,7 +135,12 @@ async fn non_finite_and_out_of_range_parameters_are_400_naming_them() {
     let app = spawn_app().await;
     let (_, key) = tenant_with_key(&app, "params").await;
     let range = |step: &'static str, start: &'static str, end: &'static str| {
-        vec![("query", "up"), ("start", start), ("end", end), ("step", step)]
+        vec![
+            ("query", "up"),
+            ("start", start),
+            ("end", end),
+            ("step", step),
+        ]
     };
     let cases: Vec<(&str, Vec<(&str, &str)>, &str)> = vec![
         ("/api/v1/query_range", range("NaN", "0", "60"), "\"step\""),
@@ -134,14 +152,46 @@ async fn non_finite_and_out_of_range_parameters_are_400_naming_them() {
         ("/api/v1/query_range", range("15", "NaN", "60"), "\"start\""),
         ("/api/v1/query_range", range("15", "0", "1e300"), "\"end\""),
         ("/api/v1/query_range", range("15", "60", "0"), "\"end\""),
-        ("/api/v1/query", vec![("query", "up"), ("time", "Inf")], "\"time\""),
-        ("/api/v1/query", vec![("query", "up"), ("timeout", "NaN")], "\"timeout\""),
-        ("/api/v1/query", vec![("query", "up"), ("timeout", "-1")], "\"timeout\""),
-        ("/api/v1/query", vec![("query", "rate(up[1e9999])")], "out of range"),
-        ("/api/v1/query", vec![("query", "up offset 1e9999")], "out of range"),
-        ("/api/v1/query", vec![("query", "rate(up[20000y])")], "10000 years"),
-        ("/api/v1/series", vec![("match[]", "up"), ("start", "NaN")], "\"start\""),
-        ("/api/v1/series", vec![("match[]", "up"), ("limit", "-1")], "\"limit\""),
+        (
+            "/api/v1/query",
+            vec![("query", "up"), ("time", "Inf")],
+            "\"time\"",
+        ),
+        (
+            "/api/v1/query",
+            vec![("query", "up"), ("timeout", "NaN")],
+            "\"timeout\"",
+        ),
+        (
+            "/api/v1/query",
+            vec![("query", "up"), ("timeout", "-1")],
+            "\"timeout\"",
+        ),
+        (
+            "/api/v1/query",
+            vec![("query", "rate(up[1e9999])")],
+            "out of range",
+        ),
+        (
+            "/api/v1/query",
+            vec![("query", "up offset 1e9999")],
+            "out of range",
+        ),
+        (
+            "/api/v1/query",
+            vec![("query", "rate(up[20000y])")],
+            "10000 years",
+        ),
+        (
+            "/api/v1/series",
+            vec![("match[]", "up"), ("start", "NaN")],
+            "\"start\"",
+        ),
+        (
+            "/api/v1/series",
+            vec![("match[]", "up"), ("limit", "-1")],
+            "\"limit\"",
+        ),
         ("/api/v1/labels", vec![("end", "Inf")], "\"end\""),
     ];
     for (path, pairs, named) in cases {
@@ -183,15 +233,24 @@ async fn every_query_endpoint_stops_at_its_timeout() {
         (
             "/api/v1/query_range",
             vec![
-                ("query", "sum by (dc) (rate(load[5m])) / count by (dc) (load)"),
+                (
+                    "query",
+                    "sum by (dc) (rate(load[5m])) / count by (dc) (load)",
+                ),
                 ("start", &start),
                 ("end", &end),
                 ("step", "1"),
                 ("timeout", "1ms"),
             ],
         ),
-        ("/api/v1/series", vec![("match[]", "{host=~\"h.*1.*\"}"), ("timeout", "1ms")]),
-        ("/api/v1/labels", vec![("match[]", "{host=~\"h.*2.*\"}"), ("timeout", "1ms")]),
+        (
+            "/api/v1/series",
+            vec![("match[]", "{host=~\"h.*1.*\"}"), ("timeout", "1ms")],
+        ),
+        (
+            "/api/v1/labels",
+            vec![("match[]", "{host=~\"h.*2.*\"}"), ("timeout", "1ms")],
+        ),
     ];
     for (path, pairs) in cases {
         let response = form(&app, path, &key, &pairs).await;
@@ -217,15 +276,26 @@ async fn metadata_limit_caps_the_answer_and_configured_limits_apply() {
     .await;
     let (_, key) = tenant_with_key(&app, "limits").await;
     let now = tidewatch::domain::time::now_ms();
-    let lines: String = (0..5).map(|i| format!("m,host=h{i} value=1 {now}\n")).collect();
+    let lines: String = (0..5)
+        .map(|i| format!("m,host=h{i} value=1 {now}\n"))
+        .collect();
     write_lines(&app, &key, lines).await;
-    let response = form(&app, "/api/v1/series", &key, &[("match[]", "m"), ("limit", "3")]).await;
+    let response = form(
+        &app,
+        "/api/v1/series",
+        &key,
+        &[("match[]", "m"), ("limit", "3")],
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.expect("JSON");
     assert_eq!(body["data"].as_array().expect("list").len(), 3, "{body}");
     let response = form(&app, "/api/v1/query", &key, &[("query", "m + m + m")]).await;
     let message = assert_prom_error(response, StatusCode::BAD_REQUEST, "bad_data").await;
-    assert!(message.contains("TIDEWATCH_QUERY_MAX_SELECTORS"), "{message}");
+    assert!(
+        message.contains("TIDEWATCH_QUERY_MAX_SELECTORS"),
+        "{message}"
+    );
     let long = format!("m{{host=\"{}\"}}", "x".repeat(80));
     let response = form(&app, "/api/v1/query", &key, &[("query", &long)]).await;
     let message = assert_prom_error(response, StatusCode::BAD_REQUEST, "bad_data").await;

@@ -9,5 +9,6 @@ mod isolation;
 mod metrics;
 mod ops;
 mod rbac;
+mod storage;
 mod tenants;
 mod users;
