@@ -31,8 +31,14 @@ pub struct AccessClaims {
     pub aud: String,
     pub iat: u64,
     pub exp: u64,
+    /// Not before; never written by Tidewatch, honoured when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
     pub jti: String,
 }
+
+/// Seconds of clock difference tolerated on `exp`, `nbf` and `iat`.
+const LEEWAY_SECS: u64 = 5;
 
 /// Who a new access token is for.
 #[derive(Debug, Clone, Copy)]
@@ -61,7 +67,8 @@ impl JwtKeys {
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
-        validation.leeway = 5;
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_nbf = true;
         Self {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
@@ -92,6 +99,7 @@ impl JwtKeys {
             aud: self.audience.clone(),
             iat: now_secs,
             exp: now_secs + self.ttl_secs,
+            nbf: None,
             jti: uuid::Uuid::new_v4().to_string(),
         };
         let token = encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
@@ -99,11 +107,23 @@ impl JwtKeys {
         Ok((token, claims))
     }
 
-    /// Verifies signature, algorithm, expiry, issuer and audience.
+    /// Verifies signature, algorithm, expiry, `nbf`, issuer and audience, and that the
+    /// token was not issued in the future nor for longer than the configured lifetime — so
+    /// a leaked token made with a far `exp` does not live for years.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, AuthError> {
-        decode::<AccessClaims>(token, &self.decoding, &self.validation)
+        self.verify_at(token, crate::domain::time::now_ms().max(0) as u64 / 1000)
+    }
+
+    fn verify_at(&self, token: &str, now_secs: u64) -> Result<AccessClaims, AuthError> {
+        let claims = decode::<AccessClaims>(token, &self.decoding, &self.validation)
             .map(|data| data.claims)
-            .map_err(|_| AuthError::InvalidToken)
+            .map_err(|_| AuthError::InvalidToken)?;
+        let issued_in_future = claims.iat > now_secs + LEEWAY_SECS;
+        let too_long = claims.exp > claims.iat.saturating_add(self.ttl_secs + LEEWAY_SECS);
+        if issued_in_future || too_long {
+            return Err(AuthError::InvalidToken);
+        }
+        Ok(claims)
     }
 }
 
@@ -173,6 +193,55 @@ mod tests {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs()
+    }
+
+    /// A token signed with the right key whose times are set by `adjust`.
+    fn signed_with(adjust: impl FnOnce(&mut AccessClaims)) -> String {
+        let keys = keys();
+        let (_, mut claims) = keys.issue(subject(), now()).expect("signs");
+        adjust(&mut claims);
+        encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding).expect("signs")
+    }
+
+    #[test]
+    fn tokens_from_the_future_or_living_too_long_are_refused() {
+        let now = now();
+        let cases: [(&str, Box<dyn FnOnce(&mut AccessClaims)>); 4] = [
+            (
+                "nbf in the future",
+                Box::new(move |c| c.nbf = Some(now + 3600)),
+            ),
+            (
+                "iat in the future",
+                Box::new(move |c| {
+                    c.iat = now + 3600;
+                    c.exp = now + 3600 + 900;
+                }),
+            ),
+            (
+                "exp ten years ahead",
+                Box::new(move |c| c.exp = now + 10 * 365 * 86_400),
+            ),
+            (
+                "exp one hour past the lifetime",
+                Box::new(move |c| c.exp = c.iat + 900 + 3600),
+            ),
+        ];
+        for (what, adjust) in cases {
+            let verdict = keys().verify(&signed_with(adjust));
+            assert!(
+                matches!(verdict, Err(AuthError::InvalidToken)),
+                "{what}: {verdict:?}"
+            );
+        }
+        let within_leeway = signed_with(move |c| {
+            c.nbf = Some(now + 2);
+            c.iat = now + 2;
+            c.exp = now + 2 + 900;
+        });
+        keys()
+            .verify(&within_leeway)
+            .expect("clock skew within the leeway is accepted");
     }
 
     #[test]

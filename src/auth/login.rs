@@ -210,7 +210,41 @@ fn issue_access(
 }
 
 /// Exchanges a refresh token for a new pair. A reused token revokes its session.
-pub async fn refresh(state: &AppState, presented: &str) -> Result<IssuedTokens, AuthError> {
+/// Rotates a refresh token. Invalid tokens count as failed logins of the client's
+/// address (and of a per-address refresh "account"), so guessing them is throttled like
+/// guessing passwords: 429 with `Retry-After` past the limit.
+pub async fn refresh(
+    state: &AppState,
+    presented: &str,
+    address: Option<IpAddr>,
+) -> Result<IssuedTokens, AuthError> {
+    let account = match address {
+        Some(ip) => format!("refresh-token@{ip}"),
+        None => "refresh-token@unknown".to_owned(),
+    };
+    state
+        .login_throttle
+        .send(CheckLogin {
+            account: account.clone(),
+            address,
+        })
+        .await
+        .map_err(throttle_error)?
+        .map_err(|wait| AuthError::RateLimited {
+            retry_after_secs: wait.as_secs().max(1),
+        })?;
+    let rotated = rotate(state, presented).await;
+    if let Err(AuthError::InvalidToken) = &rotated {
+        state
+            .login_throttle
+            .send(RecordLoginFailure { account, address })
+            .await
+            .map_err(throttle_error)?;
+    }
+    rotated
+}
+
+async fn rotate(state: &AppState, presented: &str) -> Result<IssuedTokens, AuthError> {
     let next = generate_refresh_token();
     let next_expires = now_ms() + (state.config.refresh_token_ttl_secs as i64) * 1000;
     let owner = match state

@@ -87,16 +87,24 @@ pub async fn login(
 /// Exchange a refresh token for a new access and refresh token.
 #[utoipa::path(
     request_body = RefreshRequest,
-    responses((status = 200, body = TokenResponse), (status = 401, body = super::error::ErrorBody)),
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 401, body = super::error::ErrorBody),
+        (status = 429, body = super::error::ErrorBody, description = "too many invalid refresh tokens from this address"),
+    ),
     tag = "auth"
 )]
 #[post("/auth/refresh")]
 pub async fn refresh(
     state: web::Data<AppState>,
+    req: HttpRequest,
     body: web::Json<RefreshRequest>,
 ) -> Result<web::Json<TokenResponse>, ApiError> {
+    let address = req.peer_addr().map(|addr| addr.ip());
     Ok(web::Json(
-        sessions::refresh(&state, &body.refresh_token).await?.into(),
+        sessions::refresh(&state, &body.refresh_token, address)
+            .await?
+            .into(),
     ))
 }
 

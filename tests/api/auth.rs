@@ -71,6 +71,37 @@ async fn wrong_password_and_unknown_user_get_the_same_401() {
 }
 
 #[actix_web::test]
+async fn invalid_refresh_tokens_are_throttled_like_failed_logins() {
+    let app = spawn_app().await;
+    let mut statuses = Vec::new();
+    for i in 0..30 {
+        let response = app
+            .request(
+                "POST",
+                "/api/v1/auth/refresh",
+                None,
+                Some(json!({"refresh_token": format!("guess-{i}")})),
+            )
+            .await;
+        statuses.push(response.status());
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert!(response.headers().contains_key("retry-after"));
+            assert_error(response, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+            break;
+        }
+    }
+    assert_eq!(
+        statuses.last(),
+        Some(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.len() <= 6,
+        "throttled after the account limit: {statuses:?}"
+    );
+}
+
+#[actix_web::test]
 async fn refresh_rotates_and_reuse_revokes_the_session() {
     let app = spawn_app().await;
     app.create_tenant("acme").await;
@@ -269,7 +300,21 @@ async fn expired_tampered_unsigned_and_foreign_tokens_are_rejected() {
         parts[1] = engine.encode(claims.to_string());
         parts.join(".")
     };
+    let with = |change: &dyn Fn(&mut Value)| {
+        let mut claims = claims_for(user_id, sid, "tidewatch-api", now_secs() + 300);
+        change(&mut claims);
+        sign(&claims, Algorithm::HS256)
+    };
+    let not_yet_valid = with(&|c| c["nbf"] = json!(now_secs() + 3600));
+    let issued_in_future = with(&|c| {
+        c["iat"] = json!(now_secs() + 3600);
+        c["exp"] = json!(now_secs() + 3900);
+    });
+    let ten_years = with(&|c| c["exp"] = json!(now_secs() + 10 * 365 * 86_400));
     for (name, token) in [
+        ("nbf in the future", not_yet_valid),
+        ("iat in the future", issued_in_future),
+        ("exp ten years ahead", ten_years),
         ("expired", expired),
         ("wrong audience", wrong_audience),
         ("HS512", wrong_algorithm),
