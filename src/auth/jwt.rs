@@ -206,7 +206,8 @@ mod tests {
     #[test]
     fn tokens_from_the_future_or_living_too_long_are_refused() {
         let now = now();
-        let cases: [(&str, Box<dyn FnOnce(&mut AccessClaims)>); 4] = [
+        type Adjust = Box<dyn FnOnce(&mut AccessClaims)>;
+        let cases: [(&str, Adjust); 4] = [
             (
                 "nbf in the future",
                 Box::new(move |c| c.nbf = Some(now + 3600)),

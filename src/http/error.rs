@@ -232,6 +232,10 @@ impl From<crate::pipeline::IngestFailure> for ApiError {
                 "out_of_order",
                 format!("{origin}: series {series} already has sealed samples up to {sealed_until_ms} ms; older samples are rejected; nothing was stored"),
             ),
+            IngestFailure::Refused(RefusalError(Refusal::Admit(AdmitError::DuplicateSample { origin, series, timestamp_ms }))) => Self::bad_request(
+                "duplicate_sample",
+                format!("{origin}: duplicate sample for timestamp {timestamp_ms} ms: series {series} already has a different value there; nothing was stored"),
+            ),
             IngestFailure::Refused(RefusalError(Refusal::Admit(AdmitError::BeyondRetention { origin, series, retention_days }))) => Self::bad_request(
                 "invalid_samples",
                 format!("{origin}: series {series} has a sample older than the tenant's retention of {retention_days} days; nothing was stored"),

@@ -64,7 +64,18 @@ async fn decode_and_store(
     let decoding = crate::pipeline::StageTimer::new(&state.metrics);
     let batch = decode_request(decoder, &body, header(req, CONTENT_ENCODING), &ctx)?;
     decoding.lap("decode");
-    Ok(crate::pipeline::ingest(state, access.tenant(), batch).await?)
+    let samples = batch.sample_count() as u64;
+    crate::pipeline::ingest(state, access.tenant(), batch)
+        .await
+        .map_err(|failure| {
+            let refusal = ApiError::from(failure);
+            state
+                .metrics
+                .discarded_samples
+                .with_label_values(&[access.tenant().to_string().as_str(), refusal.code])
+                .inc_by(samples);
+            refusal
+        })
 }
 
 #[derive(Serialize, ToSchema)]
@@ -80,6 +91,7 @@ pub struct IngestReceipt {
         (status = 200, body = IngestReceipt),
         (status = 400, body = ErrorBody, description = "malformed or invalid samples; nothing stored"),
         (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody, description = "a Content-Type other than application/json"),
         (status = 422, body = ErrorBody, description = "the tenant's series limit"),
         (status = 429, body = ErrorBody, description = "the tenant's ingest rate limit"),
     ),
@@ -93,6 +105,7 @@ pub async fn json(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<web::Json<IngestReceipt>, ApiError> {
+    JsonDecoder::check_content_type(header(&req, CONTENT_TYPE))?;
     let accepted_samples = ingest_with(
         &state,
         &access,

@@ -3,8 +3,11 @@
 //!
 //! `timestamp` is Unix ms and optional (absent → server time); `labels` is optional;
 //! `value` is a number or one of the strings `"NaN"`, `"+Inf"`, `"-Inf"`, `"Inf"`.
-//! Unknown fields are refused so that typos (`"lables"`) do not silently drop data.
+//! Unknown fields are refused so that typos (`"lables"`) do not silently drop data, and so
+//! is a key given twice in one object (`{"a":"x","a":"y"}`).
 //! Origins are `metrics[i]`.
+
+mod strict_value;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -21,10 +24,25 @@ pub struct JsonDecoder;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct JsonBody {
-    metrics: Vec<Value>,
+    metrics: Vec<strict_value::StrictValue>,
 }
 
 const FIELDS: &str = "\"name\", \"labels\", \"value\", \"timestamp\"";
+
+impl JsonDecoder {
+    /// `application/json` or a `+json` type; no header is taken as JSON.
+    pub fn check_content_type(content_type: Option<&str>) -> Result<(), IngestError> {
+        let Some(content_type) = content_type else {
+            return Ok(());
+        };
+        let media = super::media_type(content_type);
+        if media == "application/json" || media.ends_with("+json") {
+            Ok(())
+        } else {
+            Err(IngestError::UnsupportedMediaType(content_type.to_owned()))
+        }
+    }
+}
 
 impl MetricDecoder for JsonDecoder {
     fn decode(&self, body: &[u8], ctx: &DecodeContext) -> Result<MetricBatch, IngestError> {
@@ -34,7 +52,7 @@ impl MetricDecoder for JsonDecoder {
             ))
         })?;
         let mut batch = BatchBuilder::new(ctx);
-        for (i, entry) in parsed.metrics.iter().enumerate() {
+        for (i, strict_value::StrictValue(entry)) in parsed.metrics.iter().enumerate() {
             let origin = Origin::Item("metrics", i);
             match metric(entry, ctx) {
                 Ok((labels, sample)) => batch.push(labels, sample, origin)?,

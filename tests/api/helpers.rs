@@ -6,6 +6,7 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use actix_web::web;
+use prost::Message;
 use reqwest::{Response, StatusCode};
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{json, Value};
@@ -280,6 +281,49 @@ pub async fn write_lines(app: &TestApp, key: &str, lines: String) {
     )
     .await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
+}
+
+/// A snappy remote-write body with one series `name{host}` and `points` (ms, value).
+pub fn remote_write_body(name: &str, host: &str, points: &[(i64, f64)]) -> Vec<u8> {
+    let request = tidewatch::ingest::remote_write::proto::WriteRequest {
+        timeseries: vec![tidewatch::ingest::remote_write::proto::TimeSeries {
+            labels: vec![
+                tidewatch::ingest::remote_write::proto::Label {
+                    name: "__name__".into(),
+                    value: name.into(),
+                },
+                tidewatch::ingest::remote_write::proto::Label {
+                    name: "host".into(),
+                    value: host.into(),
+                },
+            ],
+            samples: points
+                .iter()
+                .map(|(t, v)| tidewatch::ingest::remote_write::proto::Sample {
+                    value: *v,
+                    timestamp: *t,
+                })
+                .collect(),
+            ..Default::default()
+        }],
+    };
+    snap::raw::Encoder::new()
+        .compress_vec(&request.encode_to_vec())
+        .unwrap()
+}
+
+/// Makes the tenant's aggregator checkpoint now (seal chunks).
+pub async fn checkpoint(app: &TestApp, tenant_id: &str) {
+    let aggregator = app
+        .state
+        .registry
+        .aggregator(tenant_id.parse().unwrap())
+        .await
+        .unwrap();
+    aggregator
+        .send(tidewatch::actors::aggregator::CheckpointNow)
+        .await
+        .unwrap();
 }
 
 pub fn password_for(email: &str) -> String {

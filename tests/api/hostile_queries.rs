@@ -142,7 +142,8 @@ async fn non_finite_and_out_of_range_parameters_are_400_naming_them() {
             ("step", step),
         ]
     };
-    let cases: Vec<(&str, Vec<(&str, &str)>, &str)> = vec![
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         ("/api/v1/query_range", range("NaN", "0", "60"), "\"step\""),
         ("/api/v1/query_range", range("Inf", "0", "60"), "\"step\""),
         ("/api/v1/query_range", range("-Inf", "0", "60"), "\"step\""),

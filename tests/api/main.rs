@@ -9,6 +9,7 @@ mod isolation;
 mod metrics;
 mod ops;
 mod rbac;
+mod refusals;
 mod storage;
 mod tenants;
 mod users;

@@ -6,10 +6,10 @@ use std::io::Write;
 use prost::Message;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use tidewatch::ingest::remote_write::proto;
 
 use crate::helpers::{
-    assert_error, post_raw, spawn_app, spawn_app_with, tenant_with_key, write_lines, TestApp,
+    assert_error, checkpoint, post_raw, remote_write_body, spawn_app, spawn_app_with,
+    tenant_with_key, write_lines, TestApp,
 };
 
 fn now_ms() -> i64 {
@@ -182,34 +182,6 @@ async fn influx_line_protocol_v1_and_v2_with_precision() {
     )
     .await;
     assert_error(response, StatusCode::BAD_REQUEST, "invalid_body").await;
-}
-
-fn remote_write_body(name: &str, host: &str, points: &[(i64, f64)]) -> Vec<u8> {
-    let request = proto::WriteRequest {
-        timeseries: vec![proto::TimeSeries {
-            labels: vec![
-                proto::Label {
-                    name: "__name__".into(),
-                    value: name.into(),
-                },
-                proto::Label {
-                    name: "host".into(),
-                    value: host.into(),
-                },
-            ],
-            samples: points
-                .iter()
-                .map(|(t, v)| proto::Sample {
-                    value: *v,
-                    timestamp: *t,
-                })
-                .collect(),
-            ..Default::default()
-        }],
-    };
-    snap::raw::Encoder::new()
-        .compress_vec(&request.encode_to_vec())
-        .unwrap()
 }
 
 #[actix_web::test]
@@ -489,19 +461,6 @@ async fn oversized_and_bomb_bodies_are_413() {
 async fn restart_tenant(app: &TestApp, tenant_id: &str) {
     let tenant = tenant_id.parse().unwrap();
     app.state.registry.stop(tenant).await.unwrap();
-}
-
-async fn checkpoint(app: &TestApp, tenant_id: &str) {
-    let aggregator = app
-        .state
-        .registry
-        .aggregator(tenant_id.parse().unwrap())
-        .await
-        .unwrap();
-    aggregator
-        .send(tidewatch::actors::aggregator::CheckpointNow)
-        .await
-        .unwrap();
 }
 
 #[actix_web::test]

@@ -56,6 +56,22 @@ impl HeadSeries {
         }
     }
 
+    /// What the head holds at `sample`'s timestamp: `Some(true)` the same value (bit for
+    /// bit), `Some(false)` another value, `None` nothing.
+    fn holds(&self, sample: &Sample) -> Option<bool> {
+        if self
+            .samples
+            .last()
+            .is_none_or(|last| last.timestamp_ms < sample.timestamp_ms)
+        {
+            return None;
+        }
+        self.samples
+            .binary_search_by_key(&sample.timestamp_ms, |s| s.timestamp_ms)
+            .ok()
+            .map(|i| self.samples[i].value.to_bits() == sample.value.to_bits())
+    }
+
     pub fn unsealed(&self) -> &[Sample] {
         &self.samples[self.unsealed_start()..]
     }
@@ -72,12 +88,87 @@ pub enum AdmitError {
         series: String,
         sealed_until_ms: i64,
     },
+    /// A sample has the timestamp of one already stored (or earlier in the same batch)
+    /// with a different value. The same value again is accepted: a retry is idempotent.
+    DuplicateSample {
+        origin: String,
+        series: String,
+        timestamp_ms: i64,
+    },
     /// A sample is older than the tenant's raw retention.
     BeyondRetention {
         origin: String,
         series: String,
         retention_days: i64,
     },
+}
+
+fn duplicate(series: &SeriesSamples, timestamp_ms: i64) -> AdmitError {
+    AdmitError::DuplicateSample {
+        origin: series.origin.to_string(),
+        series: series.labels.to_string(),
+        timestamp_ms,
+    }
+}
+
+/// Two samples of one series entry with one timestamp and different values.
+fn check_within_series(series: &SeriesSamples) -> Result<(), AdmitError> {
+    let samples = &series.samples;
+    if samples
+        .windows(2)
+        .all(|w| w[0].timestamp_ms < w[1].timestamp_ms)
+    {
+        return Ok(()); // the usual case: one sample, or samples in time order
+    }
+    let mut sorted: Vec<Sample> = samples.to_vec();
+    sorted.sort_by_key(|s| s.timestamp_ms);
+    first_conflict(&sorted).map_or(Ok(()), |ts| Err(duplicate(series, ts)))
+}
+
+/// Conflicts between the entries of one label set given several times in a batch;
+/// `repeats` pairs each later entry with the first.
+fn check_repeated_series(
+    batch: &MetricBatch,
+    repeats: &[(usize, usize)],
+) -> Result<(), AdmitError> {
+    if repeats.is_empty() {
+        return Ok(());
+    }
+    let mut groups: HashMap<usize, Vec<usize>> = HashMap::new();
+    for &(first, later) in repeats {
+        groups
+            .entry(first)
+            .or_insert_with(|| vec![first])
+            .push(later);
+    }
+    for entries in groups.values() {
+        let mut samples: Vec<Sample> = entries
+            .iter()
+            .flat_map(|&i| batch.series[i].samples.iter().copied())
+            .collect();
+        samples.sort_by_key(|s| s.timestamp_ms);
+        if let Some(ts) = first_conflict(&samples) {
+            // Name the later of the entries that conflict.
+            let at = entries
+                .iter()
+                .rev()
+                .find(|&&i| batch.series[i].samples.iter().any(|s| s.timestamp_ms == ts))
+                .copied()
+                .unwrap_or(entries[0]);
+            return Err(duplicate(&batch.series[at], ts));
+        }
+    }
+    Ok(())
+}
+
+/// The first timestamp that appears with two different values in time-sorted samples.
+fn first_conflict(sorted: &[Sample]) -> Option<i64> {
+    sorted
+        .windows(2)
+        .find(|w| {
+            w[0].timestamp_ms == w[1].timestamp_ms && w[0].value.to_bits() != w[1].value.to_bits()
+        })
+        .map(|w| w[0].timestamp_ms)
 }
 
 /// What one checkpoint seals and carries over.
@@ -207,40 +298,72 @@ impl Head {
         reserved: &HashSet<&Labels, foldhash::fast::RandomState>,
     ) -> Result<Vec<Option<SeriesId>>, AdmitError> {
         let mut resolved = Vec::with_capacity(batch.series.len());
-        let mut new_series: HashSet<&Labels, foldhash::fast::RandomState> = HashSet::default();
-        for series in &batch.series {
+        // Each batch series' first position, by id (known series) or label set (new ones):
+        // a label set given twice in one batch is checked for conflicting samples after.
+        let mut known_at: HashMap<SeriesId, usize, foldhash::fast::RandomState> =
+            HashMap::default();
+        let mut new_at: HashMap<&Labels, usize, foldhash::fast::RandomState> = HashMap::default();
+        let mut repeats: Vec<(usize, usize)> = Vec::new();
+        for (index, series) in batch.series.iter().enumerate() {
+            check_within_series(series)?;
             match self.ids.get(&series.labels) {
                 Some(id) => {
-                    let head = &self.series[id];
-                    if let (Some(sealed), Some(oldest)) = (
-                        head.sealed_until_ms,
-                        series.samples.iter().map(|s| s.timestamp_ms).min(),
-                    ) {
-                        if oldest <= sealed {
-                            return Err(AdmitError::TooOld {
-                                origin: series.origin.to_string(),
-                                series: series.labels.to_string(),
-                                sealed_until_ms: sealed,
-                            });
-                        }
+                    self.check_against_head(&self.series[id], series)?;
+                    if let Some(&first) = known_at.get(id) {
+                        repeats.push((first, index));
+                    } else {
+                        known_at.insert(*id, index);
                     }
                     resolved.push(Some(*id));
                 }
                 None => {
-                    if !reserved.contains(&series.labels)
-                        && new_series.insert(&series.labels)
-                        && self.series.len() + reserved.len() + new_series.len() > max_series
-                    {
-                        return Err(AdmitError::SeriesLimit {
-                            limit: max_series,
-                            series: series.labels.to_string(),
-                        });
+                    match new_at.get(&series.labels) {
+                        Some(&first) => repeats.push((first, index)),
+                        None => {
+                            new_at.insert(&series.labels, index);
+                            if !reserved.contains(&series.labels)
+                                && self.series.len() + reserved.len() + new_at.len() > max_series
+                            {
+                                return Err(AdmitError::SeriesLimit {
+                                    limit: max_series,
+                                    series: series.labels.to_string(),
+                                });
+                            }
+                        }
                     }
                     resolved.push(None);
                 }
             }
         }
+        check_repeated_series(batch, &repeats)?;
         Ok(resolved)
+    }
+
+    /// Each sample of `series` against what the head holds: a different value at a held
+    /// timestamp is a duplicate; a timestamp at or before the sealed boundary that the head
+    /// no longer holds is too old.
+    fn check_against_head(
+        &self,
+        head: &HeadSeries,
+        series: &SeriesSamples,
+    ) -> Result<(), AdmitError> {
+        for sample in &series.samples {
+            match head.holds(sample) {
+                Some(true) => {}
+                Some(false) => return Err(duplicate(series, sample.timestamp_ms)),
+                None => {
+                    if let Some(sealed) = head.sealed_until_ms.filter(|s| sample.timestamp_ms <= *s)
+                    {
+                        return Err(AdmitError::TooOld {
+                            origin: series.origin.to_string(),
+                            series: series.labels.to_string(),
+                            sealed_until_ms: sealed,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Adds a durable batch. `resolved` is what [`Head::admit`] answered for it (series
@@ -278,7 +401,11 @@ impl Head {
                     .sealed_until_ms
                     .is_some_and(|sealed| sample.timestamp_ms <= sealed)
                 {
-                    dropped += 1;
+                    // An identical retry of a sealed sample changes nothing; anything
+                    // else here was admitted concurrently with a checkpoint.
+                    if series.holds(sample) != Some(true) {
+                        dropped += 1;
+                    }
                     continue;
                 }
                 series.insert_sorted(*sample);
@@ -534,14 +661,97 @@ mod tests {
         assert_eq!(plan.chunks.len(), 1, "an old open chunk is sealed");
         head.checkpoint_written(&plan);
         assert!(matches!(
-            head.admit(&batch("cpu", "a", &[(1, 5.0)]), 10, &HashSet::default()),
+            head.admit(&batch("cpu", "a", &[(0, 5.0)]), 10, &HashSet::default()),
             Err(AdmitError::TooOld { .. })
         ));
+        assert!(matches!(
+            head.admit(&batch("cpu", "a", &[(1, 5.0)]), 10, &HashSet::default()),
+            Err(AdmitError::DuplicateSample {
+                timestamp_ms: 1,
+                ..
+            })
+        ));
+        // The same sample again (a sender's retry) is admitted, and changes nothing.
+        assert_eq!(
+            head.admit(&batch("cpu", "a", &[(1, 1.0)]), 10, &HashSet::default()),
+            Ok(vec![known])
+        );
+        assert_eq!(head.append(&batch("cpu", "a", &[(1, 1.0)]), &[]), 0);
         assert_eq!(
             head.append(&batch("cpu", "a", &[(1, 5.0), (7, 7.0)]), &[]),
             1,
             "the sealed-over sample is dropped"
         );
+    }
+
+    #[test]
+    fn a_timestamp_with_two_values_is_a_duplicate_and_the_same_value_is_not() {
+        let mut head = Head::new(0);
+        head.append(&batch("cpu", "a", &[(10, 1.0), (20, f64::NAN)]), &[]);
+        let none = HashSet::default();
+        let two = |a: MetricBatch, b: MetricBatch| MetricBatch {
+            series: a.series.into_iter().chain(b.series).collect(),
+        };
+        let cases: Vec<(&str, MetricBatch, Option<i64>)> = vec![
+            (
+                "other value, stored",
+                batch("cpu", "a", &[(10, 2.0)]),
+                Some(10),
+            ),
+            (
+                "same value, stored",
+                batch("cpu", "a", &[(10, 1.0), (30, 3.0)]),
+                None,
+            ),
+            (
+                "same NaN bits, stored",
+                batch("cpu", "a", &[(20, f64::NAN)]),
+                None,
+            ),
+            (
+                "two values in one entry",
+                batch("cpu", "b", &[(5, 1.0), (5, 2.0)]),
+                Some(5),
+            ),
+            (
+                "one value twice in one entry",
+                batch("cpu", "b", &[(5, 1.0), (5, 1.0)]),
+                None,
+            ),
+            (
+                "two entries of a new series",
+                two(
+                    batch("cpu", "c", &[(5, 1.0)]),
+                    batch("cpu", "c", &[(5, 9.0)]),
+                ),
+                Some(5),
+            ),
+            (
+                "two entries of a stored series",
+                two(
+                    batch("cpu", "a", &[(40, 1.0)]),
+                    batch("cpu", "a", &[(40, 9.0)]),
+                ),
+                Some(40),
+            ),
+            (
+                "two entries, other timestamps",
+                two(
+                    batch("cpu", "c", &[(5, 1.0)]),
+                    batch("cpu", "c", &[(6, 9.0)]),
+                ),
+                None,
+            ),
+        ];
+        for (what, batch, expected) in cases {
+            match (head.admit(&batch, 100, &none), expected) {
+                (Ok(_), None) => {}
+                (Err(AdmitError::DuplicateSample { timestamp_ms, .. }), Some(ts)) => {
+                    assert_eq!(timestamp_ms, ts, "{what}")
+                }
+                (other, _) => panic!("{what}: {other:?}"),
+            }
+        }
     }
 
     #[test]
