@@ -214,8 +214,26 @@ impl Application {
 /// How long shutdown waits for tenants' actors to finish what they are writing.
 const TENANT_SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
 
-async fn unknown_route() -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::not_found("route"))
+/// No route matched: 405 with `Allow` when the path exists under other methods (TRACE,
+/// a GET on a POST-only route, …), 404 otherwise.
+async fn unknown_route(req: actix_web::HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    match crate::http::openapi::allowed_methods(req.path()) {
+        Some(allowed) => {
+            let allow = allowed.join(", ");
+            let error = ApiError::new(
+                actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("{} is not allowed on {}; allowed: {allow}", req.method(), req.path()),
+            );
+            let mut response = actix_web::ResponseError::error_response(&error);
+            response.headers_mut().insert(
+                actix_web::http::header::ALLOW,
+                HeaderValue::from_str(&allow).expect("method names are valid header text"),
+            );
+            Ok(response)
+        }
+        None => Err(ApiError::not_found("route")),
+    }
 }
 
 /// Counts and times every request by its route pattern, and returns the request id.

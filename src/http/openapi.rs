@@ -72,6 +72,57 @@ impl Modify for BearerAuth {
 )]
 pub struct ApiDoc;
 
+/// The methods each documented path answers, for 405 `Allow` on the others: built once
+/// from the document, so the two cannot disagree.
+pub fn allowed_methods(path: &str) -> Option<Vec<&'static str>> {
+    static ROUTES: std::sync::OnceLock<Vec<(Vec<String>, Vec<&'static str>)>> =
+        std::sync::OnceLock::new();
+    let routes = ROUTES.get_or_init(|| {
+        let mut routes: Vec<(Vec<String>, Vec<&'static str>)> = ApiDoc::openapi()
+            .paths
+            .paths
+            .iter()
+            .map(|(template, item)| {
+                let mut methods: Vec<&'static str> = [
+                    ("GET", item.get.is_some()),
+                    ("POST", item.post.is_some()),
+                    ("PUT", item.put.is_some()),
+                    ("PATCH", item.patch.is_some()),
+                    ("DELETE", item.delete.is_some()),
+                ]
+                .into_iter()
+                .filter_map(|(name, present)| present.then_some(name))
+                .collect();
+                if methods.contains(&"GET") {
+                    methods.push("HEAD");
+                }
+                (template.split('/').map(str::to_owned).collect(), methods)
+            })
+            .collect();
+        for page in ["/api/v1/openapi.json", "/"] {
+            routes.push((page.split('/').map(str::to_owned).collect(), vec!["GET", "HEAD"]));
+        }
+        routes
+    });
+    let segments: Vec<&str> = path.split('/').collect();
+    let mut allowed: Vec<&'static str> = Vec::new();
+    for (template, methods) in routes {
+        let matches = template.len() == segments.len()
+            && template
+                .iter()
+                .zip(&segments)
+                .all(|(t, s)| t == s || (t.starts_with('{') && !s.is_empty()));
+        if matches {
+            for method in methods {
+                if !allowed.contains(method) {
+                    allowed.push(method);
+                }
+            }
+        }
+    }
+    (!allowed.is_empty()).then_some(allowed)
+}
+
 /// `GET /api/v1/openapi.json`.
 #[get("/api/v1/openapi.json")]
 pub async fn openapi_json() -> web::Json<utoipa::openapi::OpenApi> {

@@ -351,7 +351,7 @@ async fn range_query(
 
 /// Instant query (`query`, `time`, `timeout`); GET or form POST.
 #[utoipa::path(
-    get,
+    method(get, post),
     path = "/api/v1/query",
     request_body(content = String, description = "the same parameters, form-encoded (POST)", content_type = "application/x-www-form-urlencoded"),
     params(("query" = String, Query, description = "PromQL expression"), ("time" = Option<String>, Query, description = "Unix seconds or RFC 3339; default now"), ("timeout" = Option<String>, Query)),
@@ -376,7 +376,7 @@ pub async fn query(
 
 /// Range query (`query`, `start`, `end`, `step`, `timeout`); GET or form POST.
 #[utoipa::path(
-    get,
+    method(get, post),
     path = "/api/v1/query_range",
     request_body(content = String, description = "the same parameters, form-encoded (POST)", content_type = "application/x-www-form-urlencoded"),
     params(("query" = String, Query, description = "PromQL expression"), ("start" = String, Query), ("end" = String, Query), ("step" = String, Query, description = "duration or float seconds"), ("timeout" = Option<String>, Query)),
@@ -509,7 +509,7 @@ fn selector_matchers(
 
 /// Series matching `match[]` in the time range.
 #[utoipa::path(
-    get,
+    method(get, post),
     path = "/api/v1/series",
     request_body(content = String, description = "the same parameters, form-encoded (POST)", content_type = "application/x-www-form-urlencoded"),
     params(("match[]" = Option<Vec<String>>, Query, description = "series selectors"), ("start" = Option<String>, Query), ("end" = Option<String>, Query)),
@@ -547,7 +547,7 @@ pub async fn series(
 
 /// Label names, optionally of series matching `match[]`.
 #[utoipa::path(
-    get,
+    method(get, post),
     path = "/api/v1/labels",
     request_body(content = String, description = "the same parameters, form-encoded (POST)", content_type = "application/x-www-form-urlencoded"),
     params(("match[]" = Option<Vec<String>>, Query, description = "series selectors"), ("start" = Option<String>, Query), ("end" = Option<String>, Query)),

@@ -220,3 +220,36 @@ async fn unknown_routes_and_ids_are_404() {
     )
     .await;
 }
+
+#[actix_web::test]
+async fn a_wrong_method_on_a_known_path_is_405_with_allow() {
+    let app = spawn_app().await;
+    let acme = app.create_tenant("acme").await;
+    let random = uuid::Uuid::new_v4();
+    let users_item = format!("/api/v1/users/{random}");
+    let cases: [(&str, &str, &str); 6] = [
+        ("TRACE", "/api/v1/users", "GET, POST, HEAD"),
+        ("PUT", &users_item, "GET, PATCH, DELETE, HEAD"),
+        ("GET", "/api/v1/auth/login", "POST"),
+        ("DELETE", "/healthz", "GET, HEAD"),
+        ("PATCH", "/api/v1/query", "GET, POST, HEAD"),
+        ("TRACE", "/api/v1/label/job/values", "GET, HEAD"),
+    ];
+    for (method, path, allow) in cases {
+        let response = app
+            .request(method, path, Some(&acme.admin_token), None)
+            .await;
+        assert_eq!(
+            response.headers().get("allow").and_then(|v| v.to_str().ok()),
+            Some(allow),
+            "{method} {path}"
+        );
+        assert_error(response, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+    }
+    assert_error(
+        app.request("TRACE", "/api/v1/nothing-here", None, None).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+}
