@@ -223,7 +223,11 @@ async fn unknown_route(req: actix_web::HttpRequest) -> Result<actix_web::HttpRes
             let error = ApiError::new(
                 actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
-                format!("{} is not allowed on {}; allowed: {allow}", req.method(), req.path()),
+                format!(
+                    "{} is not allowed on {}; allowed: {allow}",
+                    req.method(),
+                    req.path()
+                ),
             );
             let mut response = actix_web::ResponseError::error_response(&error);
             response.headers_mut().insert(

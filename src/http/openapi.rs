@@ -100,7 +100,10 @@ pub fn allowed_methods(path: &str) -> Option<Vec<&'static str>> {
             })
             .collect();
         for page in ["/api/v1/openapi.json", "/"] {
-            routes.push((page.split('/').map(str::to_owned).collect(), vec!["GET", "HEAD"]));
+            routes.push((
+                page.split('/').map(str::to_owned).collect(),
+                vec!["GET", "HEAD"],
+            ));
         }
         routes
     });

@@ -240,14 +240,23 @@ async fn a_wrong_method_on_a_known_path_is_405_with_allow() {
             .request(method, path, Some(&acme.admin_token), None)
             .await;
         assert_eq!(
-            response.headers().get("allow").and_then(|v| v.to_str().ok()),
+            response
+                .headers()
+                .get("allow")
+                .and_then(|v| v.to_str().ok()),
             Some(allow),
             "{method} {path}"
         );
-        assert_error(response, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+        assert_error(
+            response,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        )
+        .await;
     }
     assert_error(
-        app.request("TRACE", "/api/v1/nothing-here", None, None).await,
+        app.request("TRACE", "/api/v1/nothing-here", None, None)
+            .await,
         StatusCode::NOT_FOUND,
         "not_found",
     )

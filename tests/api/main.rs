@@ -8,6 +8,7 @@ mod hostile_queries;
 mod isolation;
 mod metrics;
 mod ops;
+mod outage;
 mod rbac;
 mod refusals;
 mod storage;
