@@ -4,7 +4,8 @@
 #      and prometheus (Prometheus 2.x, the reference for the PromQL compatibility tests)
 #      are installed;
 #   2. cargo fmt --check and cargo clippy -D warnings;
-#   3. every test on SQLite, then every test again on PostgreSQL;
+#   3. every test on SQLite, then every test again on PostgreSQL, then the fuzz targets
+#      (tests/fuzz.rs, TIDEWATCH_FUZZ_SECS each, default 30);
 #   4. lints the deploy files (Dockerfile, k8s/, buildspec.yml, CloudFormation).
 # Environment: TEST_DATABASE_URL (PostgreSQL server URL, default the local one),
 # TEST_REDIS_URL, CARGO_TARGET_DIR (kept outside the checkout so clones reuse builds),
@@ -84,11 +85,22 @@ drop_old_test_databases() {
   done
 }
 
+# Every test except the fuzz targets, which run once in their own step.
 run_tests() {
   if cargo nextest --version >/dev/null 2>&1; then
-    cargo nextest run --workspace --no-fail-fast
+    cargo nextest run --workspace --no-fail-fast -E 'not binary(fuzz)'
   else
-    cargo test --workspace --no-fail-fast
+    cargo test --workspace --no-fail-fast -- --skip fuzz_
+  fi
+}
+
+# The fuzz targets (tests/fuzz.rs), TIDEWATCH_FUZZ_SECS each (default 30).
+run_fuzz() {
+  export TIDEWATCH_FUZZ_SECS="${TIDEWATCH_FUZZ_SECS:-30}"
+  if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --test fuzz --no-fail-fast
+  else
+    cargo test --test fuzz --no-fail-fast
   fi
 }
 
@@ -115,6 +127,9 @@ log "tests on PostgreSQL ($PG_URL)"
 drop_old_test_databases
 TEST_DATABASE_URL="$PG_URL" run_tests
 drop_old_test_databases
+
+log "fuzz targets (${TIDEWATCH_FUZZ_SECS:-30} s each)"
+(unset TEST_DATABASE_URL; run_fuzz)
 
 if [ "${TIDEWATCH_SKIP_DEPLOY_LINT:-0}" != "1" ]; then
   log "deploy file lint"

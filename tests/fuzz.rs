@@ -1,0 +1,438 @@
+//! Fuzz targets for every entry point that takes bytes from the network: the PromQL entry
+//! point (limits, parse, then evaluation over a small fixture) and each ingest decoder.
+//!
+//! `cargo fuzz` needs a nightly toolchain this project's machines do not have, so this is a
+//! mutation fuzzer of its own: it starts from the seeds in `tests/fuzz_corpus/<target>/`
+//! (kept in the repository, with any input a run found to fail), mutates them (bit flips,
+//! byte edits, inserted dictionary tokens, deleted/duplicated ranges, splices of two
+//! seeds) and runs each input with a panic catcher and a clock. A target fails on a panic
+//! or an input that takes longer than `SLOW` — and writes that input into its corpus as
+//! `crash-<hash>` so it stays a regression seed.
+//!
+//! `TIDEWATCH_FUZZ_SECS` sets each target's budget (default 3 s; the test script runs 30 s
+//! per target once), `TIDEWATCH_FUZZ_SEED` the random seed (default: from the clock,
+//! printed so a failure can be replayed).
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use prost::Message;
+use rand::{rngs::StdRng, Rng, SeedableRng};
+use tidewatch::domain::metrics::{Labels, Sample};
+use tidewatch::ingest::{
+    decode_request, DecodeContext, InfluxDecoder, JsonDecoder, MetricDecoder, OtlpDecoder,
+    Precision, RemoteWriteDecoder,
+};
+use tidewatch::query::{parse_within, Engine, ExpressionLimits, InMemorySeries, QueryLimits};
+
+/// One input may take at most this long (decoders and the engine are linear; a slower
+/// input means a quadratic path or a missing limit).
+const SLOW: Duration = Duration::from_secs(2);
+
+const NOW_MS: i64 = 1_700_000_000_000;
+
+fn budget() -> Duration {
+    let secs = std::env::var("TIDEWATCH_FUZZ_SECS")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(3.0);
+    Duration::from_secs_f64(secs)
+}
+
+fn corpus_dir(target: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fuzz_corpus")
+        .join(target)
+}
+
+/// The seeds on disk for `target`, plus `built` ones.
+fn seeds(target: &str, built: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    let mut seeds = built;
+    if let Ok(entries) = std::fs::read_dir(corpus_dir(target)) {
+        let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        paths.sort();
+        for path in paths {
+            if path.file_name().is_some_and(|n| n != "README") {
+                seeds.push(std::fs::read(&path).expect("a corpus file is readable"));
+            }
+        }
+    }
+    assert!(!seeds.is_empty(), "target {target} has no seeds");
+    seeds
+}
+
+fn mutate(rng: &mut StdRng, seeds: &[Vec<u8>], dictionary: &[&[u8]]) -> Vec<u8> {
+    let mut input = seeds[rng.random_range(0..seeds.len())].clone();
+    for _ in 0..rng.random_range(1..=6) {
+        let len = input.len();
+        let at = if len == 0 {
+            0
+        } else {
+            rng.random_range(0..=len)
+        };
+        match rng.random_range(0..7) {
+            0 if len > 0 => {
+                let i = rng.random_range(0..len);
+                input[i] ^= 1 << rng.random_range(0..8);
+            }
+            1 if len > 0 => {
+                let i = rng.random_range(0..len);
+                input[i] = rng.random();
+            }
+            2 if !dictionary.is_empty() => {
+                let token = dictionary[rng.random_range(0..dictionary.len())];
+                input.splice(at..at, token.iter().copied());
+            }
+            3 if len > 0 => {
+                let end = (at + rng.random_range(1..=16)).min(len);
+                input.drain(at.min(end)..end);
+            }
+            4 if len > 0 => {
+                let from = rng.random_range(0..len);
+                let end = (from + rng.random_range(1..=64)).min(len);
+                let piece: Vec<u8> = input[from..end].to_vec();
+                for _ in 0..rng.random_range(1..=8) {
+                    input.splice(at..at, piece.iter().copied());
+                }
+            }
+            5 => {
+                let other = &seeds[rng.random_range(0..seeds.len())];
+                if !other.is_empty() {
+                    let from = rng.random_range(0..other.len());
+                    input.truncate(at);
+                    input.extend_from_slice(&other[from..]);
+                }
+            }
+            _ => {
+                let bytes: Vec<u8> = (0..rng.random_range(1..=4)).map(|_| rng.random()).collect();
+                input.splice(at..at, bytes);
+            }
+        }
+    }
+    input
+}
+
+/// Runs `check` on mutated inputs for the budget; fails on a panic or a slow input.
+fn fuzz(target: &str, seeds: Vec<Vec<u8>>, dictionary: &[&[u8]], check: impl Fn(&[u8])) {
+    let seed = std::env::var("TIDEWATCH_FUZZ_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64)
+        });
+    eprintln!(
+        "fuzz {target}: seed {seed} (TIDEWATCH_FUZZ_SEED), budget {:?}",
+        budget()
+    );
+    let mut rng = StdRng::seed_from_u64(seed);
+    let deadline = Instant::now() + budget();
+    let mut runs = 0u64;
+    // Every seed as it is first, then mutations until the budget is spent.
+    let mut pending: Vec<Vec<u8>> = seeds.clone();
+    while !pending.is_empty() || Instant::now() < deadline {
+        let input = pending
+            .pop()
+            .unwrap_or_else(|| mutate(&mut rng, &seeds, dictionary));
+        let started = Instant::now();
+        let outcome = catch_unwind(AssertUnwindSafe(|| check(&input)));
+        let took = started.elapsed();
+        runs += 1;
+        if outcome.is_err() || took > SLOW {
+            let path = save_crash(target, &input);
+            panic!(
+                "fuzz {target}: {} on input saved as {} (seed {seed}, after {runs} runs): {:?}",
+                if outcome.is_err() {
+                    "panic"
+                } else {
+                    "slow input"
+                },
+                path.display(),
+                String::from_utf8_lossy(&input[..input.len().min(300)])
+            );
+        }
+    }
+    eprintln!("fuzz {target}: {runs} inputs, no failure");
+    assert!(
+        runs > seeds.len() as u64 || budget().is_zero(),
+        "the budget allowed no mutations"
+    );
+}
+
+fn save_crash(target: &str, input: &[u8]) -> PathBuf {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    input.hash(&mut hasher);
+    let path = corpus_dir(target).join(format!("crash-{:016x}", hasher.finish()));
+    let _ = std::fs::create_dir_all(corpus_dir(target));
+    if let Err(e) = std::fs::write(&path, input) {
+        eprintln!("could not save {}: {e}", path.display());
+    }
+    path
+}
+
+fn context() -> DecodeContext {
+    DecodeContext {
+        now_ms: NOW_MS,
+        max_decompressed_bytes: 1 << 20,
+        max_series: DecodeContext::DEFAULT_MAX_SERIES,
+        precision: Precision::default(),
+        tenant: None,
+    }
+}
+
+fn fixture() -> InMemorySeries {
+    let series = |name: &str, pairs: &[(&str, &str)], step: f64| {
+        let samples = (0..60)
+            .map(|i| Sample {
+                timestamp_ms: NOW_MS - 3_600_000 + i * 60_000,
+                value: step * i as f64,
+            })
+            .collect();
+        (Labels::with_name(name, pairs.iter().copied()), samples)
+    };
+    InMemorySeries::new(vec![
+        series("up", &[("job", "api"), ("instance", "1")], 0.0),
+        series("up", &[("job", "db"), ("instance", "2")], 1.0),
+        series("http_requests_total", &[("code", "200")], 10.0),
+        series("http_requests_total", &[("code", "500")], 0.5),
+        series("req_bucket", &[("le", "0.1")], 1.0),
+        series("req_bucket", &[("le", "1")], 2.0),
+        series("req_bucket", &[("le", "+Inf")], 3.0),
+    ])
+}
+
+const PROMQL_TOKENS: &[&[u8]] = &[
+    b"(",
+    b")",
+    b"[",
+    b"]",
+    b"{",
+    b"}",
+    b"[5m]",
+    b"[1e9999]",
+    b"[0s]",
+    b"[5m:1m]",
+    b" offset 1e9999",
+    b" offset -5m",
+    b" @ 1e300",
+    b" @ start()",
+    b"NaN",
+    b"Inf",
+    b"-Inf",
+    b"1e308",
+    b"-0",
+    b"9223372036854775807",
+    b" by (job)",
+    b" without (le)",
+    b" on(job) group_left",
+    b" bool ",
+    b" and ",
+    b" or ",
+    b" unless ",
+    b" atan2 ",
+    b"^",
+    b"%",
+    b"==",
+    b"!=",
+    b"=~\".*\"",
+    b"\"",
+    b"\\",
+    b",",
+    b"topk(",
+    b"quantile(",
+    b"histogram_quantile(",
+    b"count_values(\"x\",",
+    b"sum(",
+    b"rate(",
+    b"clamp(",
+    b"round(",
+    b"absent(",
+    b"vector(",
+    b"scalar(",
+    b"sort(",
+    b"#",
+    b"\n",
+    b"__name__",
+    b"le=\"+Inf\"",
+];
+
+#[test]
+fn fuzz_promql_parse_and_evaluate() {
+    // The parser's expected panics (caught by `quietly`) are then not printed.
+    tidewatch::panic_net::install_hook();
+    let source = fixture();
+    let limits = ExpressionLimits::default();
+    let engine = Engine::new(QueryLimits {
+        timeout: Duration::from_secs(1),
+        ..QueryLimits::default()
+    });
+    fuzz(
+        "promql",
+        seeds("promql", Vec::new()),
+        PROMQL_TOKENS,
+        |input| {
+            let text = String::from_utf8_lossy(input);
+            let Ok(expr) = parse_within(&text, &limits) else {
+                return;
+            };
+            let _ = engine.instant(&expr, NOW_MS, &source);
+            let _ = engine.range(&expr, NOW_MS - 1_800_000, NOW_MS, 60_000, &source);
+        },
+    );
+}
+
+const LINE_TOKENS: &[&[u8]] = &[
+    b",",
+    b"=",
+    b" ",
+    b"\\",
+    b"\"",
+    b"\n",
+    b"i",
+    b"u",
+    b"t",
+    b"f",
+    b"true",
+    b"1e9999",
+    b"NaN",
+    b"-9223372036854775808",
+    b"18446744073709551615",
+    b"\\ ",
+    b"\\,",
+    b"\\=",
+    b"#",
+    b"\r\n",
+];
+
+#[test]
+fn fuzz_influx_line_protocol() {
+    let ctx = context();
+    fuzz(
+        "influx",
+        seeds("influx", Vec::new()),
+        LINE_TOKENS,
+        |input| {
+            let _ = InfluxDecoder.decode(input, &ctx);
+        },
+    );
+}
+
+const JSON_TOKENS: &[&[u8]] = &[
+    b"{",
+    b"}",
+    b"[",
+    b"]",
+    b"\"",
+    b":",
+    b",",
+    b"null",
+    b"true",
+    b"1e9999",
+    b"-1",
+    b"\"NaN\"",
+    b"\"labels\"",
+    b"\"value\"",
+    b"\"timestamp\"",
+    b"\"name\"",
+    b"\\u0000",
+    b"\\ud800",
+    b"18446744073709551616",
+    b"0.5",
+];
+
+#[test]
+fn fuzz_json_ingest() {
+    let ctx = context();
+    fuzz("json", seeds("json", Vec::new()), JSON_TOKENS, |input| {
+        let _ = JsonDecoder.decode(input, &ctx);
+    });
+}
+
+/// A remote-write request (uncompressed protobuf) with several series shapes.
+fn remote_write_seed() -> Vec<u8> {
+    use tidewatch::ingest::remote_write::proto;
+    let label = |name: &str, value: &str| proto::Label {
+        name: name.into(),
+        value: value.into(),
+    };
+    proto::WriteRequest {
+        timeseries: vec![
+            proto::TimeSeries {
+                labels: vec![label("__name__", "up"), label("job", "api")],
+                samples: vec![
+                    proto::Sample {
+                        value: 1.0,
+                        timestamp: NOW_MS,
+                    },
+                    proto::Sample {
+                        value: f64::NAN,
+                        timestamp: NOW_MS + 1000,
+                    },
+                ],
+                ..Default::default()
+            },
+            proto::TimeSeries {
+                labels: vec![label("__name__", "x"), label("a", "b"), label("c", "")],
+                samples: vec![proto::Sample {
+                    value: -0.5,
+                    timestamp: NOW_MS,
+                }],
+                ..Default::default()
+            },
+        ],
+    }
+    .encode_to_vec()
+}
+
+#[test]
+fn fuzz_remote_write() {
+    let ctx = context();
+    let plain = remote_write_seed();
+    let compressed = snap::raw::Encoder::new()
+        .compress_vec(&plain)
+        .expect("compresses");
+    let corpus = seeds("remote_write", vec![plain, compressed]);
+    fuzz(
+        "remote_write",
+        corpus,
+        &[b"\x0a", b"\x12", b"\x09", b"\x10", b"\xff\xff\xff\xff\x0f"],
+        |input| {
+            // The protobuf parser behind snappy (most inputs), and snappy itself.
+            let packed = snap::raw::Encoder::new()
+                .compress_vec(input)
+                .expect("compresses");
+            let _ = decode_request(&RemoteWriteDecoder, &packed, None, &ctx);
+            let _ = decode_request(&RemoteWriteDecoder, input, None, &ctx);
+        },
+    );
+}
+
+#[test]
+fn fuzz_otlp_json_and_protobuf() {
+    let ctx = context();
+    let json = OtlpDecoder::for_content_type(Some("application/json")).expect("JSON decoder");
+    let protobuf =
+        OtlpDecoder::for_content_type(Some("application/x-protobuf")).expect("protobuf decoder");
+    let json_seeds = seeds("otlp_json", Vec::new());
+    let built: Vec<Vec<u8>> = json_seeds
+        .iter()
+        .filter_map(|text| {
+            serde_json::from_slice::<
+                opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest,
+            >(text)
+            .ok()
+            .map(|request| request.encode_to_vec())
+        })
+        .collect();
+    assert!(!built.is_empty(), "the OTLP JSON seeds parse");
+    let mut corpus = json_seeds;
+    corpus.extend(built);
+    fuzz("otlp_json", corpus, JSON_TOKENS, |input| {
+        let _ = json.decode(input, &ctx);
+        let _ = protobuf.decode(input, &ctx);
+        let _ = decode_request(&protobuf, input, Some("gzip"), &ctx);
+    });
+}
