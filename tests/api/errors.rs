@@ -262,3 +262,24 @@ async fn a_wrong_method_on_a_known_path_is_405_with_allow() {
     )
     .await;
 }
+
+#[actix_web::test]
+async fn an_oversized_header_is_431_in_the_error_shape() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-padding", "a".repeat(1024 * 1024))
+        .send()
+        .await
+        .expect("answered, not dropped");
+    let message = assert_error(
+        response,
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "request_header_fields_too_large",
+    )
+    .await;
+    assert!(message.contains("128 KiB"), "{message}");
+    let after = app.request("GET", "/healthz", None, None).await;
+    assert_eq!(after.status(), StatusCode::OK);
+}
