@@ -37,6 +37,104 @@ impl Modify for ApiPrefix {
     }
 }
 
+/// Statuses every operation of a kind can answer, added where its annotation does not list
+/// them: the extractors, the body reader, the database and the query budget answer them
+/// before (or instead of) the handler, so no single handler's annotation would say so.
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::ParameterIn;
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let operations = [
+                item.get.as_mut(),
+                item.post.as_mut(),
+                item.put.as_mut(),
+                item.patch.as_mut(),
+                item.delete.as_mut(),
+            ];
+            for operation in operations.into_iter().flatten() {
+                let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+                let has_body = operation.request_body.is_some();
+                let params = operation.parameters.as_deref().unwrap_or_default();
+                let has_path_param = params
+                    .iter()
+                    .any(|p| matches!(p.parameter_in, ParameterIn::Path));
+                let has_query_param = params
+                    .iter()
+                    .any(|p| matches!(p.parameter_in, ParameterIn::Query));
+                let uses_database = !matches!(path.as_str(), "/healthz" | "/metrics");
+                let query_api = path.starts_with("/api/v1/query")
+                    || path.starts_with("/api/v1/series")
+                    || path.starts_with("/api/v1/label");
+                let mut add = |status: &str, description: &str| {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| error_response(description));
+                };
+                if secured {
+                    add("401", "missing or invalid credential (`unauthorized`)");
+                    add(
+                        "403",
+                        "the credential's role or scope does not allow this (`forbidden`)",
+                    );
+                }
+                if has_body {
+                    add("400", "malformed body (`invalid_json`, `invalid_body`)");
+                    add("408", "the body was not received in time (`body_timeout`)");
+                    add("413", "the body is over the limit (`payload_too_large`)");
+                    add(
+                        "415",
+                        "an unsupported Content-Type (`unsupported_media_type`)",
+                    );
+                }
+                if has_query_param {
+                    add("400", "an invalid parameter");
+                }
+                if has_path_param {
+                    add(
+                        "404",
+                        "no such object in the credential's tenant (`not_found`)",
+                    );
+                }
+                if uses_database {
+                    add(
+                        "503",
+                        "the database (or the tenant's store, or the query threads) is unavailable; retry after `Retry-After` (`unavailable`)",
+                    );
+                }
+                if query_api {
+                    add("400", "invalid query or parameter (`bad_data`)");
+                    add(
+                        "413",
+                        "the form body is over the limit (`payload_too_large`)",
+                    );
+                    add(
+                        "422",
+                        "a query limit or an unsupported feature (`limit_exceeded`, `unsupported`)",
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn error_response(description: &str) -> utoipa::openapi::RefOr<utoipa::openapi::Response> {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build()
+        .into()
+}
+
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
@@ -68,7 +166,7 @@ impl Modify for BearerAuth {
         prometheus::label_values, prometheus::buildinfo,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
-    modifiers(&BearerAuth, &ApiPrefix)
+    modifiers(&BearerAuth, &ApiPrefix, &CommonResponses)
 )]
 pub struct ApiDoc;
 

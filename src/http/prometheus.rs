@@ -22,7 +22,7 @@ use crate::query::{
     QueryError, QueryLimits, Selection, TimeParam,
 };
 use crate::query_threads::QueryThreadError;
-use crate::read_path::{matching_series, prefetch, ReadError};
+use crate::read_path::{matching_series, prefetch, Prefetched, ReadError};
 
 /// An error in Prometheus's envelope.
 #[derive(Debug)]
@@ -271,6 +271,33 @@ impl From<QueryThreadError> for PromError {
     }
 }
 
+/// Parses the query on a query thread and fetches what it needs for `[start_ms, end_ms]`,
+/// both within the request's budget.
+async fn parse_and_fetch(
+    state: &AppState,
+    tenant: crate::domain::TenantId,
+    budget: &Budget,
+    query_text: String,
+    start_ms: i64,
+    end_ms: i64,
+) -> Result<(Expr, Prefetched), PromError> {
+    let limits = state.config.expression_limits();
+    let lookback = budget.engine(state).limits().lookback_ms;
+    let (expr, selections) = budget
+        .on_query_thread(state, move || {
+            let expr = parse_within(&query_text, &limits)?;
+            let selections = required_selections(&expr, start_ms, end_ms, lookback);
+            Ok((expr, selections))
+        })
+        .await?;
+    let data = budget
+        .within(async {
+            Ok(prefetch(state, tenant, selections, state.config.query_max_series).await?)
+        })
+        .await?;
+    Ok((expr, data))
+}
+
 async fn instant_query(
     state: &AppState,
     tenant: crate::domain::TenantId,
@@ -282,20 +309,7 @@ async fn instant_query(
         Some(text) => point_in_time(text, "time")?,
         None => now_ms(),
     };
-    let limits = state.config.expression_limits();
-    let lookback = budget.engine(state).limits().lookback_ms;
-    let (expr, selections) = budget
-        .on_query_thread(state, move || {
-            let expr = parse_within(&query_text, &limits)?;
-            let selections = required_selections(&expr, time, time, lookback);
-            Ok((expr, selections))
-        })
-        .await?;
-    let data = budget
-        .within(async {
-            Ok(prefetch(state, tenant, selections, state.config.query_max_series).await?)
-        })
-        .await?;
+    let (expr, data) = parse_and_fetch(state, tenant, &budget, query_text, time, time).await?;
     let engine = budget.engine(state);
     let value = budget
         .on_query_thread(state, move || engine.instant(&expr, time, &data))
@@ -328,20 +342,7 @@ async fn range_query(
         ))
         .into());
     }
-    let limits = state.config.expression_limits();
-    let lookback = budget.engine(state).limits().lookback_ms;
-    let (expr, selections) = budget
-        .on_query_thread(state, move || {
-            let expr = parse_within(&query_text, &limits)?;
-            let selections = required_selections(&expr, start, end, lookback);
-            Ok((expr, selections))
-        })
-        .await?;
-    let data = budget
-        .within(async {
-            Ok(prefetch(state, tenant, selections, state.config.query_max_series).await?)
-        })
-        .await?;
+    let (expr, data) = parse_and_fetch(state, tenant, &budget, query_text, start, end).await?;
     let engine = budget.engine(state);
     let value = budget
         .on_query_thread(state, move || engine.range(&expr, start, end, step, &data))
