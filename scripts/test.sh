@@ -5,7 +5,9 @@
 #      are installed;
 #   2. cargo fmt --check and cargo clippy -D warnings;
 #   3. every test on SQLite, then every test again on PostgreSQL, then the fuzz targets
-#      (tests/fuzz.rs, TIDEWATCH_FUZZ_SECS each, default 30);
+#      (tests/fuzz.rs, TIDEWATCH_FUZZ_SECS each, default 30), then Schemathesis against the
+#      OpenAPI document with each role's credential (scripts/schemathesis.sh; installs
+#      Schemathesis from PyPI into a venv under ~/.cache);
 #   4. lints the deploy files (Dockerfile, k8s/, buildspec.yml, CloudFormation).
 # Environment: TEST_DATABASE_URL (PostgreSQL server URL, default the local one),
 # TEST_REDIS_URL, CARGO_TARGET_DIR (kept outside the checkout so clones reuse builds),
@@ -130,6 +132,10 @@ drop_old_test_databases
 
 log "fuzz targets (${TIDEWATCH_FUZZ_SECS:-30} s each)"
 (unset TEST_DATABASE_URL; run_fuzz)
+
+log "Schemathesis against /api/v1/openapi.json, every role"
+cargo build --bin tidewatch
+TIDEWATCH_BIN="$CARGO_TARGET_DIR/debug/tidewatch" ./scripts/schemathesis.sh
 
 if [ "${TIDEWATCH_SKIP_DEPLOY_LINT:-0}" != "1" ]; then
   log "deploy file lint"

@@ -60,7 +60,7 @@ pub async fn login(state: &AppState, attempt: LoginAttempt) -> Result<IssuedToke
             retry_after_secs: wait.as_secs().max(1),
         })?;
 
-    let user = match Email::parse(&attempt.email) {
+    let user = match Email::parse(attempt.email.trim()) {
         Ok(email) => state.store.find_user_by_email(&email).await?,
         Err(_) => None,
     };

@@ -51,25 +51,38 @@ impl TenantSlug {
     }
 }
 
-/// A tenant's display name: 1–200 characters after trimming.
+/// A tenant's display name: see [`display_name`]; stored trimmed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantName(String);
 
 impl TenantName {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        let trimmed = raw.trim();
-        if trimmed.is_empty() || trimmed.chars().count() > 200 {
-            return Err(ValidationError::new(
-                "name",
-                "must be 1 to 200 characters long",
-            ));
-        }
-        Ok(Self(trimmed.to_owned()))
+        display_name(raw, "name").map(Self)
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// What the OpenAPI document says of a required display name: at least one character that
+/// is not a space or an ASCII control character (unanchored).
+pub const DISPLAY_NAME_PATTERN: &str = r"[^\x00-\x20]";
+
+/// Longest display name, in characters as sent.
+pub const DISPLAY_NAME_MAX_CHARS: usize = 200;
+
+/// A required display name (tenant, API key): 1–200 characters as sent, at least one of
+/// them visible ([`DISPLAY_NAME_PATTERN`]); returned trimmed.
+pub fn display_name(raw: &str, field: &'static str) -> Result<String, ValidationError> {
+    let visible = raw.chars().any(|c| c > ' ');
+    if !visible || raw.chars().count() > DISPLAY_NAME_MAX_CHARS {
+        return Err(ValidationError::new(
+            field,
+            "must be 1 to 200 characters long, not only spaces",
+        ));
+    }
+    Ok(raw.trim().to_owned())
 }
 
 #[cfg(test)]

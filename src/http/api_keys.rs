@@ -16,8 +16,10 @@ use crate::store::api_keys::{ApiKeyRecord, NewApiKey};
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKeyRequest {
+    #[schema(min_length = 1, max_length = 200, pattern = r"[^\x00-\x20]")]
     pub name: String,
     /// `ingest` and/or `read`.
+    #[schema(min_items = 1)]
     pub scopes: Vec<ApiKeyScope>,
 }
 
@@ -61,13 +63,7 @@ pub struct ApiKeyListBody {
 }
 
 fn validate(body: &CreateApiKeyRequest) -> Result<(String, Vec<ApiKeyScope>), ValidationError> {
-    let name = body.name.trim();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(ValidationError::new(
-            "name",
-            "must be 1 to 200 characters long",
-        ));
-    }
+    let name = crate::domain::tenant::display_name(&body.name, "name")?;
     let mut scopes = body.scopes.clone();
     scopes.sort();
     scopes.dedup();
@@ -77,7 +73,7 @@ fn validate(body: &CreateApiKeyRequest) -> Result<(String, Vec<ApiKeyScope>), Va
             "give at least one of ingest, read",
         ));
     }
-    Ok((name.to_owned(), scopes))
+    Ok((name, scopes))
 }
 
 /// Issue an API key; the response holds the key, once.
@@ -91,7 +87,7 @@ fn validate(body: &CreateApiKeyRequest) -> Result<(String, Vec<ApiKeyScope>), Va
 pub async fn create(
     state: web::Data<AppState>,
     access: TenantAccess<Manage>,
-    body: web::Json<CreateApiKeyRequest>,
+    body: super::body::JsonObject<CreateApiKeyRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let (name, scopes) = validate(&body)?;
     let generated = generate_api_key();

@@ -13,6 +13,7 @@ use crate::auth::principal::Manage;
 #[derive(Deserialize, IntoParams)]
 pub struct AuditQuery {
     /// At most this many entries (1–1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u64>,
 }
 
@@ -45,7 +46,13 @@ pub async fn list(
     access: TenantAccess<Manage>,
     query: web::Query<AuditQuery>,
 ) -> Result<web::Json<AuditListBody>, ApiError> {
-    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("invalid query string: limit={limit} is not within 1 to 1000"),
+        ));
+    }
     let entries = state.store.list_audit(access.tenant(), limit).await?;
     Ok(web::Json(AuditListBody {
         entries: entries

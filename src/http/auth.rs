@@ -72,7 +72,7 @@ pub struct LogoutRequest {
 pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<LoginRequest>,
+    body: super::body::JsonObject<LoginRequest>,
 ) -> Result<web::Json<TokenResponse>, ApiError> {
     let body = body.into_inner();
     let attempt = LoginAttempt {
@@ -98,7 +98,7 @@ pub async fn login(
 pub async fn refresh(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<RefreshRequest>,
+    body: super::body::JsonObject<RefreshRequest>,
 ) -> Result<web::Json<TokenResponse>, ApiError> {
     let address = req.peer_addr().map(|addr| addr.ip());
     Ok(web::Json(

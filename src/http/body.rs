@@ -111,3 +111,62 @@ impl Stream for TimedPayload {
         Poll::Pending
     }
 }
+
+/// A JSON request body that must be an object. serde builds a struct from an array too
+/// (`["a@b.c","pw"]` fills fields by position), which no client means and the OpenAPI
+/// document does not allow; this refuses it, then deserialises as `web::Json` would (same
+/// size limit, content-type check and error shape).
+pub struct JsonObject<T>(pub T);
+
+impl<T> JsonObject<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> std::ops::Deref for JsonObject<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for JsonObject<T> {
+    type Error = actix_web::Error;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &actix_web::HttpRequest, payload: &mut Payload) -> Self::Future {
+        let value = web::Json::<serde_json::Value>::from_request(req, payload);
+        Box::pin(async move {
+            let web::Json(value) = value.await?;
+            if !value.is_object() {
+                return Err(ApiError::bad_request(
+                    "invalid_json",
+                    "invalid JSON body: expected a JSON object",
+                )
+                .into());
+            }
+            serde_json::from_value(value).map(JsonObject).map_err(|e| {
+                ApiError::bad_request("invalid_json", format!("invalid JSON body: {e}")).into()
+            })
+        })
+    }
+}
+
+/// For a nested object field: `null`/absent or an object, never an array.
+pub fn object_or_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    use serde::de::Error as _;
+    use serde::Deserialize as _;
+    match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Null => Ok(None),
+        value @ serde_json::Value::Object(_) => serde_json::from_value(value)
+            .map(Some)
+            .map_err(D::Error::custom),
+        _ => Err(D::Error::custom("expected a JSON object or null")),
+    }
+}

@@ -229,3 +229,38 @@ pub fn allowed_methods(path: &str) -> Option<Vec<&'static str>> {
 pub async fn openapi_json() -> web::Json<utoipa::openapi::OpenApi> {
     web::Json(ApiDoc::openapi())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_states_the_servers_own_patterns() {
+        let document = serde_json::to_value(ApiDoc::openapi()).expect("serialises");
+        let text = document.to_string();
+        for pattern in [
+            crate::domain::user::EMAIL_PATTERN,
+            crate::domain::tenant::DISPLAY_NAME_PATTERN,
+        ] {
+            let quoted = serde_json::to_string(pattern).expect("a JSON string");
+            assert!(
+                text.contains(&quoted),
+                "the OpenAPI document lacks {pattern}"
+            );
+        }
+    }
+
+    #[test]
+    fn documented_paths_answer_their_methods_for_405() {
+        assert_eq!(
+            allowed_methods("/api/v1/users"),
+            Some(vec!["GET", "POST", "HEAD"])
+        );
+        assert_eq!(allowed_methods("/api/v1/no-such-thing"), None);
+        assert_eq!(
+            allowed_methods("/api/v1/users/"),
+            None,
+            "an empty id segment is no id"
+        );
+    }
+}

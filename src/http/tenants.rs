@@ -17,22 +17,31 @@ use crate::store::users::NewUser;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTenantRequest {
+    #[schema(min_length = 1, max_length = 200, pattern = r"[^\x00-\x20]")]
     pub name: String,
     /// Lowercase letters, digits, inner hyphens; derived from `name` when absent.
+    #[schema(pattern = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
     pub slug: Option<String>,
     /// Creates the tenant's first admin with this email.
+    #[schema(
+        max_length = 254,
+        pattern = r"^[^@\x00-\x20]+@(localhost|[^@\x00-\x20.][^@\x00-\x20]*\.[^@\x00-\x20]*[^@\x00-\x20.])$"
+    )]
     pub admin_email: Option<String>,
     /// Password for that admin; generated and returned once when absent.
+    #[schema(min_length = 8, max_length = 1024)]
     pub admin_password: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTenantRequest {
+    #[schema(min_length = 1, max_length = 200, pattern = r"[^\x00-\x20]")]
     pub name: Option<String>,
     /// A disabled tenant's tokens and API keys stop working at once.
     pub disabled: Option<bool>,
     /// Replaces the tenant's limit overrides; a field left out or null uses the default.
+    #[serde(default, deserialize_with = "super::body::object_or_null")]
     pub limits: Option<TenantLimitsBody>,
 }
 
@@ -41,13 +50,39 @@ pub struct UpdateTenantRequest {
 #[serde(deny_unknown_fields)]
 pub struct TenantLimitsBody {
     /// Active series (`TIDEWATCH_MAX_SERIES_PER_TENANT`).
+    #[schema(minimum = 1)]
+    #[serde(default, deserialize_with = "integral")]
     pub max_series: Option<i64>,
     /// Sustained ingest rate, samples per second (`TIDEWATCH_INGEST_SAMPLES_PER_SEC`).
+    #[schema(minimum = 1)]
+    #[serde(default, deserialize_with = "integral")]
     pub ingest_samples_per_sec: Option<i64>,
     /// Raw sample retention (`TIDEWATCH_RAW_RETENTION_DAYS`).
+    #[schema(minimum = 1)]
+    #[serde(default, deserialize_with = "integral")]
     pub raw_retention_days: Option<i64>,
     /// Rollup retention (`TIDEWATCH_ROLLUP_RETENTION_DAYS`).
+    #[schema(minimum = 1)]
+    #[serde(default, deserialize_with = "integral")]
     pub rollup_retention_days: Option<i64>,
+}
+
+/// An optional whole number that also takes JSON's `44.0` — JSON Schema's `integer`
+/// includes it, serde's `i64` does not.
+fn integral<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    use serde::de::Error as _;
+    match Option::<serde_json::Number>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(n) => n
+            .as_i64()
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                    .map(|f| f as i64)
+            })
+            .map(Some)
+            .ok_or_else(|| D::Error::custom(format!("{n} is not a whole number within range"))),
+    }
 }
 
 impl TenantLimitsBody {
@@ -138,7 +173,7 @@ pub struct TenantListBody {
 pub async fn create(
     state: web::Data<AppState>,
     admin: PlatformAdmin,
-    body: web::Json<CreateTenantRequest>,
+    body: super::body::JsonObject<CreateTenantRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let name = TenantName::parse(&body.name)?;
@@ -237,7 +272,7 @@ pub async fn update(
     state: web::Data<AppState>,
     admin: PlatformAdmin,
     id: web::Path<TenantId>,
-    body: web::Json<UpdateTenantRequest>,
+    body: super::body::JsonObject<UpdateTenantRequest>,
 ) -> Result<web::Json<TenantBody>, ApiError> {
     let patch = TenantPatch {
         name: body.name.as_deref().map(TenantName::parse).transpose()?,

@@ -16,21 +16,29 @@ use crate::store::users::{MemberPatch, MemberRecord, NewUser};
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
+    #[schema(
+        max_length = 254,
+        pattern = r"^[^@\x00-\x20]+@(localhost|[^@\x00-\x20.][^@\x00-\x20]*\.[^@\x00-\x20]*[^@\x00-\x20.])$"
+    )]
     pub email: String,
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: String,
     pub role: Role,
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub name: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUserRequest {
+    #[schema(max_length = 200)]
     pub name: Option<String>,
     pub role: Option<Role>,
     /// Disabled in this tenant: the user's tokens for it stop working at once.
     pub disabled: Option<bool>,
     /// Only for users who belong to this tenant alone.
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: Option<String>,
 }
 
@@ -64,7 +72,7 @@ pub struct UserListBody {
 
 fn parse_name(raw: &str) -> Result<String, ValidationError> {
     let name = raw.trim();
-    if name.chars().count() > 200 {
+    if raw.chars().count() > 200 {
         return Err(ValidationError::new(
             "name",
             "must be at most 200 characters long",
@@ -89,7 +97,7 @@ fn parse_name(raw: &str) -> Result<String, ValidationError> {
 pub async fn create(
     state: web::Data<AppState>,
     access: TenantAccess<Manage>,
-    body: web::Json<CreateUserRequest>,
+    body: super::body::JsonObject<CreateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let new_user = NewUser {
         email: Email::parse(&body.email)?,
@@ -159,7 +167,7 @@ pub async fn update(
     state: web::Data<AppState>,
     access: TenantAccess<Manage>,
     id: web::Path<UserId>,
-    body: web::Json<UpdateUserRequest>,
+    body: super::body::JsonObject<UpdateUserRequest>,
 ) -> Result<web::Json<UserBody>, ApiError> {
     let password_hash = match &body.password {
         Some(raw) => Some(hash_password(&Password::parse(raw)?).await?),

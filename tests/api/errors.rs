@@ -283,3 +283,37 @@ async fn an_oversized_header_is_431_in_the_error_shape() {
     let after = app.request("GET", "/healthz", None, None).await;
     assert_eq!(after.status(), StatusCode::OK);
 }
+
+#[actix_web::test]
+async fn a_json_array_where_an_object_belongs_is_400() {
+    let app = spawn_app().await;
+    let acme = app.create_tenant("acme").await;
+    let response = app
+        .post(
+            "/api/v1/users",
+            &acme.admin_token,
+            json!(["ann@acme.io", "ann-password", "viewer", null]),
+        )
+        .await;
+    assert_error(response, StatusCode::BAD_REQUEST, "invalid_json").await;
+    let platform = app.platform_token().await;
+    let response = app
+        .patch(
+            &format!("/api/v1/admin/tenants/{}", acme.id),
+            &platform,
+            json!({"limits": [1, 2, 3, 4]}),
+        )
+        .await;
+    assert_error(response, StatusCode::BAD_REQUEST, "invalid_json").await;
+    let users: Value = app
+        .get("/api/v1/users", &acme.admin_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        users["users"].as_array().unwrap().len(),
+        1,
+        "nothing was created"
+    );
+}
