@@ -37,8 +37,15 @@ pub fn panics_total() -> u64 {
 /// Installs the process-wide panic hook (once; later calls do nothing).
 pub fn install_hook() {
     INSTALL.call_once(|| {
-        std::panic::set_hook(Box::new(|info| {
+        let default_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
             if QUIET.with(Cell::get) {
+                return;
+            }
+            // Before logging is set up (or in unit tests) the message still reaches stderr.
+            if !tracing::dispatcher::has_been_set() {
+                PANICS.fetch_add(1, Ordering::Relaxed);
+                default_hook(info);
                 return;
             }
             PANICS.fetch_add(1, Ordering::Relaxed);
@@ -97,6 +104,65 @@ pub async fn catch_request_panics(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use actix_web::middleware::from_fn;
+    use actix_web::test as actix_test;
+    use actix_web::{web, App, HttpResponse};
+
+    #[actix_web::test]
+    async fn a_panicking_handler_gets_500_json_with_the_request_id_and_is_counted() {
+        install_hook();
+        let before = panics_total();
+        let app = actix_test::init_service(
+            App::new()
+                .route(
+                    "/boom",
+                    web::get().to(|| async {
+                        if std::hint::black_box(true) {
+                            panic!("injected handler fault");
+                        }
+                        HttpResponse::Ok().finish()
+                    }),
+                )
+                .route(
+                    "/fine",
+                    web::get().to(|| async { HttpResponse::Ok().finish() }),
+                )
+                .wrap(from_fn(catch_request_panics))
+                .wrap(tracing_actix_web::TracingLogger::default()),
+        )
+        .await;
+        // The server renders a middleware's error as the response; do the same here.
+        let failed = actix_test::try_call_service(
+            &app,
+            actix_test::TestRequest::get().uri("/boom").to_request(),
+        )
+        .await;
+        let response = failed
+            .err()
+            .expect("the panic became an error")
+            .error_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let bytes = actix_web::body::to_bytes(response.into_body())
+            .await
+            .expect("a body");
+        let body: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
+        assert_eq!(body["error"]["code"], "internal");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("request id "),
+            "{body}"
+        );
+        assert_eq!(panics_total(), before + 1);
+        // The service goes on.
+        let response = actix_test::call_service(
+            &app,
+            actix_test::TestRequest::get().uri("/fine").to_request(),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
 
     #[test]
     fn quietly_turns_a_panic_into_its_message_and_does_not_count_it() {

@@ -317,3 +317,29 @@ async fn a_json_array_where_an_object_belongs_is_400() {
         "nothing was created"
     );
 }
+
+#[actix_web::test]
+async fn a_body_that_trickles_in_is_cut_off_with_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app_with(|c| c.body_timeout_secs = 1).await;
+    let acme = app.create_tenant("acme").await;
+    let (_, key) = app.create_api_key(&acme.admin_token, &["ingest"]).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /api/v2/write HTTP/1.1\r\nhost: {address}\r\nauthorization: Token {key}\r\ncontent-type: text/plain\r\ncontent-length: 100000\r\n\r\nm value=1\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut answer),
+    )
+    .await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(read.is_ok(), "no answer within 10 s: {answer}");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"body_timeout\""), "{answer}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
