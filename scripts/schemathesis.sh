@@ -21,13 +21,15 @@ SEED=${SCHEMATHESIS_SEED:-1}
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
-if ! command -v jq >/dev/null || ! python3 -m venv --help >/dev/null 2>&1; then
+apt_install() {
   as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq jq python3-venv curl >/dev/null
-fi
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
+}
+command -v jq >/dev/null && command -v curl >/dev/null || apt_install jq curl
 if ! "$VENV/bin/st" --version 2>/dev/null | grep -q "$VERSION"; then
   rm -rf "$VENV"
-  python3 -m venv "$VENV"
+  # Debian's python3 makes venvs only with python3-venv (ensurepip) installed.
+  python3 -m venv "$VENV" 2>/dev/null || { rm -rf "$VENV"; apt_install python3-venv; python3 -m venv "$VENV"; }
   "$VENV/bin/pip" install -q "schemathesis==$VERSION"
 fi
 [ -x "$BIN" ] || { echo "error: $BIN not found; build it first (cargo build)" >&2; exit 1; }

@@ -301,7 +301,7 @@ impl Head {
         // Each batch series' first position, by id (known series) or label set (new ones):
         // a label set given twice in one batch is checked for conflicting samples after.
         let mut known_at: HashMap<SeriesId, usize, foldhash::fast::RandomState> =
-            HashMap::default();
+            HashMap::with_capacity_and_hasher(batch.series.len(), Default::default());
         let mut new_at: HashMap<&Labels, usize, foldhash::fast::RandomState> = HashMap::default();
         let mut repeats: Vec<(usize, usize)> = Vec::new();
         for (index, series) in batch.series.iter().enumerate() {
