@@ -46,6 +46,12 @@ impl JsonDecoder {
 
 impl MetricDecoder for JsonDecoder {
     fn decode(&self, body: &[u8], ctx: &DecodeContext) -> Result<MetricBatch, IngestError> {
+        // serde also builds a struct from an array (`[[]]` would be `{"metrics":[]}`).
+        if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(IngestError::malformed(
+                "the body is not a JSON object of the form {\"metrics\": [...]}",
+            ));
+        }
         let parsed: JsonBody = serde_json::from_slice(body).map_err(|e| {
             IngestError::malformed(format!(
                 "the body is not a JSON object of the form {{\"metrics\": [...]}}: {e}"

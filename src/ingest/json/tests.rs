@@ -138,8 +138,8 @@ fn every_bad_entry_is_listed() {
 #[test]
 fn a_wrong_top_level_shape_is_named_with_its_position() {
     let cases = [
-        ("", "EOF while parsing"),
-        ("[]", "expected struct JsonBody"),
+        ("", "not a JSON object"),
+        ("[]", "not a JSON object"),
         (
             "{\"metric\":[]}",
             "unknown field `metric`, expected `metrics`",
@@ -159,4 +159,18 @@ fn a_wrong_top_level_shape_is_named_with_its_position() {
         JsonDecoder.decode(b"\xff", &DecodeContext::new(NOW)),
         "the body is not a JSON object of the form {\"metrics\": [...]}",
     );
+}
+
+#[test]
+fn only_an_object_is_a_body() {
+    for body in [
+        "[[]]",
+        "[[{\"name\":\"m\",\"value\":1}]]",
+        "\"metrics\"",
+        "null",
+        "  [ ]",
+    ] {
+        assert_one_error(decode(body), "not a JSON object");
+    }
+    assert!(decode(" \n{\"metrics\":[]}").is_ok());
 }
