@@ -101,11 +101,12 @@ SCHEMA_DESCRIBED='^/api/v1/(auth/|users|api-keys|admin/tenants/|tenant$|audit-lo
 schemathesis() { # role token label extra-args… → 0 when no failure
   local role=$1 token=$2 label=$3
   shift 3
-  NO_COLOR=1 "$VENV/bin/st" run "$BASE/api/v1/openapi.json" --url "$BASE" \
+  # From the temp dir: Schemathesis keeps a cache in .schemathesis/ of its working directory.
+  (cd "$TMP" && NO_COLOR=1 "$VENV/bin/st" run "$BASE/api/v1/openapi.json" --url "$BASE" \
     --header "Authorization: Bearer $token" \
     --exclude-path /api/v1/auth/logout --exclude-path /api/v1/write --exclude-path /v1/metrics \
     --max-examples "$EXAMPLES" --seed "$SEED" \
-    --generation-database none --request-timeout 10 --workers 1 --no-color "$@" >"$TMP/$role-$label.txt" 2>&1
+    --generation-database none --request-timeout 10 --workers 1 --no-color "$@" >"$TMP/$role-$label.txt" 2>&1)
 }
 
 passed=0

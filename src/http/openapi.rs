@@ -46,6 +46,11 @@ impl Modify for CommonResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::path::ParameterIn;
         for (path, item) in openapi.paths.paths.iter_mut() {
+            // The Prometheus routes share one annotation for GET and POST; only POST has
+            // the form body.
+            if let Some(get) = item.get.as_mut() {
+                get.request_body = None;
+            }
             let operations = [
                 item.get.as_mut(),
                 item.post.as_mut(),

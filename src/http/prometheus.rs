@@ -350,11 +350,43 @@ async fn range_query(
     Ok(success(value))
 }
 
+/// The form body of `POST /api/v1/query` (the OpenAPI document's description of it).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // read as `Params`; this type only describes the form
+pub struct InstantQueryForm {
+    query: String,
+    time: Option<String>,
+    timeout: Option<String>,
+}
+
+/// The form body of `POST /api/v1/query_range`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct RangeQueryForm {
+    query: String,
+    start: String,
+    end: String,
+    step: String,
+    timeout: Option<String>,
+}
+
+/// The form body of `POST /api/v1/series` and `/labels`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct MetadataForm {
+    #[schema(rename = "match[]")]
+    matches: Option<Vec<String>>,
+    start: Option<String>,
+    end: Option<String>,
+    limit: Option<String>,
+    timeout: Option<String>,
+}
+
 /// Instant query (`query`, `time`, `timeout`); GET or form POST.
 #[utoipa::path(
     method(get, post),
     path = "/api/v1/query",
-    request_body(content = String, description = "the same parameters, form-encoded (POST)", content_type = "application/x-www-form-urlencoded"),
+    request_body(content = InstantQueryForm, description = "the same parameters, form-encoded (POST)", content_type = "application/x-www-form-urlencoded"),
     params(("query" = String, Query, description = "PromQL expression"), ("time" = Option<String>, Query, description = "Unix seconds or RFC 3339; default now"), ("timeout" = Option<String>, Query)),
     responses(
         (status = 200, description = "Prometheus {status, data: {resultType, result}}", body = Object),
@@ -379,7 +411,7 @@ pub async fn query(
 #[utoipa::path(
     method(get, post),
     path = "/api/v1/query_range",
-    request_body(content = String, description = "the same parameters, form-encoded (POST)", content_type = "application/x-www-form-urlencoded"),
+    request_body(content = RangeQueryForm, description = "the same parameters, form-encoded (POST)", content_type = "application/x-www-form-urlencoded"),
     params(("query" = String, Query, description = "PromQL expression"), ("start" = String, Query), ("end" = String, Query), ("step" = String, Query, description = "duration or float seconds"), ("timeout" = Option<String>, Query)),
     responses(
         (status = 200, description = "Prometheus matrix result", body = Object),
@@ -512,7 +544,7 @@ fn selector_matchers(
 #[utoipa::path(
     method(get, post),
     path = "/api/v1/series",
-    request_body(content = String, description = "the same parameters, form-encoded (POST)", content_type = "application/x-www-form-urlencoded"),
+    request_body(content = MetadataForm, description = "the same parameters, form-encoded (POST)", content_type = "application/x-www-form-urlencoded"),
     params(("match[]" = Option<Vec<String>>, Query, description = "series selectors"), ("start" = Option<String>, Query), ("end" = Option<String>, Query)),
     responses(
         (status = 200, description = "label sets", body = Object),
@@ -550,7 +582,7 @@ pub async fn series(
 #[utoipa::path(
     method(get, post),
     path = "/api/v1/labels",
-    request_body(content = String, description = "the same parameters, form-encoded (POST)", content_type = "application/x-www-form-urlencoded"),
+    request_body(content = MetadataForm, description = "the same parameters, form-encoded (POST)", content_type = "application/x-www-form-urlencoded"),
     params(("match[]" = Option<Vec<String>>, Query, description = "series selectors"), ("start" = Option<String>, Query), ("end" = Option<String>, Query)),
     responses(
         (status = 200, description = "label names", body = Object),
