@@ -113,6 +113,7 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
+        let expression = crate::query::ExpressionLimits::default();
         Self {
             bind: "127.0.0.1:8080".into(),
             database_url: "sqlite://./data/tidewatch.db?mode=rwc".into(),
@@ -145,10 +146,10 @@ impl Default for Config {
             query_timeout_secs: 30,
             query_max_series: 50_000,
             query_max_points_per_series: 11_000,
-            query_max_length: 64 * 1024,
-            query_max_depth: 128,
-            query_max_selectors: 256,
-            query_max_matchers: 2048,
+            query_max_length: expression.max_length,
+            query_max_depth: expression.max_depth,
+            query_max_selectors: expression.max_selectors,
+            query_max_matchers: expression.max_matchers,
             query_threads: 0,
             query_queue: 64,
             body_timeout_secs: 30,

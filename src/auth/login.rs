@@ -45,20 +45,41 @@ fn throttle_error(e: actix::MailboxError) -> AuthError {
     AuthError::Internal(format!("login throttle unavailable: {e}"))
 }
 
-/// Checks credentials (rate limited per account and per address) and starts a session.
-pub async fn login(state: &AppState, attempt: LoginAttempt) -> Result<IssuedTokens, AuthError> {
-    let account = attempt.email.trim().to_lowercase();
+/// 429 while `account` or `address` has too many recent failures.
+async fn check_throttle(
+    state: &AppState,
+    account: &str,
+    address: Option<IpAddr>,
+) -> Result<(), AuthError> {
     state
         .login_throttle
         .send(CheckLogin {
-            account: account.clone(),
-            address: attempt.address,
+            account: account.to_owned(),
+            address,
         })
         .await
         .map_err(throttle_error)?
         .map_err(|wait| AuthError::RateLimited {
             retry_after_secs: wait.as_secs().max(1),
-        })?;
+        })
+}
+
+async fn record_failure(
+    state: &AppState,
+    account: String,
+    address: Option<IpAddr>,
+) -> Result<(), AuthError> {
+    state
+        .login_throttle
+        .send(RecordLoginFailure { account, address })
+        .await
+        .map_err(throttle_error)
+}
+
+/// Checks credentials (rate limited per account and per address) and starts a session.
+pub async fn login(state: &AppState, attempt: LoginAttempt) -> Result<IssuedTokens, AuthError> {
+    let account = attempt.email.trim().to_lowercase();
+    check_throttle(state, &account, attempt.address).await?;
 
     let user = match Email::parse(attempt.email.trim()) {
         Ok(email) => state.store.find_user_by_email(&email).await?,
@@ -84,14 +105,7 @@ pub async fn login(state: &AppState, attempt: LoginAttempt) -> Result<IssuedToke
     let (tenant, role) = match resolved {
         Ok(found) => found,
         Err(err @ (AuthError::InvalidLogin | AuthError::Disabled)) => {
-            state
-                .login_throttle
-                .send(RecordLoginFailure {
-                    account,
-                    address: attempt.address,
-                })
-                .await
-                .map_err(throttle_error)?;
+            record_failure(state, account, attempt.address).await?;
             return Err(err);
         }
         Err(other) => return Err(other),
@@ -222,24 +236,10 @@ pub async fn refresh(
         Some(ip) => format!("refresh-token@{ip}"),
         None => "refresh-token@unknown".to_owned(),
     };
-    state
-        .login_throttle
-        .send(CheckLogin {
-            account: account.clone(),
-            address,
-        })
-        .await
-        .map_err(throttle_error)?
-        .map_err(|wait| AuthError::RateLimited {
-            retry_after_secs: wait.as_secs().max(1),
-        })?;
+    check_throttle(state, &account, address).await?;
     let rotated = rotate(state, presented).await;
     if let Err(AuthError::InvalidToken) = &rotated {
-        state
-            .login_throttle
-            .send(RecordLoginFailure { account, address })
-            .await
-            .map_err(throttle_error)?;
+        record_failure(state, account, address).await?;
     }
     rotated
 }

@@ -27,7 +27,7 @@ pub async fn read_limited(
 ) -> Result<web::Bytes, ApiError> {
     let mut body = web::BytesMut::with_capacity(content_length.unwrap_or(0).min(limit));
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(payload_error)?;
+        let chunk = chunk.map_err(|e| payload_error(&e))?;
         if body.len() + chunk.len() > limit {
             return Err(too_large(limit));
         }
@@ -45,8 +45,8 @@ pub fn too_large(limit: usize) -> ApiError {
 }
 
 /// What reading a body failed on, in our error shape.
-pub fn payload_error(err: PayloadError) -> ApiError {
-    match &err {
+pub fn payload_error(err: &PayloadError) -> ApiError {
+    match err {
         PayloadError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
             ApiError::new(StatusCode::REQUEST_TIMEOUT, "body_timeout", io.to_string())
         }

@@ -67,6 +67,21 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The status with the headers this error implies (`Retry-After`, `WWW-Authenticate`),
+    /// for any body shape (ours, or Prometheus's envelope around it).
+    pub fn response_builder(&self) -> actix_web::HttpResponseBuilder {
+        let mut response = HttpResponse::build(self.status);
+        if let Some(secs) = self.retry_after_secs {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from(secs)));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        response
+    }
+}
+
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -85,14 +100,7 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut response = HttpResponse::build(self.status);
-        if let Some(secs) = self.retry_after_secs {
-            response.insert_header((header::RETRY_AFTER, HeaderValue::from(secs)));
-        }
-        if self.status == StatusCode::UNAUTHORIZED {
-            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
-        }
-        response.json(ErrorBody {
+        self.response_builder().json(ErrorBody {
             error: ErrorDetail {
                 code: self.code.to_owned(),
                 message: self.message.clone(),
@@ -179,25 +187,13 @@ pub fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
             "unsupported_media_type",
             "send the body as Content-Type: application/json",
         ),
-        JsonPayloadError::Payload(payload) => {
-            super::body::payload_error(clone_payload_error(payload))
-        }
+        JsonPayloadError::Payload(payload) => super::body::payload_error(payload),
         JsonPayloadError::Deserialize(e) => {
             ApiError::bad_request("invalid_json", format!("invalid JSON body: {e}"))
         }
         other => ApiError::bad_request("invalid_json", format!("invalid JSON body: {other}")),
     };
     api.into()
-}
-
-/// `PayloadError` is not `Clone`; the kinds that matter keep their meaning.
-fn clone_payload_error(err: &actix_web::error::PayloadError) -> actix_web::error::PayloadError {
-    use actix_web::error::PayloadError;
-    match err {
-        PayloadError::Io(io) => PayloadError::Io(std::io::Error::new(io.kind(), io.to_string())),
-        PayloadError::Overflow => PayloadError::Overflow,
-        _ => PayloadError::Incomplete(None),
-    }
 }
 
 /// An id in the path that does not parse cannot name anything: 404, like an unknown id.

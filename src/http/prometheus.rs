@@ -43,14 +43,7 @@ impl ResponseError for PromError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut response = HttpResponse::build(self.api.status);
-        if let Some(secs) = self.api.retry_after_secs {
-            response.insert_header((actix_web::http::header::RETRY_AFTER, secs));
-        }
-        if self.api.status == StatusCode::UNAUTHORIZED {
-            response.insert_header((actix_web::http::header::WWW_AUTHENTICATE, "Bearer"));
-        }
-        response.json(json!({
+        self.api.response_builder().json(json!({
             "status": "error",
             "errorType": self.error_type,
             "error": {"code": self.api.code, "message": self.api.message},
@@ -178,6 +171,15 @@ fn point_in_time(text: &str, name: &str) -> Result<i64, PromError> {
     }
 }
 
+fn check_order(start_ms: i64, end_ms: i64) -> Result<(), PromError> {
+    if end_ms < start_ms {
+        return Err(bad_data(
+            "invalid parameter \"end\": end timestamp must not be before start time",
+        ));
+    }
+    Ok(())
+}
+
 fn success(data: impl Serialize) -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "success", "data": data}))
 }
@@ -249,24 +251,22 @@ impl Budget {
 
 impl From<QueryThreadError> for PromError {
     fn from(err: QueryThreadError) -> Self {
-        let api = match err {
-            QueryThreadError::Busy { .. } => ApiError {
-                retry_after_secs: Some(1),
-                ..ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "overloaded",
-                    err.to_string(),
-                )
+        match err {
+            QueryThreadError::Busy { .. } => Self {
+                api: ApiError {
+                    retry_after_secs: Some(1),
+                    ..ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "overloaded",
+                        err.to_string(),
+                    )
+                },
+                error_type: "unavailable",
             },
-            QueryThreadError::Panicked => ApiError::internal(err.to_string()),
-        };
-        Self {
-            error_type: if api.status.is_server_error() {
-                "internal"
-            } else {
-                "bad_data"
+            QueryThreadError::Panicked => Self {
+                api: ApiError::internal(err.to_string()),
+                error_type: "internal",
             },
-            api,
         }
     }
 }
@@ -282,7 +282,7 @@ async fn parse_and_fetch(
     end_ms: i64,
 ) -> Result<(Expr, Prefetched), PromError> {
     let limits = state.config.expression_limits();
-    let lookback = budget.engine(state).limits().lookback_ms;
+    let lookback = QueryLimits::default().lookback_ms;
     let (expr, selections) = budget
         .on_query_thread(state, move || {
             let expr = parse_within(&query_text, &limits)?;
@@ -327,11 +327,7 @@ async fn range_query(
     let start = point_in_time(params.required("start")?, "start")?;
     let end = point_in_time(params.required("end")?, "end")?;
     let step = parse_duration(params.required("step")?, "step")?;
-    if end < start {
-        return Err(bad_data(
-            "invalid parameter \"end\": end timestamp must not be before start time",
-        ));
-    }
+    check_order(start, end)?;
     if step <= 0 {
         return Err(bad_data("invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer"));
     }
@@ -462,11 +458,7 @@ async fn metadata_selections(
     };
     let (start, end) = (bound("start")?, bound("end")?);
     if let (Some(start), Some(end)) = (start, end) {
-        if end < start {
-            return Err(bad_data(
-                "invalid parameter \"end\": end timestamp must not be before start time",
-            ));
-        }
+        check_order(start, end)?;
     }
     let ranged = start.is_some() || end.is_some();
     let (start, end) = (start.unwrap_or(i64::MIN / 2), end.unwrap_or(i64::MAX / 2));
@@ -500,15 +492,21 @@ async fn metadata_selections(
 }
 
 /// The label sets a metadata request (`match[]`, `start`, `end`, `limit`) refers to,
-/// within the query timeout.
+/// within the query timeout, and how many answers the request asks for at most.
 async fn found_series(
     state: &AppState,
     tenant: crate::domain::TenantId,
     params: &Params,
     require_match: bool,
-) -> Result<(BTreeSet<crate::domain::metrics::Labels>, Option<usize>), PromError> {
+) -> Result<(BTreeSet<crate::domain::metrics::Labels>, usize), PromError> {
     let budget = Budget::new(state, params)?;
-    let limit = params.one("limit").map(parse_limit).transpose()?.flatten();
+    // Prometheus' `limit`: 0 or absent means no limit.
+    let limit = params
+        .one("limit")
+        .map(parse_limit)
+        .transpose()?
+        .flatten()
+        .unwrap_or(usize::MAX);
     let (selections, ranged) = metadata_selections(state, &budget, params, require_match).await?;
     let found = budget
         .within(async {
@@ -565,7 +563,7 @@ pub async fn series(
     let (found, limit) = found_series(&state, access.tenant(), &params, true).await?;
     let data: Vec<Value> = found
         .iter()
-        .take(limit.unwrap_or(usize::MAX))
+        .take(limit)
         .map(|found_labels| {
             Value::Object(
                 found_labels
@@ -605,12 +603,7 @@ pub async fn labels(
         .iter()
         .flat_map(|found_labels| found_labels.iter().map(|l| l.name.as_str()))
         .collect();
-    Ok(success(
-        names
-            .into_iter()
-            .take(limit.unwrap_or(usize::MAX))
-            .collect::<Vec<_>>(),
-    ))
+    Ok(success(names.into_iter().take(limit).collect::<Vec<_>>()))
 }
 
 /// Values of one label, optionally of series matching `match[]`.
@@ -639,12 +632,7 @@ pub async fn label_values(
         .iter()
         .filter_map(|found_labels| found_labels.get(&name))
         .collect();
-    Ok(success(
-        values
-            .into_iter()
-            .take(limit.unwrap_or(usize::MAX))
-            .collect::<Vec<_>>(),
-    ))
+    Ok(success(values.into_iter().take(limit).collect::<Vec<_>>()))
 }
 
 /// Build information, in Prometheus's shape (Grafana reads it to pick features).

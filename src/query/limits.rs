@@ -140,6 +140,9 @@ fn too_deep(limits: &ExpressionLimits) -> QueryError {
 struct DepthScan {
     /// The open brackets, the whole text first (never closed).
     levels: Vec<Level>,
+    /// Open non-brace brackets plus the operators seen at the open levels: the depth of
+    /// the current path, a lower bound of the final bound kept as the scan goes.
+    path: usize,
 }
 
 #[derive(Default)]
@@ -153,12 +156,14 @@ impl Default for DepthScan {
     fn default() -> Self {
         Self {
             levels: vec![Level::default()],
+            path: 0,
         }
     }
 }
 
 impl DepthScan {
     fn open(&mut self, brace: bool) {
+        self.path += usize::from(!brace);
         self.levels.push(Level {
             brace,
             ..Level::default()
@@ -170,6 +175,7 @@ impl DepthScan {
             return; // an unbalanced closer: the parser will refuse it
         }
         let closed = self.levels.pop().expect("checked: two or more levels");
+        self.path -= closed.operators + usize::from(!closed.brace);
         let depth = if closed.brace {
             0
         } else {
@@ -186,6 +192,7 @@ impl DepthScan {
             .expect("the base level is never closed");
         if !level.brace {
             level.operators += 1;
+            self.path += 1;
         }
     }
 
@@ -201,7 +208,7 @@ impl DepthScan {
     /// A lower bound of [`finish`](Self::finish), known mid-text: refusing on it early
     /// keeps a huge text from being scanned to its end.
     fn at_least(&self) -> usize {
-        self.levels.len() - 1 + self.levels.iter().map(|l| l.operators).sum::<usize>()
+        self.path
     }
 }
 

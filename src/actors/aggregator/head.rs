@@ -72,6 +72,29 @@ impl HeadSeries {
             .map(|i| self.samples[i].value.to_bits() == sample.value.to_bits())
     }
 
+    /// A batch's samples for this series against what it holds: a different value at a
+    /// held timestamp is a duplicate; a timestamp at or before the sealed boundary that is
+    /// no longer held is too old.
+    fn check_admission(&self, series: &SeriesSamples) -> Result<(), AdmitError> {
+        for sample in &series.samples {
+            match self.holds(sample) {
+                Some(true) => {}
+                Some(false) => return Err(duplicate(series, sample.timestamp_ms)),
+                None => {
+                    if let Some(sealed) = self.sealed_until_ms.filter(|s| sample.timestamp_ms <= *s)
+                    {
+                        return Err(AdmitError::TooOld {
+                            origin: series.origin.to_string(),
+                            series: series.labels.to_string(),
+                            sealed_until_ms: sealed,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub fn unsealed(&self) -> &[Sample] {
         &self.samples[self.unsealed_start()..]
     }
@@ -308,7 +331,7 @@ impl Head {
             check_within_series(series)?;
             match self.ids.get(&series.labels) {
                 Some(id) => {
-                    self.check_against_head(&self.series[id], series)?;
+                    self.series[id].check_admission(series)?;
                     if let Some(&first) = known_at.get(id) {
                         repeats.push((first, index));
                     } else {
@@ -337,33 +360,6 @@ impl Head {
         }
         check_repeated_series(batch, &repeats)?;
         Ok(resolved)
-    }
-
-    /// Each sample of `series` against what the head holds: a different value at a held
-    /// timestamp is a duplicate; a timestamp at or before the sealed boundary that the head
-    /// no longer holds is too old.
-    fn check_against_head(
-        &self,
-        head: &HeadSeries,
-        series: &SeriesSamples,
-    ) -> Result<(), AdmitError> {
-        for sample in &series.samples {
-            match head.holds(sample) {
-                Some(true) => {}
-                Some(false) => return Err(duplicate(series, sample.timestamp_ms)),
-                None => {
-                    if let Some(sealed) = head.sealed_until_ms.filter(|s| sample.timestamp_ms <= *s)
-                    {
-                        return Err(AdmitError::TooOld {
-                            origin: series.origin.to_string(),
-                            series: series.labels.to_string(),
-                            sealed_until_ms: sealed,
-                        });
-                    }
-                }
-            }
-        }
-        Ok(())
     }
 
     /// Adds a durable batch. `resolved` is what [`Head::admit`] answered for it (series
