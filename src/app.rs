@@ -5,7 +5,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix::{Actor, Addr};
+use actix::Actor;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
@@ -14,29 +14,21 @@ use actix_web::{web, App, HttpMessage, HttpServer};
 use anyhow::Context as _;
 use tracing_actix_web::{RequestId, TracingLogger};
 
+use crate::actors::aggregator::AggregatorConfig;
 use crate::actors::login_throttle::{LoginThrottle, ThrottleLimits};
 use crate::actors::persister::{Persister, PersisterLimits};
 use crate::actors::registry::TenantRegistryHandle;
 use crate::actors::supervisor::TenantServices;
 use crate::auth::jwt::{load_or_create_secret, JwtKeys};
+use crate::auth::Authenticator;
 use crate::config::Config;
+use crate::domain::time::SystemClock;
 use crate::http::error::{json_error, path_error, query_error, ApiError};
+pub use crate::http::state::AppState;
+use crate::metrics::{MetricsReader, MetricsWriter, ReaderLimits};
 use crate::query_threads::QueryThreads;
 use crate::self_metrics::ServiceMetrics;
 use crate::store::Store;
-
-/// What every handler can reach.
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub store: Store,
-    pub jwt: JwtKeys,
-    pub registry: TenantRegistryHandle,
-    pub login_throttle: Addr<LoginThrottle>,
-    pub persister: Addr<Persister>,
-    pub metrics: ServiceMetrics,
-    pub redis: Option<redis::Client>,
-    pub query_threads: QueryThreads,
-}
 
 /// A built, not yet running, application.
 pub struct Application {
@@ -96,12 +88,14 @@ impl Application {
             .context("REDIS_URL")?;
 
         let metrics = ServiceMetrics::new();
+        let clock = SystemClock::shared();
         let services = TenantServices {
             store: store.clone(),
             metrics: metrics.clone(),
-            aggregator: config.aggregator_config(),
+            aggregator: AggregatorConfig::from_config(&config),
+            clock: clock.clone(),
         };
-        let registry =
+        let tenants =
             TenantRegistryHandle::start(Duration::from_secs(config.tenant_idle_secs), services);
         // Its own thread: commits are waited on by every ingest request, and on the System
         // thread they queued behind the aggregators' work.
@@ -126,6 +120,31 @@ impl Application {
             config.query_queue,
         )
         .context("starting the query threads")?;
+        let writer = MetricsWriter::new(
+            tenants.clone(),
+            persister,
+            metrics.clone(),
+            config.sample_limits(),
+            clock.clone(),
+        );
+        let reader = MetricsReader::new(
+            tenants.clone(),
+            store.clone(),
+            query_threads,
+            ReaderLimits {
+                timeout: Duration::from_secs(config.query_timeout_secs),
+                max_series: config.query_max_series,
+                max_points_per_series: config.query_max_points_per_series,
+                expression: config.expression_limits(),
+            },
+        );
+        let auth = Authenticator::new(
+            store.clone(),
+            jwt,
+            login_throttle,
+            config.refresh_token_ttl_secs,
+            clock,
+        );
         let max_body = config.max_body_bytes;
         let body_timeout =
             crate::http::body::BodyTimeout(Duration::from_secs(config.body_timeout_secs));
@@ -134,13 +153,12 @@ impl Application {
         let state = web::Data::new(AppState {
             config: Arc::new(config),
             store,
-            jwt,
-            registry,
-            login_throttle,
-            persister,
+            auth,
+            tenants,
+            writer,
+            reader,
             metrics,
             redis,
-            query_threads,
         });
         let app_state = state.clone();
         let mut server = HttpServer::new(move || {
@@ -192,7 +210,7 @@ impl Application {
     /// Serves until SIGTERM/SIGINT, then lets in-flight requests finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await?;
-        if let Err(e) = self.state.registry.shutdown(TENANT_SHUTDOWN_WAIT).await {
+        if let Err(e) = self.state.tenants.shutdown(TENANT_SHUTDOWN_WAIT).await {
             tracing::warn!(error = %e, "stopping tenant actors at shutdown");
         }
         Ok(())

@@ -314,23 +314,10 @@ impl Config {
         if let Err(e) = crate::domain::Email::parse(&self.admin_email) {
             return invalid("TIDEWATCH_ADMIN_EMAIL", e.message);
         }
-        Ok(())
-    }
-
-    /// The per-tenant aggregator policy these options describe.
-    pub fn aggregator_config(&self) -> crate::actors::aggregator::AggregatorConfig {
-        use crate::actors::aggregator::AggregatorConfig;
-        AggregatorConfig {
-            head_window_ms: self.head_window_secs as i64 * 1000,
-            max_active_series: self.max_series_per_tenant,
-            ingest_samples_per_sec: self.ingest_samples_per_sec as f64,
-            ingest_burst_samples: self.ingest_burst_samples as f64,
-            checkpoint_after_samples: self.checkpoint_after_samples,
-            checkpoint_interval: std::time::Duration::from_secs(self.checkpoint_interval_secs),
-            raw_retention_ms: self.raw_retention_days as i64 * DAY_MS,
-            rollup_retention_ms: self.rollup_retention_days as i64 * DAY_MS,
-            ..AggregatorConfig::default()
+        if let Err(message) = check_log_filter(&self.log_level) {
+            return invalid("TIDEWATCH_LOG_LEVEL", message);
         }
+        Ok(())
     }
 
     /// Limits every ingested sample is checked against.
@@ -356,6 +343,30 @@ impl Config {
     }
 }
 
+/// A tracing filter whose every directive is a level (`info`) or `target=level`
+/// (`tidewatch=debug`). A bare word that is not a level would parse as a target and
+/// silently log almost nothing, so it is refused too.
+fn check_log_filter(filter: &str) -> Result<(), String> {
+    const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+    let explain = |detail: String| {
+        format!("\"{filter}\" is not a log filter like info or tidewatch=debug,info: {detail}")
+    };
+    for directive in filter.split(',').map(str::trim) {
+        let bare_word = !directive.contains(['=', '[', ':']);
+        if directive.is_empty()
+            || (bare_word && !LEVELS.contains(&directive.to_lowercase().as_str()))
+        {
+            return Err(explain(format!(
+                "{directive:?} is neither a level ({}) nor target=level",
+                LEVELS.join(", ")
+            )));
+        }
+    }
+    tracing_subscriber::EnvFilter::try_new(filter)
+        .map(drop)
+        .map_err(|e| explain(e.to_string()))
+}
+
 #[cfg(test)]
 #[allow(clippy::result_large_err)] // figment's Jail closures return its own large error type
 mod tests {
@@ -370,7 +381,7 @@ mod tests {
 
     #[test]
     fn invalid_values_name_their_key() {
-        let cases: [(BreakConfig, &str); 5] = [
+        let cases: [(BreakConfig, &str); 7] = [
             (|c| c.bind = "nowhere".into(), "TIDEWATCH_BIND"),
             (|c| c.database_url = "mysql://x".into(), "DATABASE_URL"),
             (|c| c.redis_url = Some("http://x".into()), "REDIS_URL"),
@@ -379,12 +390,33 @@ mod tests {
                 "TIDEWATCH_JWT_SECRET",
             ),
             (|c| c.max_body_bytes = 0, "TIDEWATCH_MAX_BODY_BYTES"),
+            (|c| c.log_level = "loud".into(), "TIDEWATCH_LOG_LEVEL"),
+            (
+                |c| c.log_level = "tidewatch=loud".into(),
+                "TIDEWATCH_LOG_LEVEL",
+            ),
         ];
         for (break_it, key) in cases {
             let mut config = Config::default();
             break_it(&mut config);
             let message = config.validate().unwrap_err().to_string();
             assert!(message.contains(key), "{message} should name {key}");
+        }
+    }
+
+    #[test]
+    fn log_filters_are_levels_or_directives() {
+        for good in [
+            "info",
+            "DEBUG",
+            "tidewatch=debug,info",
+            "warn,actix_web=error",
+            "off",
+        ] {
+            assert_eq!(check_log_filter(good), Ok(()), "{good}");
+        }
+        for bad in ["", "verbose", "info,", "tidewatch=loud"] {
+            assert!(check_log_filter(bad).is_err(), "{bad}");
         }
     }
 

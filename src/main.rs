@@ -89,7 +89,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(config.log_format, &config.log_level);
+    if let Err(e) = telemetry::init(config.log_format, &config.log_level) {
+        eprintln!("error: configuration key {e:#}");
+        return ExitCode::from(2);
+    }
     let outcome =
         actix_web::rt::System::new().block_on(run(cli.command.unwrap_or(Command::Serve), config));
     match outcome {

@@ -34,6 +34,8 @@ pub struct ServiceMetrics {
     pub head_series: IntGauge,
     /// Samples in refused ingest requests, by tenant and reason (the refusal's code).
     pub discarded_samples: IntCounterVec,
+    /// Applied batches a subscriber missed because its mailbox was full.
+    pub applied_batches_missed: IntCounter,
     /// Unexpected panics (read from `panic_net` at each scrape).
     panics: IntCounter,
 }
@@ -120,6 +122,11 @@ impl ServiceMetrics {
             &["tenant", "reason"],
         )
         .expect("static metric definition");
+        let applied_batches_missed = IntCounter::new(
+            "applied_batches_missed_total",
+            "Applied batches a subscriber (alerting, live views) missed: its mailbox was full",
+        )
+        .expect("static metric definition");
         let panics = IntCounter::new(
             "panics_total",
             "Unexpected panics; each was logged with its backtrace",
@@ -138,6 +145,7 @@ impl ServiceMetrics {
             Box::new(head_samples.clone()),
             Box::new(head_series.clone()),
             Box::new(discarded_samples.clone()),
+            Box::new(applied_batches_missed.clone()),
             Box::new(panics.clone()),
         ] {
             registry
@@ -158,6 +166,7 @@ impl ServiceMetrics {
             head_samples,
             head_series,
             discarded_samples,
+            applied_batches_missed,
             panics,
         }
     }
@@ -177,5 +186,53 @@ impl ServiceMetrics {
 impl Default for ServiceMetrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// A stage of the metrics write path, the `stage` label of `ingest_stage_seconds`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IngestStage {
+    Decode,
+    Validate,
+    Encode,
+    Admit,
+    Commit,
+    WalTransaction,
+}
+
+impl IngestStage {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Decode => "decode",
+            Self::Validate => "validate",
+            Self::Encode => "encode",
+            Self::Admit => "admit",
+            Self::Commit => "commit",
+            Self::WalTransaction => "wal_transaction",
+        }
+    }
+}
+
+/// Observes how long each write-path stage took into `ingest_stage_seconds`.
+pub struct StageTimer<'a> {
+    metrics: &'a ServiceMetrics,
+    since: std::time::Instant,
+}
+
+impl<'a> StageTimer<'a> {
+    pub fn new(metrics: &'a ServiceMetrics) -> Self {
+        Self {
+            metrics,
+            since: std::time::Instant::now(),
+        }
+    }
+
+    /// Records the time since the previous lap as `stage` and starts the next lap.
+    pub fn lap(self, stage: IngestStage) -> Self {
+        self.metrics
+            .ingest_stage_seconds
+            .with_label_values(&[stage.label()])
+            .observe(self.since.elapsed().as_secs_f64());
+        Self::new(self.metrics)
     }
 }

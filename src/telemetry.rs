@@ -6,8 +6,11 @@ use crate::config::LogFormat;
 
 /// Installs the global subscriber once; later calls (several apps in one test process)
 /// are ignored because the first subscriber already serves them all.
-pub fn init(format: LogFormat, level: &str) {
-    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
+/// `level` was checked by [`crate::config::Config::validate`]; should it still not parse,
+/// this is an error rather than a silent `info`.
+pub fn init(format: LogFormat, level: &str) -> anyhow::Result<()> {
+    let filter = EnvFilter::try_new(level)
+        .map_err(|e| anyhow::anyhow!("TIDEWATCH_LOG_LEVEL \"{level}\": {e}"))?;
     // Logs go to stderr so that command output on stdout (`tidewatch admin …`) stays
     // machine-readable; colour only when a person is watching.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -22,4 +25,5 @@ pub fn init(format: LogFormat, level: &str) {
     };
     // An error means a subscriber is already installed, which is what we want.
     drop(installed);
+    Ok(())
 }

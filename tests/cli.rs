@@ -296,6 +296,8 @@ fn a_bad_configuration_value_fails_fast_naming_the_key() {
         ("TIDEWATCH_BIND", "not-an-address"),
         ("TIDEWATCH_MAX_BODY_BYTES", "lots"),
         ("REDIS_URL", "http://wrong"),
+        ("TIDEWATCH_LOG_LEVEL", "verbose"),
+        ("TIDEWATCH_LOG_LEVEL", "tidewatch=loud"),
     ];
     for (key, value) in cases {
         let output = tidewatch("sqlite::memory:", data_dir.path())

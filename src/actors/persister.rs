@@ -9,8 +9,7 @@ use actix::{
 };
 use tokio::sync::oneshot;
 
-use crate::pipeline::StageTimer;
-use crate::self_metrics::ServiceMetrics;
+use crate::self_metrics::{IngestStage, ServiceMetrics, StageTimer};
 use crate::store::metrics::WalAppend;
 use crate::store::{Store, StoreError};
 
@@ -102,7 +101,7 @@ impl Persister {
             async move {
                 let transaction = StageTimer::new(&metrics);
                 let result = store.append_wal(&records).await;
-                transaction.lap("wal_transaction");
+                transaction.lap(IngestStage::WalTransaction);
                 result
             }
             .into_actor(self)

@@ -1,6 +1,13 @@
 //! The tenant registry: one per process, owning the map from tenant to supervisor.
+//!
+//! Requests reach a tenant's actors through [`TenantRegistryHandle::actors`]: a shared
+//! directory answers running tenants without a message; only a tenant's first request
+//! (or one after its actors died or idled out) goes through the registry's mailbox to
+//! start them.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use actix::{
@@ -8,9 +15,10 @@ use actix::{
     Supervisor, WrapFuture,
 };
 
-use super::aggregator::MetricAggregator;
+use super::aggregator::{AppliedBatch, MetricAggregator};
 use super::supervisor::{
-    DescribeRuntime, GetAggregator, StopSupervisor, TenantRuntime, TenantServices, TenantSupervisor,
+    DescribeRuntime, GetTenantActors, StopSupervisor, SubscribeApplied, TenantActors,
+    TenantRuntime, TenantServices, TenantSupervisor,
 };
 use crate::domain::TenantId;
 use crate::self_metrics::ServiceMetrics;
@@ -27,24 +35,78 @@ pub enum RegistryError {
 /// The `actor` label of the registry's mailbox gauge.
 const MAILBOX: &str = "tenant_registry";
 
+/// When a tenant was last used: milliseconds since the directory's epoch, written by
+/// every request (through the directory or the registry) and read by the idle sweep.
+type LastUsed = Arc<AtomicU64>;
+
+struct DirectoryEntry {
+    actors: TenantActors,
+    last_used: LastUsed,
+}
+
+/// Running tenants' actors, shared by the registry (which writes it) and every handle
+/// (which reads it), so a request for a running tenant crosses no mailbox to find them.
+struct Directory {
+    epoch: Instant,
+    entries: RwLock<HashMap<TenantId, DirectoryEntry>>,
+}
+
+impl Directory {
+    fn now(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    fn touch(&self, last_used: &LastUsed) {
+        last_used.store(self.now(), Ordering::Relaxed);
+    }
+
+    /// The tenant's actors if they are all running.
+    fn lookup(&self, tenant: TenantId) -> Option<TenantActors> {
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        let entry = entries.get(&tenant)?;
+        if !entry.actors.connected() {
+            return None;
+        }
+        self.touch(&entry.last_used);
+        Some(entry.actors.clone())
+    }
+
+    fn insert(&self, tenant: TenantId, actors: TenantActors, last_used: LastUsed) {
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        entries.insert(tenant, DirectoryEntry { actors, last_used });
+    }
+
+    fn remove(&self, tenant: TenantId) {
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        entries.remove(&tenant);
+    }
+
+    fn clear(&self) {
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        entries.clear();
+    }
+}
+
 struct RunningSupervisor {
     addr: Addr<TenantSupervisor>,
     incarnation: u32,
-    last_used: Instant,
+    last_used: LastUsed,
 }
 
 /// Owns one [`TenantSupervisor`] per active tenant.
 pub struct TenantRegistry {
     supervisors: HashMap<TenantId, RunningSupervisor>,
+    directory: Arc<Directory>,
     idle_after: Duration,
     metrics: ServiceMetrics,
     services: TenantServices,
 }
 
 impl TenantRegistry {
-    pub fn new(idle_after: Duration, services: TenantServices) -> Self {
+    fn new(idle_after: Duration, services: TenantServices, directory: Arc<Directory>) -> Self {
         Self {
             supervisors: HashMap::new(),
+            directory,
             idle_after,
             metrics: services.metrics.clone(),
             services,
@@ -53,12 +115,11 @@ impl TenantRegistry {
 
     /// The tenant's supervisor: started on first use, and started again if the previous
     /// one died (a panic drops its mailbox, which `connected()` reveals).
-    fn supervisor_for(&mut self, tenant: TenantId) -> Addr<TenantSupervisor> {
-        let now = Instant::now();
+    fn supervisor_for(&mut self, tenant: TenantId) -> (Addr<TenantSupervisor>, LastUsed) {
         if let Some(running) = self.supervisors.get_mut(&tenant) {
             if running.addr.connected() {
-                running.last_used = now;
-                return running.addr.clone();
+                self.directory.touch(&running.last_used);
+                return (running.addr.clone(), running.last_used.clone());
             }
         }
         let incarnation = match self.supervisors.get(&tenant) {
@@ -69,20 +130,22 @@ impl TenantRegistry {
             }
             None => 1,
         };
+        self.directory.remove(tenant);
         let services = self.services.clone();
         let addr = Supervisor::start(move |_| TenantSupervisor::new(tenant, incarnation, services));
+        let last_used = Arc::new(AtomicU64::new(self.directory.now()));
         self.supervisors.insert(
             tenant,
             RunningSupervisor {
                 addr: addr.clone(),
                 incarnation,
-                last_used: now,
+                last_used: last_used.clone(),
             },
         );
         self.metrics
             .tenant_supervisors
             .set(self.supervisors.len() as i64);
-        addr
+        (addr, last_used)
     }
 
     /// One message left the mailbox (the handle counted it in).
@@ -95,11 +158,15 @@ impl TenantRegistry {
 
     /// Idle tenants cost nothing: their actors are stopped and rebuilt on next use.
     fn stop_idle(&mut self) {
-        let idle_after = self.idle_after;
+        let idle_after = self.idle_after.as_millis() as u64;
+        let now = self.directory.now();
+        let directory = self.directory.clone();
         self.supervisors.retain(|tenant, running| {
-            let keep = running.last_used.elapsed() < idle_after && running.addr.connected();
+            let idle = now.saturating_sub(running.last_used.load(Ordering::Relaxed));
+            let keep = idle < idle_after && running.addr.connected();
             if !keep {
                 tracing::debug!(%tenant, "stopping idle tenant supervisor");
+                directory.remove(*tenant);
                 running.addr.do_send(StopSupervisor);
             }
             keep
@@ -132,7 +199,7 @@ impl Handler<DescribeTenant> for TenantRegistry {
 
     fn handle(&mut self, msg: DescribeTenant, _: &mut Self::Context) -> Self::Result {
         self.message_taken();
-        let addr = self.supervisor_for(msg.tenant);
+        let (addr, _) = self.supervisor_for(msg.tenant);
         Box::pin(
             async move { addr.send(DescribeRuntime).await }
                 .into_actor(self)
@@ -141,21 +208,56 @@ impl Handler<DescribeTenant> for TenantRegistry {
     }
 }
 
-/// The tenant's metric aggregator, starting the tenant's actors if needed.
+/// The tenant's actors, starting them if needed; entered in the directory.
 #[derive(Message)]
-#[rtype(result = "Result<Addr<MetricAggregator>, RegistryError>")]
-pub struct TenantAggregator {
-    pub tenant: TenantId,
+#[rtype(result = "Result<TenantActors, RegistryError>")]
+struct StartTenantActors {
+    tenant: TenantId,
 }
 
-impl Handler<TenantAggregator> for TenantRegistry {
-    type Result = ResponseActFuture<Self, Result<Addr<MetricAggregator>, RegistryError>>;
+impl Handler<StartTenantActors> for TenantRegistry {
+    type Result = ResponseActFuture<Self, Result<TenantActors, RegistryError>>;
 
-    fn handle(&mut self, msg: TenantAggregator, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: StartTenantActors, _: &mut Self::Context) -> Self::Result {
         self.message_taken();
-        let addr = self.supervisor_for(msg.tenant);
+        let tenant = msg.tenant;
+        let (addr, last_used) = self.supervisor_for(tenant);
+        let still_current = addr.clone();
         Box::pin(
-            async move { addr.send(GetAggregator).await }
+            async move { addr.send(GetTenantActors).await }
+                .into_actor(self)
+                .map(move |result, registry, _| {
+                    let actors = result.map_err(RegistryError::SupervisorLost)?;
+                    // Unless the tenant was stopped (or restarted) while its actors started.
+                    let current = registry
+                        .supervisors
+                        .get(&tenant)
+                        .is_some_and(|running| running.addr == still_current);
+                    if current {
+                        registry.directory.insert(tenant, actors.clone(), last_used);
+                    }
+                    Ok(actors)
+                }),
+        )
+    }
+}
+
+/// Subscribe to a tenant's applied batches (starting its actors if needed).
+#[derive(Message)]
+#[rtype(result = "Result<(), RegistryError>")]
+struct SubscribeTenant {
+    tenant: TenantId,
+    subscriber: actix::Recipient<AppliedBatch>,
+}
+
+impl Handler<SubscribeTenant> for TenantRegistry {
+    type Result = ResponseActFuture<Self, Result<(), RegistryError>>;
+
+    fn handle(&mut self, msg: SubscribeTenant, _: &mut Self::Context) -> Self::Result {
+        self.message_taken();
+        let (addr, _) = self.supervisor_for(msg.tenant);
+        Box::pin(
+            async move { addr.send(SubscribeApplied(msg.subscriber)).await }
                 .into_actor(self)
                 .map(|result, _, _| result.map_err(RegistryError::SupervisorLost)),
         )
@@ -174,6 +276,7 @@ impl Handler<StopTenant> for TenantRegistry {
 
     fn handle(&mut self, msg: StopTenant, _: &mut Self::Context) {
         self.message_taken();
+        self.directory.remove(msg.tenant);
         if let Some(running) = self.supervisors.remove(&msg.tenant) {
             running.addr.do_send(StopSupervisor);
         }
@@ -193,6 +296,7 @@ impl Handler<TakeAllSupervisors> for TenantRegistry {
 
     fn handle(&mut self, _: TakeAllSupervisors, _: &mut Self::Context) -> Self::Result {
         self.message_taken();
+        self.directory.clear();
         let taken = self.supervisors.drain().map(|(_, r)| r.addr).collect();
         self.metrics.tenant_supervisors.set(0);
         actix::MessageResult(taken)
@@ -222,14 +326,23 @@ impl Handler<RunningTenants> for TenantRegistry {
 #[derive(Clone)]
 pub struct TenantRegistryHandle {
     addr: Addr<TenantRegistry>,
+    directory: Arc<Directory>,
     metrics: ServiceMetrics,
 }
 
 impl TenantRegistryHandle {
     pub fn start(idle_after: Duration, services: TenantServices) -> Self {
         let metrics = services.metrics.clone();
-        let addr = TenantRegistry::new(idle_after, services).start();
-        Self { addr, metrics }
+        let directory = Arc::new(Directory {
+            epoch: Instant::now(),
+            entries: RwLock::new(HashMap::new()),
+        });
+        let addr = TenantRegistry::new(idle_after, services, directory.clone()).start();
+        Self {
+            addr,
+            directory,
+            metrics,
+        }
     }
 
     async fn send<M>(&self, msg: M) -> Result<M::Result, RegistryError>
@@ -252,11 +365,28 @@ impl TenantRegistryHandle {
         self.send(DescribeTenant { tenant }).await?
     }
 
+    /// The tenant's actors, started if they are not running.
+    pub async fn actors(&self, tenant: TenantId) -> Result<TenantActors, RegistryError> {
+        if let Some(actors) = self.directory.lookup(tenant) {
+            return Ok(actors);
+        }
+        self.send(StartTenantActors { tenant }).await?
+    }
+
     pub async fn aggregator(
         &self,
         tenant: TenantId,
     ) -> Result<Addr<MetricAggregator>, RegistryError> {
-        self.send(TenantAggregator { tenant }).await?
+        Ok(self.actors(tenant).await?.aggregator)
+    }
+
+    /// Tell `subscriber` about every batch the tenant's aggregator applies from now on.
+    pub async fn subscribe_applied(
+        &self,
+        tenant: TenantId,
+        subscriber: actix::Recipient<AppliedBatch>,
+    ) -> Result<(), RegistryError> {
+        self.send(SubscribeTenant { tenant, subscriber }).await?
     }
 
     pub async fn stop(&self, tenant: TenantId) -> Result<(), RegistryError> {
@@ -311,7 +441,7 @@ impl Handler<SupervisorAddr> for TenantRegistry {
 
     fn handle(&mut self, msg: SupervisorAddr, _: &mut Self::Context) -> Self::Result {
         self.message_taken();
-        actix::MessageResult(self.supervisor_for(msg.tenant))
+        actix::MessageResult(self.supervisor_for(msg.tenant).0)
     }
 }
 
@@ -331,6 +461,7 @@ mod tests {
             store,
             metrics,
             aggregator: AggregatorConfig::default(),
+            clock: crate::domain::time::SystemClock::shared(),
         }
     }
 

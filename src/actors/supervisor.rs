@@ -1,14 +1,19 @@
-//! The per-tenant supervisor: the root of one tenant's actor tree. Later capabilities
-//! (metric aggregation, alert evaluation) run as its children, so a fault in one tenant
-//! stays in that tenant.
+//! The per-tenant supervisor: the root of one tenant's actor tree. Each capability runs as
+//! one of its children ([`TenantActors`]), so a fault in one tenant stays in that tenant
+//! and a dead child is restarted on the next request for it.
+//!
+//! Adding a child (the alert evaluator, the log pipeline, the live hub): a field in
+//! [`TenantActors`], one line in [`TenantActors::start`] and one in
+//! [`TenantActors::stop`]; callers reach it through the registry's
+//! [`TenantRegistryHandle::actors`](super::registry::TenantRegistryHandle::actors).
 
 use std::time::Instant;
 
 use actix::{Actor, ActorContext, Addr, Context, Handler, Message, MessageResult, Supervised};
 use serde::Serialize;
 
-use super::aggregator::{AggregatorConfig, MetricAggregator};
-use crate::domain::time::now_ms;
+use super::aggregator::{AggregatorConfig, AppliedBatch, MetricAggregator, StopAggregator};
+use crate::domain::time::SharedClock;
 use crate::domain::TenantId;
 use crate::self_metrics::ServiceMetrics;
 use crate::store::Store;
@@ -19,13 +24,56 @@ pub struct TenantServices {
     pub store: Store,
     pub metrics: ServiceMetrics,
     pub aggregator: AggregatorConfig,
+    pub clock: SharedClock,
+}
+
+/// The running children of one tenant's supervisor.
+#[derive(Clone)]
+pub struct TenantActors {
+    /// The tenant's head: admits, applies and serves samples; checkpoints.
+    pub aggregator: Addr<MetricAggregator>,
+}
+
+impl TenantActors {
+    /// Starts every child. `applied` are the subscribers the aggregator tells about
+    /// every batch it applies.
+    fn start(
+        tenant: TenantId,
+        services: &TenantServices,
+        applied: &[actix::Recipient<AppliedBatch>],
+    ) -> Self {
+        let aggregator = MetricAggregator::new(
+            tenant,
+            services.store.clone(),
+            services.aggregator,
+            services.metrics.clone(),
+            services.clock.clone(),
+        )
+        .with_subscribers(applied.to_vec())
+        .start();
+        Self { aggregator }
+    }
+
+    /// All children still running (a panic drops an actor's mailbox).
+    pub fn connected(&self) -> bool {
+        self.aggregator.connected()
+    }
+
+    /// Tells every child to stop; answers the aggregator, for callers that wait for its
+    /// last checkpoint.
+    fn stop(self) -> Addr<MetricAggregator> {
+        self.aggregator.do_send(StopAggregator);
+        self.aggregator
+    }
 }
 
 /// One tenant's supervisor actor.
 pub struct TenantSupervisor {
     tenant: TenantId,
     services: TenantServices,
-    aggregator: Option<Addr<MetricAggregator>>,
+    actors: Option<TenantActors>,
+    /// Subscribers to applied batches, kept here so a restarted aggregator has them too.
+    applied_subscribers: Vec<actix::Recipient<AppliedBatch>>,
     /// How many times this tenant's supervisor has been (re)started; 1 for the first.
     incarnation: u32,
     started: Instant,
@@ -37,11 +85,12 @@ impl TenantSupervisor {
     pub fn new(tenant: TenantId, incarnation: u32, services: TenantServices) -> Self {
         Self {
             tenant,
+            started_at_ms: services.clock.now_ms(),
             services,
-            aggregator: None,
+            actors: None,
+            applied_subscribers: Vec::new(),
             incarnation,
             started: Instant::now(),
-            started_at_ms: now_ms(),
             messages_handled: 0,
         }
     }
@@ -57,46 +106,65 @@ impl Actor for TenantSupervisor {
     fn stopped(&mut self, _ctx: &mut Self::Context) {
         // Children have timers of their own; tell them to stop rather than rely on
         // dropped addresses.
-        if let Some(aggregator) = self.aggregator.take() {
-            aggregator.do_send(super::aggregator::StopAggregator);
+        if let Some(actors) = self.actors.take() {
+            actors.stop();
         }
     }
 }
 
 impl TenantSupervisor {
-    /// The tenant's aggregator, started on first use and started again (rebuilding its
-    /// head from the database) if it died.
-    fn aggregator(&mut self) -> Addr<MetricAggregator> {
-        if let Some(addr) = &self.aggregator {
-            if addr.connected() {
-                return addr.clone();
+    /// The tenant's actors, started on first use; a child that died is started again
+    /// (the aggregator rebuilding its head from the database).
+    fn actors(&mut self) -> TenantActors {
+        if let Some(actors) = self.actors.take() {
+            if actors.connected() {
+                self.actors = Some(actors.clone());
+                return actors;
             }
-            tracing::warn!(tenant = %self.tenant, "metric aggregator died; restarting it");
+            tracing::warn!(tenant = %self.tenant, "a tenant actor died; restarting it");
+            actors.stop();
         }
-        let services = &self.services;
-        let addr = MetricAggregator::new(
-            self.tenant,
-            services.store.clone(),
-            services.aggregator,
-            services.metrics.clone(),
-        )
-        .start();
-        self.aggregator = Some(addr.clone());
-        addr
+        let actors = TenantActors::start(self.tenant, &self.services, &self.applied_subscribers);
+        self.actors = Some(actors.clone());
+        actors
     }
 }
 
-/// The tenant's metric aggregator.
+/// The tenant's actors, started if needed.
 #[derive(Message)]
-#[rtype(result = "Addr<MetricAggregator>")]
-pub struct GetAggregator;
+#[rtype(result = "TenantActors")]
+pub struct GetTenantActors;
 
-impl Handler<GetAggregator> for TenantSupervisor {
-    type Result = MessageResult<GetAggregator>;
+impl Handler<GetTenantActors> for TenantSupervisor {
+    type Result = MessageResult<GetTenantActors>;
 
-    fn handle(&mut self, _: GetAggregator, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, _: GetTenantActors, _: &mut Self::Context) -> Self::Result {
         self.messages_handled += 1;
-        MessageResult(self.aggregator())
+        MessageResult(self.actors())
+    }
+}
+
+/// Tell `0` about every batch the tenant's aggregator applies, from now on and across
+/// aggregator restarts. The recipient's mailbox bounds what it may fall behind.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SubscribeApplied(pub actix::Recipient<AppliedBatch>);
+
+impl Handler<SubscribeApplied> for TenantSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SubscribeApplied, _: &mut Self::Context) {
+        self.messages_handled += 1;
+        self.applied_subscribers
+            .retain(|subscriber| subscriber.connected());
+        self.applied_subscribers.push(msg.0.clone());
+        match self.actors.as_ref().filter(|actors| actors.connected()) {
+            Some(running) => running
+                .aggregator
+                .do_send(super::aggregator::Subscribe(msg.0)),
+            // Started with every subscriber, this one included.
+            None => drop(self.actors()),
+        }
     }
 }
 
@@ -110,10 +178,7 @@ impl Handler<StopSupervisor> for TenantSupervisor {
     type Result = MessageResult<StopSupervisor>;
 
     fn handle(&mut self, _: StopSupervisor, ctx: &mut Self::Context) -> Self::Result {
-        let aggregator = self.aggregator.take();
-        if let Some(aggregator) = &aggregator {
-            aggregator.do_send(super::aggregator::StopAggregator);
-        }
+        let aggregator = self.actors.take().map(TenantActors::stop);
         ctx.stop();
         MessageResult(aggregator)
     }
@@ -123,7 +188,7 @@ impl Supervised for TenantSupervisor {
     fn restarting(&mut self, _ctx: &mut Self::Context) {
         self.incarnation += 1;
         self.started = Instant::now();
-        self.started_at_ms = now_ms();
+        self.started_at_ms = self.services.clock.now_ms();
         tracing::warn!(tenant = %self.tenant, incarnation = self.incarnation, "tenant supervisor restarting");
     }
 }

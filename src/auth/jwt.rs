@@ -114,7 +114,7 @@ impl JwtKeys {
         self.verify_at(token, crate::domain::time::now_ms().max(0) as u64 / 1000)
     }
 
-    fn verify_at(&self, token: &str, now_secs: u64) -> Result<AccessClaims, AuthError> {
+    pub fn verify_at(&self, token: &str, now_secs: u64) -> Result<AccessClaims, AuthError> {
         let claims = decode::<AccessClaims>(token, &self.decoding, &self.validation)
             .map(|data| data.claims)
             .map_err(|_| AuthError::InvalidToken)?;

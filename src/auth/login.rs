@@ -1,15 +1,12 @@
 //! Logging in, refreshing and logging out: the flows behind `/api/v1/auth/*`.
 
 use std::net::IpAddr;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::jwt::TokenSubject;
 use super::password::verify_password;
 use super::secrets::{generate_refresh_token, hash_secret};
-use super::AuthError;
+use super::{active_role, AuthError, Authenticator};
 use crate::actors::login_throttle::{CheckLogin, ClearAccountFailures, RecordLoginFailure};
-use crate::app::AppState;
-use crate::domain::time::now_ms;
 use crate::domain::{Email, Role, SessionId, TenantId, UserId};
 use crate::store::audit::AuditEvent;
 use crate::store::sessions::Rotation;
@@ -34,25 +31,17 @@ pub struct IssuedTokens {
     pub role: Option<Role>,
 }
 
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("the system clock is after 1970")
-        .as_secs()
-}
-
 fn throttle_error(e: actix::MailboxError) -> AuthError {
     AuthError::Internal(format!("login throttle unavailable: {e}"))
 }
 
 /// 429 while `account` or `address` has too many recent failures.
 async fn check_throttle(
-    state: &AppState,
+    auth: &Authenticator,
     account: &str,
     address: Option<IpAddr>,
 ) -> Result<(), AuthError> {
-    state
-        .login_throttle
+    auth.login_throttle
         .send(CheckLogin {
             account: account.to_owned(),
             address,
@@ -65,24 +54,23 @@ async fn check_throttle(
 }
 
 async fn record_failure(
-    state: &AppState,
+    auth: &Authenticator,
     account: String,
     address: Option<IpAddr>,
 ) -> Result<(), AuthError> {
-    state
-        .login_throttle
+    auth.login_throttle
         .send(RecordLoginFailure { account, address })
         .await
         .map_err(throttle_error)
 }
 
 /// Checks credentials (rate limited per account and per address) and starts a session.
-pub async fn login(state: &AppState, attempt: LoginAttempt) -> Result<IssuedTokens, AuthError> {
+pub async fn login(auth: &Authenticator, attempt: LoginAttempt) -> Result<IssuedTokens, AuthError> {
     let account = attempt.email.trim().to_lowercase();
-    check_throttle(state, &account, attempt.address).await?;
+    check_throttle(auth, &account, attempt.address).await?;
 
     let user = match Email::parse(attempt.email.trim()) {
-        Ok(email) => state.store.find_user_by_email(&email).await?,
+        Ok(email) => auth.store.find_user_by_email(&email).await?,
         Err(_) => None,
     };
     let password_ok = verify_password(
@@ -93,7 +81,7 @@ pub async fn login(state: &AppState, attempt: LoginAttempt) -> Result<IssuedToke
     let resolved = match (&user, password_ok) {
         (Some(user), true) => {
             resolve_login_tenant(
-                state,
+                auth,
                 user.id,
                 user.is_platform_admin,
                 attempt.tenant.as_deref(),
@@ -105,7 +93,7 @@ pub async fn login(state: &AppState, attempt: LoginAttempt) -> Result<IssuedToke
     let (tenant, role) = match resolved {
         Ok(found) => found,
         Err(err @ (AuthError::InvalidLogin | AuthError::Disabled)) => {
-            record_failure(state, account, attempt.address).await?;
+            record_failure(auth, account, attempt.address).await?;
             return Err(err);
         }
         Err(other) => return Err(other),
@@ -114,15 +102,14 @@ pub async fn login(state: &AppState, attempt: LoginAttempt) -> Result<IssuedToke
     if user.disabled {
         return Err(AuthError::Disabled);
     }
-    state
-        .login_throttle
+    auth.login_throttle
         .send(ClearAccountFailures { account })
         .await
         .map_err(throttle_error)?;
 
     let refresh_token = generate_refresh_token();
-    let refresh_expires = now_ms() + (state.config.refresh_token_ttl_secs as i64) * 1000;
-    let session = state
+    let refresh_expires = auth.clock.now_ms() + auth.refresh_ttl_ms;
+    let session = auth
         .store
         .start_session(
             user.id,
@@ -133,7 +120,7 @@ pub async fn login(state: &AppState, attempt: LoginAttempt) -> Result<IssuedToke
         .await?;
     let platform_admin = user.is_platform_admin && tenant.is_none();
     let tokens = issue_access(
-        state,
+        auth,
         user.id,
         tenant,
         role,
@@ -141,8 +128,7 @@ pub async fn login(state: &AppState, attempt: LoginAttempt) -> Result<IssuedToke
         session,
         refresh_token,
     )?;
-    state
-        .store
+    auth.store
         .record_audit(AuditEvent {
             tenant,
             actor: Some(format!("user:{}", user.id)),
@@ -158,15 +144,15 @@ pub async fn login(state: &AppState, attempt: LoginAttempt) -> Result<IssuedToke
 /// platform-scope token; anyone else must belong to the tenant, and a user with several
 /// tenants must name one.
 async fn resolve_login_tenant(
-    state: &AppState,
+    auth: &Authenticator,
     user: UserId,
     platform_admin: bool,
     requested: Option<&str>,
 ) -> Result<(Option<TenantId>, Option<Role>), AuthError> {
-    let memberships = state.store.memberships_of_user(user).await?;
+    let memberships = auth.store.memberships_of_user(user).await?;
     let chosen = match requested {
         Some(handle) => {
-            let tenant = state
+            let tenant = auth
                 .store
                 .find_tenant_by_slug_or_id(handle)
                 .await?
@@ -189,14 +175,11 @@ async fn resolve_login_tenant(
         }
     };
     let (tenant, membership) = chosen;
-    if tenant.disabled || membership.disabled {
-        return Err(AuthError::Disabled);
-    }
-    Ok((Some(tenant.id), Some(membership.role)))
+    Ok((Some(tenant.id), Some(active_role(&tenant, &membership)?)))
 }
 
 fn issue_access(
-    state: &AppState,
+    auth: &Authenticator,
     user: UserId,
     tenant: Option<TenantId>,
     role: Option<Role>,
@@ -204,7 +187,7 @@ fn issue_access(
     session: SessionId,
     refresh_token: String,
 ) -> Result<IssuedTokens, AuthError> {
-    let (access_token, _) = state.jwt.issue(
+    let (access_token, _) = auth.jwt.issue(
         TokenSubject {
             user,
             tenant,
@@ -212,12 +195,12 @@ fn issue_access(
             platform_admin,
             session,
         },
-        now_secs(),
+        auth.clock.now_ms().max(0) as u64 / 1000,
     )?;
     Ok(IssuedTokens {
         access_token,
         refresh_token,
-        expires_in: state.jwt.ttl_secs(),
+        expires_in: auth.jwt.ttl_secs(),
         tenant,
         role,
     })
@@ -228,7 +211,7 @@ fn issue_access(
 /// address (and of a per-address refresh "account"), so guessing them is throttled like
 /// guessing passwords: 429 with `Retry-After` past the limit.
 pub async fn refresh(
-    state: &AppState,
+    auth: &Authenticator,
     presented: &str,
     address: Option<IpAddr>,
 ) -> Result<IssuedTokens, AuthError> {
@@ -236,18 +219,18 @@ pub async fn refresh(
         Some(ip) => format!("refresh-token@{ip}"),
         None => "refresh-token@unknown".to_owned(),
     };
-    check_throttle(state, &account, address).await?;
-    let rotated = rotate(state, presented).await;
+    check_throttle(auth, &account, address).await?;
+    let rotated = rotate(auth, presented).await;
     if let Err(AuthError::InvalidToken) = &rotated {
-        record_failure(state, account, address).await?;
+        record_failure(auth, account, address).await?;
     }
     rotated
 }
 
-async fn rotate(state: &AppState, presented: &str) -> Result<IssuedTokens, AuthError> {
+async fn rotate(auth: &Authenticator, presented: &str) -> Result<IssuedTokens, AuthError> {
     let next = generate_refresh_token();
-    let next_expires = now_ms() + (state.config.refresh_token_ttl_secs as i64) * 1000;
-    let owner = match state
+    let next_expires = auth.clock.now_ms() + auth.refresh_ttl_ms;
+    let owner = match auth
         .store
         .rotate_refresh_token(&hash_secret(presented), hash_secret(&next), next_expires)
         .await?
@@ -259,7 +242,7 @@ async fn rotate(state: &AppState, presented: &str) -> Result<IssuedTokens, AuthE
         }
         Rotation::Invalid => return Err(AuthError::InvalidToken),
     };
-    let user = state
+    let user = auth
         .store
         .get_user(owner.user)
         .await?
@@ -267,24 +250,24 @@ async fn rotate(state: &AppState, presented: &str) -> Result<IssuedTokens, AuthE
     let role = match owner.tenant {
         None => None,
         Some(tenant_id) => {
-            let tenant = state.store.get_tenant(tenant_id).await?;
-            let membership = state.store.membership(tenant_id, owner.user).await?;
+            let tenant = auth.store.get_tenant(tenant_id).await?;
+            let membership = auth.store.membership(tenant_id, owner.user).await?;
             match (tenant, membership) {
-                (Some(t), Some(m)) if !t.disabled && !m.disabled => Some(m.role),
+                (Some(t), Some(m)) if active_role(&t, &m).is_ok() => Some(m.role),
                 _ => {
-                    state.store.revoke_session(owner.session).await?;
+                    auth.store.revoke_session(owner.session).await?;
                     return Err(AuthError::Disabled);
                 }
             }
         }
     };
     if user.disabled {
-        state.store.revoke_session(owner.session).await?;
+        auth.store.revoke_session(owner.session).await?;
         return Err(AuthError::Disabled);
     }
     let platform_admin = user.is_platform_admin && owner.tenant.is_none();
     issue_access(
-        state,
+        auth,
         user.id,
         owner.tenant,
         role,
@@ -296,14 +279,13 @@ async fn rotate(state: &AppState, presented: &str) -> Result<IssuedTokens, AuthE
 
 /// Ends the session a refresh token (or the caller's access token) belongs to.
 pub async fn logout(
-    state: &AppState,
+    auth: &Authenticator,
     refresh_token: Option<&str>,
     access_session: Option<SessionId>,
 ) -> Result<(), AuthError> {
     let from_refresh = match refresh_token {
         Some(token) => {
-            state
-                .store
+            auth.store
                 .session_of_refresh_token(&hash_secret(token))
                 .await?
         }
@@ -314,7 +296,7 @@ pub async fn logout(
         return Err(AuthError::InvalidToken);
     }
     for session in sessions {
-        state.store.revoke_session(session).await?;
+        auth.store.revoke_session(session).await?;
     }
     Ok(())
 }

@@ -4,14 +4,20 @@
 //! - [`jwt`]: access tokens (HS256, algorithm pinned, `exp`/`iat`/`iss`/`aud` checked).
 //! - [`secrets`]: API keys and refresh tokens: random secrets stored as SHA-256 hashes.
 //! - [`principal`]: the caller, as resolved from a credential, and the permission rules.
-//! - [`extractor`]: actix extractors that make each route's permission part of its signature.
+//! - [`authenticator`]: credentials as presented, checked against the keys and the store.
+//! - [`login`]: logging in, refreshing and logging out.
+//!
+//! Nothing here knows about HTTP: the extractors that put a route's permission in its
+//! signature live in `http::extract`.
 
-pub mod extractor;
+pub mod authenticator;
 pub mod jwt;
 pub mod login;
 pub mod password;
 pub mod principal;
 pub mod secrets;
+
+pub use authenticator::{active_role, Authenticator, Credential};
 
 use crate::store::StoreError;
 

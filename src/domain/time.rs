@@ -14,6 +14,56 @@ pub fn now_ms() -> i64 {
     i64::try_from(since_epoch.as_millis()).expect("milliseconds fit in i64 until year 292 million")
 }
 
+/// Where time-dependent decisions (retention cut-offs, the head window, token and
+/// session expiry, `started_at`) read "now". Components take a [`Clock`] instead of calling
+/// [`now_ms`], so tests can drive them with a [`ManualClock`].
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> i64;
+}
+
+/// A shared clock, cheap to clone into every component that needs one.
+pub type SharedClock = std::sync::Arc<dyn Clock>;
+
+/// The system's wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        now_ms()
+    }
+}
+
+impl SystemClock {
+    pub fn shared() -> SharedClock {
+        std::sync::Arc::new(SystemClock)
+    }
+}
+
+/// A clock that moves only when told to (tests).
+#[derive(Debug, Default)]
+pub struct ManualClock(std::sync::atomic::AtomicI64);
+
+impl ManualClock {
+    pub fn at(ms: i64) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self(std::sync::atomic::AtomicI64::new(ms)))
+    }
+
+    pub fn advance(&self, by: Duration) {
+        self.0.fetch_add(
+            i64::try_from(by.as_millis()).unwrap_or(i64::MAX),
+            std::sync::atomic::Ordering::SeqCst,
+        );
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 /// RFC 3339 text (UTC, millisecond precision) for a stored millisecond timestamp.
 pub fn rfc3339_ms(ms: i64) -> String {
     let time = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);

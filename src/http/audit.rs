@@ -5,9 +5,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
+use super::extract::TenantAccess;
+use super::state::AppState;
 use super::timestamp;
-use crate::app::AppState;
-use crate::auth::extractor::TenantAccess;
 use crate::auth::principal::Manage;
 
 #[derive(Deserialize, IntoParams)]

@@ -5,9 +5,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::ApiError;
-use crate::app::AppState;
-use crate::auth::extractor::{Authenticated, MaybeAuthenticated};
-use crate::auth::login::{self as sessions, IssuedTokens, LoginAttempt};
+use super::extract::{Authenticated, MaybeAuthenticated};
+use super::state::AppState;
+use crate::auth::login::{self as flows, IssuedTokens, LoginAttempt};
 use crate::auth::principal::Principal;
 use crate::domain::{ApiKeyScope, Role};
 
@@ -81,7 +81,7 @@ pub async fn login(
         tenant: body.tenant,
         address: req.peer_addr().map(|addr| addr.ip()),
     };
-    Ok(web::Json(sessions::login(&state, attempt).await?.into()))
+    Ok(web::Json(flows::login(&state.auth, attempt).await?.into()))
 }
 
 /// Exchange a refresh token for a new access and refresh token.
@@ -102,7 +102,7 @@ pub async fn refresh(
 ) -> Result<web::Json<TokenResponse>, ApiError> {
     let address = req.peer_addr().map(|addr| addr.ip());
     Ok(web::Json(
-        sessions::refresh(&state, &body.refresh_token, address)
+        flows::refresh(&state.auth, &body.refresh_token, address)
             .await?
             .into(),
     ))
@@ -125,7 +125,7 @@ pub async fn logout(
         Some(Principal::User { session, .. }) => Some(session),
         Some(Principal::ApiKey { .. }) | None => None,
     };
-    sessions::logout(&state, body.refresh_token.as_deref(), access_session).await?;
+    flows::logout(&state.auth, body.refresh_token.as_deref(), access_session).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

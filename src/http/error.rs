@@ -210,12 +210,12 @@ pub fn query_error(err: QueryPayloadError, _: &HttpRequest) -> actix_web::Error 
     ApiError::bad_request("invalid_query", format!("invalid query string: {err}")).into()
 }
 
-impl From<crate::pipeline::IngestFailure> for ApiError {
-    fn from(err: crate::pipeline::IngestFailure) -> Self {
+impl From<crate::metrics::IngestFailure> for ApiError {
+    fn from(err: crate::metrics::IngestFailure) -> Self {
         use crate::actors::aggregator::head::AdmitError;
         use crate::actors::aggregator::Refusal;
         use crate::actors::persister::PersistError;
-        use crate::pipeline::{IngestFailure, RefusalError};
+        use crate::metrics::{IngestFailure, RefusalError};
         let message = err.to_string();
         match err {
             IngestFailure::Invalid(_) => Self::bad_request("invalid_samples", message),

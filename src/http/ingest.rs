@@ -1,5 +1,5 @@
 //! Metric ingest endpoints, one per wire format: each decodes with its format's decoder
-//! and hands the batch to the shared write path ([`crate::pipeline`]). All accept an API
+//! and hands the batch to the shared write path ([`crate::metrics::MetricsWriter`]). All accept an API
 //! key with the `ingest` scope (Bearer, `Token` or Basic) or an editor's or admin's JWT.
 
 use actix_web::http::header::{CONTENT_ENCODING, CONTENT_TYPE};
@@ -8,14 +8,15 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
-use crate::app::AppState;
-use crate::auth::extractor::TenantAccess;
+use super::extract::TenantAccess;
+use super::state::AppState;
 use crate::auth::principal::Ingest;
 use crate::domain::time::now_ms;
 use crate::ingest::{
     decode_request, DecodeContext, InfluxDecoder, JsonDecoder, MetricDecoder, OtlpDecoder,
     OtlpEncoding, Precision, RemoteWriteDecoder,
 };
+use crate::self_metrics::{IngestStage, StageTimer};
 
 fn header(req: &HttpRequest, name: actix_web::http::header::HeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
@@ -61,11 +62,13 @@ async fn decode_and_store(
         precision,
         tenant: Some(access.tenant()),
     };
-    let decoding = crate::pipeline::StageTimer::new(&state.metrics);
+    let decoding = StageTimer::new(&state.metrics);
     let batch = decode_request(decoder, &body, header(req, CONTENT_ENCODING), &ctx)?;
-    decoding.lap("decode");
+    decoding.lap(IngestStage::Decode);
     let samples = batch.sample_count() as u64;
-    crate::pipeline::ingest(state, access.tenant(), batch)
+    state
+        .writer
+        .write(access.tenant(), batch)
         .await
         .map_err(|failure| {
             let refusal = ApiError::from(failure);

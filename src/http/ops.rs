@@ -6,7 +6,7 @@ use actix_web::{get, web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::app::AppState;
+use super::state::AppState;
 
 #[derive(Serialize, ToSchema)]
 pub struct HealthBody {

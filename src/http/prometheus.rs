@@ -4,8 +4,7 @@
 //! `status` and `errorType` fields beside Tidewatch's `error` object.
 
 use std::collections::BTreeSet;
-use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{get, route, web, HttpRequest, HttpResponse, ResponseError};
@@ -13,16 +12,13 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::error::ApiError;
-use crate::app::AppState;
-use crate::auth::extractor::TenantAccess;
+use super::extract::TenantAccess;
+use super::state::AppState;
 use crate::auth::principal::Read;
 use crate::domain::time::now_ms;
-use crate::query::{
-    parse_duration, parse_limit, parse_time, parse_within, required_selections, Engine, Expr,
-    QueryError, QueryLimits, Selection, TimeParam,
-};
+use crate::metrics::{QueryBudget, RangeQuery, ReadError, SeriesQuery};
+use crate::query::{parse_duration, parse_limit, parse_time, QueryError, TimeParam};
 use crate::query_threads::QueryThreadError;
-use crate::read_path::{matching_series, prefetch, Prefetched, ReadError};
 
 /// An error in Prometheus's envelope.
 #[derive(Debug)]
@@ -85,6 +81,7 @@ impl From<ReadError> for PromError {
     fn from(err: ReadError) -> Self {
         match err {
             ReadError::Query(q) => q.into(),
+            ReadError::QueryThreads(t) => t.into(),
             other => Self {
                 api: ApiError {
                     retry_after_secs: Some(1),
@@ -171,82 +168,26 @@ fn point_in_time(text: &str, name: &str) -> Result<i64, PromError> {
     }
 }
 
-fn check_order(start_ms: i64, end_ms: i64) -> Result<(), PromError> {
-    if end_ms < start_ms {
-        return Err(bad_data(
-            "invalid parameter \"end\": end timestamp must not be before start time",
-        ));
-    }
-    Ok(())
-}
-
 fn success(data: impl Serialize) -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "success", "data": data}))
 }
 
-/// One query request's budget: `TIDEWATCH_QUERY_TIMEOUT_SECS`, or a shorter `timeout`
-/// parameter, counted from the request's start across parsing, fetching and evaluating.
-struct Budget {
-    deadline: Instant,
-}
-
-impl Budget {
-    fn new(state: &AppState, params: &Params) -> Result<Self, PromError> {
-        let configured = Duration::from_secs(state.config.query_timeout_secs);
-        let timeout = match params.one("timeout") {
-            Some(text) => {
-                let ms = parse_duration(text, "timeout")?;
-                if ms <= 0 {
-                    return Err(bad_data(
-                        "invalid parameter \"timeout\": must be greater than 0",
-                    ));
-                }
-                Duration::from_millis(ms as u64).min(configured)
+/// The request's budget: `TIDEWATCH_QUERY_TIMEOUT_SECS`, or a shorter `timeout`
+/// parameter, counted from now across parsing, fetching and evaluating.
+fn budget(state: &AppState, params: &Params) -> Result<QueryBudget, PromError> {
+    let requested = match params.one("timeout") {
+        Some(text) => {
+            let ms = parse_duration(text, "timeout")?;
+            if ms <= 0 {
+                return Err(bad_data(
+                    "invalid parameter \"timeout\": must be greater than 0",
+                ));
             }
-            None => configured,
-        };
-        Ok(Self {
-            deadline: Instant::now() + timeout,
-        })
-    }
-
-    fn remaining(&self) -> Duration {
-        self.deadline.saturating_duration_since(Instant::now())
-    }
-
-    fn engine(&self, state: &AppState) -> Engine {
-        Engine::new(QueryLimits {
-            max_points_per_series: state.config.query_max_points_per_series,
-            max_series: state.config.query_max_series,
-            timeout: self.remaining(),
-            ..QueryLimits::default()
-        })
-    }
-
-    /// Runs `work` until the deadline; past it, 503 `timeout` and the work is dropped.
-    async fn within<T>(
-        &self,
-        work: impl Future<Output = Result<T, PromError>>,
-    ) -> Result<T, PromError> {
-        tokio::time::timeout(self.remaining(), work)
-            .await
-            .unwrap_or_else(|_| Err(QueryError::Timeout.into()))
-    }
-
-    /// Runs `job` on a query thread within the deadline.
-    async fn on_query_thread<T: Send + 'static>(
-        &self,
-        state: &AppState,
-        job: impl FnOnce() -> Result<T, QueryError> + Send + 'static,
-    ) -> Result<T, PromError> {
-        self.within(async {
-            match state.query_threads.run(job).await {
-                Ok(outcome) => outcome.map_err(PromError::from),
-                Err(e) => Err(e.into()),
-            }
-        })
-        .await
-    }
+            Some(Duration::from_millis(ms as u64))
+        }
+        None => None,
+    };
+    Ok(state.reader.budget(requested))
 }
 
 impl From<QueryThreadError> for PromError {
@@ -271,49 +212,18 @@ impl From<QueryThreadError> for PromError {
     }
 }
 
-/// Parses the query on a query thread and fetches what it needs for `[start_ms, end_ms]`,
-/// both within the request's budget.
-async fn parse_and_fetch(
-    state: &AppState,
-    tenant: crate::domain::TenantId,
-    budget: &Budget,
-    query_text: String,
-    start_ms: i64,
-    end_ms: i64,
-) -> Result<(Expr, Prefetched), PromError> {
-    let limits = state.config.expression_limits();
-    let lookback = QueryLimits::default().lookback_ms;
-    let (expr, selections) = budget
-        .on_query_thread(state, move || {
-            let expr = parse_within(&query_text, &limits)?;
-            let selections = required_selections(&expr, start_ms, end_ms, lookback);
-            Ok((expr, selections))
-        })
-        .await?;
-    let data = budget
-        .within(async {
-            Ok(prefetch(state, tenant, selections, state.config.query_max_series).await?)
-        })
-        .await?;
-    Ok((expr, data))
-}
-
 async fn instant_query(
     state: &AppState,
     tenant: crate::domain::TenantId,
     params: &Params,
 ) -> Result<HttpResponse, PromError> {
-    let budget = Budget::new(state, params)?;
-    let query_text = params.required("query")?.to_owned();
+    let budget = budget(state, params)?;
+    let text = params.required("query")?.to_owned();
     let time = match params.one("time") {
         Some(text) => point_in_time(text, "time")?,
         None => now_ms(),
     };
-    let (expr, data) = parse_and_fetch(state, tenant, &budget, query_text, time, time).await?;
-    let engine = budget.engine(state);
-    let value = budget
-        .on_query_thread(state, move || engine.instant(&expr, time, &data))
-        .await?;
+    let value = state.reader.instant(tenant, text, time, &budget).await?;
     Ok(success(value))
 }
 
@@ -322,27 +232,14 @@ async fn range_query(
     tenant: crate::domain::TenantId,
     params: &Params,
 ) -> Result<HttpResponse, PromError> {
-    let budget = Budget::new(state, params)?;
-    let query_text = params.required("query")?.to_owned();
-    let start = point_in_time(params.required("start")?, "start")?;
-    let end = point_in_time(params.required("end")?, "end")?;
-    let step = parse_duration(params.required("step")?, "step")?;
-    check_order(start, end)?;
-    if step <= 0 {
-        return Err(bad_data("invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer"));
-    }
-    let max_points = state.config.query_max_points_per_series;
-    if (end - start) / step + 1 > max_points as i64 {
-        return Err(QueryError::LimitExceeded(format!(
-            "exceeded maximum resolution of {max_points} points per timeseries. Try decreasing the query resolution (?step=XX)"
-        ))
-        .into());
-    }
-    let (expr, data) = parse_and_fetch(state, tenant, &budget, query_text, start, end).await?;
-    let engine = budget.engine(state);
-    let value = budget
-        .on_query_thread(state, move || engine.range(&expr, start, end, step, &data))
-        .await?;
+    let budget = budget(state, params)?;
+    let range = RangeQuery {
+        text: params.required("query")?.to_owned(),
+        start_ms: point_in_time(params.required("start")?, "start")?,
+        end_ms: point_in_time(params.required("end")?, "end")?,
+        step_ms: parse_duration(params.required("step")?, "step")?,
+    };
+    let value = state.reader.range(tenant, range, &budget).await?;
     Ok(success(value))
 }
 
@@ -428,69 +325,6 @@ pub async fn query_range(
     range_query(&state, access.tenant(), &params).await
 }
 
-/// The `match[]` selectors and time range of a metadata request, parsed on a query thread.
-async fn metadata_selections(
-    state: &AppState,
-    budget: &Budget,
-    params: &Params,
-    require_match: bool,
-) -> Result<(Vec<Selection>, bool), PromError> {
-    let matches: Vec<String> = params
-        .all("match[]")
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
-    if matches.is_empty() && require_match {
-        return Err(bad_data("no match[] parameter provided"));
-    }
-    if matches.len() > state.config.query_max_selectors {
-        return Err(bad_data(format!(
-            "{} match[] parameters; the limit is {} (TIDEWATCH_QUERY_MAX_SELECTORS)",
-            matches.len(),
-            state.config.query_max_selectors
-        )));
-    }
-    let bound = |name: &str| -> Result<Option<i64>, PromError> {
-        match params.one(name).map(|t| parse_time(t, name)).transpose()? {
-            Some(TimeParam::At(ms)) => Ok(Some(ms)),
-            Some(TimeParam::Unbounded) | None => Ok(None),
-        }
-    };
-    let (start, end) = (bound("start")?, bound("end")?);
-    if let (Some(start), Some(end)) = (start, end) {
-        check_order(start, end)?;
-    }
-    let ranged = start.is_some() || end.is_some();
-    let (start, end) = (start.unwrap_or(i64::MIN / 2), end.unwrap_or(i64::MAX / 2));
-    let texts = if matches.is_empty() {
-        vec!["{__name__=~\".+\"}".to_owned()]
-    } else {
-        matches
-    };
-    let limits = state.config.expression_limits();
-    let selections = budget
-        .on_query_thread(state, move || {
-            texts
-                .iter()
-                .map(|text| {
-                    let expr = parse_within(text, &limits)?;
-                    let Expr::VectorSelector(selector) = expr else {
-                        return Err(QueryError::BadData(format!(
-                            "invalid parameter \"match[]\": {text:?} is not a series selector"
-                        )));
-                    };
-                    Ok(Selection {
-                        matchers: selector_matchers(&selector),
-                        start_ms: start,
-                        end_ms: end,
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .await?;
-    Ok((selections, ranged))
-}
-
 /// The label sets a metadata request (`match[]`, `start`, `end`, `limit`) refers to,
 /// within the query timeout, and how many answers the request asks for at most.
 async fn found_series(
@@ -499,7 +333,7 @@ async fn found_series(
     params: &Params,
     require_match: bool,
 ) -> Result<(BTreeSet<crate::domain::metrics::Labels>, usize), PromError> {
-    let budget = Budget::new(state, params)?;
+    let budget = budget(state, params)?;
     // Prometheus' `limit`: 0 or absent means no limit.
     let limit = params
         .one("limit")
@@ -507,35 +341,27 @@ async fn found_series(
         .transpose()?
         .flatten()
         .unwrap_or(usize::MAX);
-    let (selections, ranged) = metadata_selections(state, &budget, params, require_match).await?;
-    let found = budget
-        .within(async {
-            Ok(matching_series(
-                state,
-                tenant,
-                selections,
-                state.config.query_max_series,
-                ranged,
-            )
-            .await?)
-        })
-        .await?;
-    Ok((found, limit))
-}
-
-/// A selector's matchers with its metric name as a `__name__` matcher.
-fn selector_matchers(
-    selector: &promql_parser::parser::VectorSelector,
-) -> promql_parser::label::Matchers {
-    let mut matchers = selector.matchers.clone();
-    if let Some(name) = &selector.name {
-        matchers.matchers.push(promql_parser::label::Matcher::new(
-            promql_parser::label::MatchOp::Equal,
-            crate::domain::metrics::METRIC_NAME_LABEL,
-            name,
-        ));
+    let matches: Vec<String> = params
+        .all("match[]")
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    if matches.is_empty() && require_match {
+        return Err(bad_data("no match[] parameter provided"));
     }
-    matchers
+    let bound = |name: &str| -> Result<Option<i64>, PromError> {
+        match params.one(name).map(|t| parse_time(t, name)).transpose()? {
+            Some(TimeParam::At(ms)) => Ok(Some(ms)),
+            Some(TimeParam::Unbounded) | None => Ok(None),
+        }
+    };
+    let lookup = SeriesQuery {
+        matches,
+        start_ms: bound("start")?,
+        end_ms: bound("end")?,
+    };
+    let found = state.reader.series(tenant, lookup, &budget).await?;
+    Ok((found, limit))
 }
 
 /// Series matching `match[]` in the time range.

@@ -5,10 +5,10 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
+use super::extract::TenantAccess;
+use super::state::AppState;
 use super::tenants::TenantBody;
 use crate::actors::supervisor::TenantRuntime;
-use crate::app::AppState;
-use crate::auth::extractor::TenantAccess;
 use crate::auth::principal::Read;
 
 #[derive(Serialize, ToSchema)]
@@ -35,7 +35,7 @@ pub async fn current(
         .get_tenant(access.tenant())
         .await?
         .ok_or_else(|| ApiError::not_found("tenant"))?;
-    let runtime = state.registry.describe(access.tenant()).await?;
+    let runtime = state.tenants.describe(access.tenant()).await?;
     Ok(web::Json(CurrentTenantBody {
         tenant: tenant.into(),
         runtime,

@@ -5,9 +5,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
+use super::extract::PlatformAdmin;
+use super::state::AppState;
 use super::timestamp;
-use crate::app::AppState;
-use crate::auth::extractor::PlatformAdmin;
 use crate::auth::password::hash_password;
 use crate::auth::secrets::generate_password;
 use crate::domain::{Email, Password, TenantId, TenantName, TenantSlug, ValidationError};
@@ -286,7 +286,7 @@ pub async fn update(
         .update_tenant(*id, patch, Some(admin.actor()))
         .await?;
     if restart {
-        state.registry.stop(tenant.id).await?;
+        state.tenants.stop(tenant.id).await?;
     }
     Ok(web::Json(tenant.into()))
 }
@@ -305,6 +305,6 @@ pub async fn delete(
     id: web::Path<TenantId>,
 ) -> Result<HttpResponse, ApiError> {
     state.store.delete_tenant(*id, Some(admin.actor())).await?;
-    state.registry.stop(*id).await?;
+    state.tenants.stop(*id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -32,8 +32,54 @@ impl Default for QueryLimits {
         Self {
             max_points_per_series: 11_000,
             max_series: 50_000,
-            timeout: Duration::from_secs(120),
+            timeout: Duration::from_secs(30),
             lookback_ms: 300_000,
+        }
+    }
+}
+
+/// What is wrong with a range query's start, end and step ([`Engine::range_problem`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeProblem {
+    NonPositiveStep,
+    EndBeforeStart,
+    TooManyPoints { max_points: usize },
+}
+
+impl RangeProblem {
+    /// The request parameter at fault, for APIs that name it (`invalid parameter "step"`).
+    pub fn parameter(self) -> Option<&'static str> {
+        match self {
+            Self::NonPositiveStep => Some("step"),
+            Self::EndBeforeStart => Some("end"),
+            Self::TooManyPoints { .. } => None,
+        }
+    }
+
+    /// The error, naming the parameter at fault as Prometheus' HTTP API does.
+    pub fn naming_parameter(self) -> QueryError {
+        match (self.parameter(), QueryError::from(self)) {
+            (Some(name), QueryError::BadData(message)) => {
+                QueryError::BadData(format!("invalid parameter {name:?}: {message}"))
+            }
+            (_, error) => error,
+        }
+    }
+}
+
+impl From<RangeProblem> for QueryError {
+    fn from(problem: RangeProblem) -> Self {
+        match problem {
+            RangeProblem::NonPositiveStep => QueryError::BadData(
+                "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
+            ),
+            RangeProblem::EndBeforeStart => {
+                QueryError::BadData("end timestamp must not be before start time".into())
+            }
+            RangeProblem::TooManyPoints { max_points } => QueryError::LimitExceeded(format!(
+                "exceeded maximum resolution of {} points per timeseries. Try decreasing the query resolution (?step=XX)",
+                thousands(max_points)
+            )),
         }
     }
 }
@@ -118,6 +164,23 @@ impl Engine {
         })
     }
 
+    /// The rule for a range query's shape, Prometheus' own: a positive step, `end` not
+    /// before `start`, and at most `max_points_per_series` steps after the first
+    /// (`(end - start) / step > max` is refused). Callers check it before fetching.
+    pub fn range_problem(&self, start_ms: i64, end_ms: i64, step_ms: i64) -> Option<RangeProblem> {
+        if step_ms <= 0 {
+            return Some(RangeProblem::NonPositiveStep);
+        }
+        if end_ms < start_ms {
+            return Some(RangeProblem::EndBeforeStart);
+        }
+        let max_points = self.limits.max_points_per_series;
+        if usize::try_from((end_ms - start_ms) / step_ms).map_or(true, |n| n > max_points) {
+            return Some(RangeProblem::TooManyPoints { max_points });
+        }
+        None
+    }
+
     /// Evaluates `expr` at `start_ms`, `start_ms + step_ms`, … up to `end_ms`
     /// (Prometheus `/api/v1/query_range`); series are sorted by labels.
     pub fn range(
@@ -128,22 +191,8 @@ impl Engine {
         step_ms: i64,
         source: &dyn SeriesSource,
     ) -> Result<QueryValue, QueryError> {
-        if step_ms <= 0 {
-            return Err(QueryError::BadData(
-                "zero or negative query resolution step widths are not accepted. Try a positive integer".into(),
-            ));
-        }
-        if end_ms < start_ms {
-            return Err(QueryError::BadData(
-                "end timestamp must not be before start time".into(),
-            ));
-        }
-        let max_points = self.limits.max_points_per_series;
-        if usize::try_from((end_ms - start_ms) / step_ms).map_or(true, |n| n > max_points) {
-            return Err(QueryError::LimitExceeded(format!(
-                "exceeded maximum resolution of {} points per timeseries. Try decreasing the query resolution (?step=XX)",
-                thousands(max_points)
-            )));
+        if let Some(problem) = self.range_problem(start_ms, end_ms, step_ms) {
+            return Err(problem.into());
         }
         match expr.value_type() {
             ValueType::Scalar | ValueType::Vector => {}

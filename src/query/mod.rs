@@ -32,9 +32,9 @@ mod promtool_compat;
 #[cfg(test)]
 mod series_notation;
 
-pub use engine::{Engine, QueryLimits};
+pub use engine::{Engine, QueryLimits, RangeProblem};
 pub use limits::{check_text, parse_within, ExpressionLimits, MAX_QUERY_DURATION_MS};
-pub use params::{parse_duration, parse_limit, parse_time, TimeParam};
+pub use params::{check_time_order, parse_duration, parse_limit, parse_time, TimeParam};
 pub use promql_parser::parser::Expr;
 pub use selection::{required_selections, InMemorySeries, Selection, SeriesSource};
 pub use value::{format_value, InstantSample, QueryValue, RangeSeries};

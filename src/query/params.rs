@@ -131,6 +131,15 @@ fn clip(text: &str) -> &str {
     }
 }
 
+/// `end` must not be before `start` (range queries and series lookups alike), named as
+/// Prometheus' HTTP API names it.
+pub fn check_time_order(start_ms: i64, end_ms: i64) -> Result<(), QueryError> {
+    if end_ms < start_ms {
+        return Err(super::engine::RangeProblem::EndBeforeStart.naming_parameter());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -93,7 +93,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = test_config(fresh_database_url(data_dir.path()).await, data_dir.path());
     adjust(&mut config);
     let database_url = config.database_url.clone();
-    tidewatch::telemetry::init(config.log_format, &config.log_level);
+    tidewatch::telemetry::init(config.log_format, &config.log_level).expect("a valid log filter");
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a random port");
     let app = Application::build_with_listener(config, listener)
         .await
@@ -316,14 +316,15 @@ pub fn remote_write_body(name: &str, host: &str, points: &[(i64, f64)]) -> Vec<u
 pub async fn checkpoint(app: &TestApp, tenant_id: &str) {
     let aggregator = app
         .state
-        .registry
+        .tenants
         .aggregator(tenant_id.parse().unwrap())
         .await
         .unwrap();
     aggregator
         .send(tidewatch::actors::aggregator::CheckpointNow)
         .await
-        .unwrap();
+        .unwrap()
+        .expect("the checkpoint was written");
 }
 
 pub fn password_for(email: &str) -> String {

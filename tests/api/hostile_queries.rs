@@ -304,3 +304,46 @@ async fn metadata_limit_caps_the_answer_and_configured_limits_apply() {
     let response = form(&app, "/api/v1/query", &key, &[("query", "sum(m)")]).await;
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+/// The range-query point limit is the engine's, with Prometheus' comparison:
+/// `(end - start) / step > 11000` is refused, 11,000 steps after the first are answered.
+#[actix_web::test]
+async fn the_range_point_limit_follows_prometheus() {
+    let app = spawn_app().await;
+    let (_, key) = tenant_with_key(&app, "resolution").await;
+    let answered = form(
+        &app,
+        "/api/v1/query_range",
+        &key,
+        &[
+            ("query", "1"),
+            ("start", "0"),
+            ("end", "11000"),
+            ("step", "1"),
+        ],
+    )
+    .await;
+    assert_eq!(answered.status(), StatusCode::OK);
+    let body: Value = answered.json().await.expect("a JSON body");
+    let points = body["data"]["result"][0]["values"]
+        .as_array()
+        .expect("one series of values")
+        .len();
+    assert_eq!(points, 11_001, "{body}");
+
+    let refused = form(
+        &app,
+        "/api/v1/query_range",
+        &key,
+        &[
+            ("query", "1"),
+            ("start", "0"),
+            ("end", "11001"),
+            ("step", "1"),
+        ],
+    )
+    .await;
+    let message =
+        assert_prom_error(refused, StatusCode::UNPROCESSABLE_ENTITY, "limit_exceeded").await;
+    assert!(message.contains("11,000 points"), "{message}");
+}

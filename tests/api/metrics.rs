@@ -460,7 +460,7 @@ async fn oversized_and_bomb_bodies_are_413() {
 /// Stops the tenant's actors so the next request rebuilds the head from the database.
 async fn restart_tenant(app: &TestApp, tenant_id: &str) {
     let tenant = tenant_id.parse().unwrap();
-    app.state.registry.stop(tenant).await.unwrap();
+    app.state.tenants.stop(tenant).await.unwrap();
 }
 
 #[actix_web::test]
@@ -768,7 +768,7 @@ async fn retention_removes_chunks_past_the_tenants_window() {
     })
     .await;
     let tenant: tidewatch::domain::TenantId = acme.id.parse().unwrap();
-    let aggregator = reader.state.registry.aggregator(tenant).await.unwrap();
+    let aggregator = reader.state.tenants.aggregator(tenant).await.unwrap();
     let (chunks, _) = aggregator
         .send(tidewatch::actors::aggregator::EnforceRetention)
         .await
@@ -863,7 +863,6 @@ async fn per_tenant_limit_overrides_apply_to_that_tenant_only() {
 async fn checkpoints_wait_for_samples_still_committing() {
     use std::sync::Arc;
     use tidewatch::actors::aggregator::{wal_append, AbandonBatch, AdmitBatch, ApplyBatch};
-    use tidewatch::actors::persister::AppendRecord;
     use tidewatch::domain::metrics::{Labels, MetricBatch, Origin, Sample, SeriesSamples};
 
     let app = spawn_app().await;
@@ -885,7 +884,7 @@ async fn checkpoints_wait_for_samples_still_committing() {
             origin: Origin::Line(1),
         }],
     });
-    let aggregator = app.state.registry.aggregator(tenant).await.unwrap();
+    let aggregator = app.state.tenants.aggregator(tenant).await.unwrap();
 
     // Admitted, then abandoned (its commit failed): checkpoints are not held back.
     let abandoned = aggregator
@@ -912,13 +911,13 @@ async fn checkpoints_wait_for_samples_still_committing() {
         usage.chunk_samples, 0,
         "the first full chunk reaches past the committing sample: {usage:?}"
     );
+    // Committed as the persister commits it (the writer's persister is its own).
     let wal_id = app
         .state
-        .persister
-        .send(AppendRecord(wal_append(tenant, &late).unwrap()))
+        .store
+        .append_wal(&[wal_append(tenant, &late).unwrap()])
         .await
-        .unwrap()
-        .unwrap();
+        .unwrap()[0];
     aggregator
         .send(ApplyBatch {
             wal_id,
@@ -960,7 +959,7 @@ async fn series_in_flight_hold_their_place_under_the_limit() {
     let (acme, _key) = tenant_with_key(&app, "acme").await;
     let aggregator = app
         .state
-        .registry
+        .tenants
         .aggregator(acme.id.parse().unwrap())
         .await
         .unwrap();

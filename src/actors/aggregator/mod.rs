@@ -16,8 +16,9 @@ use actix::{
 };
 
 use self::head::{AdmitError, CheckpointPlan, ChunkPolicy, Head, SeriesId};
+use crate::config::Config;
 use crate::domain::metrics::{Labels, MetricBatch, Sample};
-use crate::domain::time::{now_ms, DAY_MS};
+use crate::domain::time::{SharedClock, DAY_MS};
 use crate::domain::TenantId;
 use crate::self_metrics::ServiceMetrics;
 use crate::store::metrics::{Checkpoint, ChunkRow, NewSeries, WalAppend};
@@ -67,23 +68,44 @@ impl AggregatorConfig {
     }
 }
 
-impl Default for AggregatorConfig {
-    fn default() -> Self {
+impl AggregatorConfig {
+    /// The policy the service's options describe.
+    pub fn from_config(config: &Config) -> Self {
         Self {
-            head_window_ms: 2 * 3600 * 1000,
+            head_window_ms: config.head_window_secs as i64 * 1000,
             chunk: ChunkPolicy {
                 max_samples: 120,
                 max_span_ms: 2 * 3600 * 1000,
             },
-            max_active_series: 1_000_000,
-            ingest_samples_per_sec: 5_000_000.0,
-            ingest_burst_samples: 10_000_000.0,
-            checkpoint_after_samples: 2_000_000,
-            checkpoint_interval: Duration::from_secs(300),
-            raw_retention_ms: 15 * DAY_MS,
-            rollup_retention_ms: 400 * DAY_MS,
+            max_active_series: config.max_series_per_tenant,
+            ingest_samples_per_sec: config.ingest_samples_per_sec as f64,
+            ingest_burst_samples: config.ingest_burst_samples as f64,
+            checkpoint_after_samples: config.checkpoint_after_samples,
+            checkpoint_interval: Duration::from_secs(config.checkpoint_interval_secs),
+            raw_retention_ms: config.raw_retention_days as i64 * DAY_MS,
+            rollup_retention_ms: config.rollup_retention_days as i64 * DAY_MS,
         }
     }
+}
+
+/// The defaults are the service's defaults ([`Config::default`]): one source for both.
+impl Default for AggregatorConfig {
+    fn default() -> Self {
+        Self::from_config(&Config::default())
+    }
+}
+
+/// Why the aggregator could not do what it was asked (other than refusing a batch).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AggregatorError {
+    /// The head could not be rebuilt at start (database down); retry later.
+    #[error("the tenant's metric head could not be rebuilt: {0}")]
+    NotReady(String),
+    /// Nothing of the checkpoint was committed; the write-ahead records still hold it.
+    #[error("the checkpoint failed: {0}")]
+    CheckpointFailed(String),
+    #[error("the retention sweep failed: {0}")]
+    RetentionFailed(String),
 }
 
 /// Why a batch was refused before anything was stored.
@@ -108,6 +130,7 @@ pub struct MetricAggregator {
     store: Store,
     config: AggregatorConfig,
     metrics: ServiceMetrics,
+    clock: SharedClock,
     head: Head,
     /// Write-ahead records whose samples are in the head and not yet replaced by a checkpoint.
     applied_wal_ids: Vec<i64>,
@@ -127,7 +150,11 @@ pub struct MetricAggregator {
     /// Head size last reported to the process-wide gauges.
     reported: (i64, i64),
     /// Callers of [`CheckpointNow`] waiting for the running checkpoint.
-    checkpoint_waiters: Vec<tokio::sync::oneshot::Sender<()>>,
+    checkpoint_waiters: Vec<tokio::sync::oneshot::Sender<Result<(), AggregatorError>>>,
+    /// Told about every applied batch ([`AppliedBatch`]).
+    subscribers: Vec<actix::Recipient<AppliedBatch>>,
+    /// Sequence number of the last applied batch (0: none yet).
+    applied_sequence: u64,
 }
 
 impl MetricAggregator {
@@ -136,13 +163,15 @@ impl MetricAggregator {
         store: Store,
         config: AggregatorConfig,
         metrics: ServiceMetrics,
+        clock: SharedClock,
     ) -> Self {
         Self {
             tenant,
             store,
             config,
             metrics,
-            head: Head::new(now_ms() - config.head_window_ms),
+            head: Head::new(clock.now_ms() - config.head_window_ms),
+            clock,
             applied_wal_ids: Vec::new(),
             in_flight: HashMap::new(),
             next_ticket: 0,
@@ -157,14 +186,46 @@ impl MetricAggregator {
             },
             reported: (0, 0),
             checkpoint_waiters: Vec::new(),
+            subscribers: Vec::new(),
+            applied_sequence: 0,
         }
     }
 
-    fn notify_checkpoint_waiters(&mut self) {
+    /// Starts with these subscribers to applied batches.
+    pub fn with_subscribers(mut self, subscribers: Vec<actix::Recipient<AppliedBatch>>) -> Self {
+        self.subscribers = subscribers;
+        self
+    }
+
+    fn notify_checkpoint_waiters(&mut self, outcome: Result<(), AggregatorError>) {
         for waiter in self.checkpoint_waiters.drain(..) {
             // A waiter that gave up needs no answer.
-            let _ = waiter.send(());
+            let _ = waiter.send(outcome.clone());
         }
+    }
+
+    /// Tells every subscriber about an applied batch. A subscriber whose mailbox is full
+    /// misses it (and sees the gap in `sequence`); one that stopped is forgotten.
+    fn tell_subscribers(&mut self, batch: &Arc<MetricBatch>) {
+        self.applied_sequence += 1;
+        if self.subscribers.is_empty() {
+            return;
+        }
+        let applied = AppliedBatch {
+            tenant: self.tenant,
+            sequence: self.applied_sequence,
+            batch: batch.clone(),
+        };
+        let metrics = &self.metrics;
+        self.subscribers
+            .retain(|subscriber| match subscriber.try_send(applied.clone()) {
+                Ok(()) => true,
+                Err(actix::dev::SendError::Full(_)) => {
+                    metrics.applied_batches_missed.inc();
+                    true
+                }
+                Err(actix::dev::SendError::Closed(_)) => false,
+            });
     }
 
     fn report_size(&mut self) {
@@ -235,7 +296,7 @@ impl MetricAggregator {
     /// Seals what is due, writes it with the carry-over record in one transaction, then
     /// forgets the replaced write-ahead ids and trims the head to its window.
     fn checkpoint(&mut self, ctx: &mut Context<Self>) {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let plan = self
             .head
             .plan_checkpoint(now, self.config.chunk, &self.in_flight_limits());
@@ -253,23 +314,26 @@ impl MetricAggregator {
                 (plan, checkpoint)
             })
             .await
-            .map_err(|e| format!("encoding the checkpoint: {e}"))?;
-            let checkpoint = checkpoint?;
+            .map_err(|e| AggregatorError::CheckpointFailed(format!("encoding: {e}")))?;
+            let checkpoint = checkpoint.map_err(AggregatorError::CheckpointFailed)?;
             let carry_id = store
                 .write_checkpoint(tenant, checkpoint)
                 .await
-                .map_err(|e| e.to_string())?;
-            Ok::<_, String>((plan, carry_id))
+                .map_err(|e| AggregatorError::CheckpointFailed(e.to_string()))?;
+            Ok::<_, AggregatorError>((plan, carry_id))
         };
         ctx.spawn(work.into_actor(self).map(move |result, actor, ctx| {
             actor.checkpointing = false;
-            match result {
+            let outcome = match result {
                 Ok((plan, carry_id)) => {
                     actor.head.checkpoint_written(&plan);
                     actor.applied_wal_ids.extend(carry_id);
-                    actor.head.trim(now_ms() - actor.config.head_window_ms);
+                    actor
+                        .head
+                        .trim(actor.clock.now_ms() - actor.config.head_window_ms);
                     actor.report_size();
                     tracing::debug!(tenant = %actor.tenant, chunks = plan.chunks.len(), "checkpoint written");
+                    Ok(())
                 }
                 Err(e) => {
                     // Nothing was committed: the write-ahead records still hold everything.
@@ -277,9 +341,10 @@ impl MetricAggregator {
                     let mut ids = replaced;
                     ids.append(&mut actor.applied_wal_ids);
                     actor.applied_wal_ids = ids;
+                    Err(e)
                 }
-            }
-            actor.notify_checkpoint_waiters();
+            };
+            actor.notify_checkpoint_waiters(outcome);
             if actor.stop_when_checkpointed {
                 actix::ActorContext::stop(ctx);
             }
@@ -289,10 +354,10 @@ impl MetricAggregator {
     /// Deletes chunks and rollups past the tenant's retention; returns how many of each.
     fn retention_sweep(
         &self,
-    ) -> impl std::future::Future<Output = Result<(u64, u64), String>> + 'static {
+    ) -> impl std::future::Future<Output = Result<(u64, u64), AggregatorError>> + 'static {
         let store = self.store.clone();
         let tenant = self.tenant;
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let (raw_cutoff, rollup_cutoff) = (
             now - self.config.raw_retention_ms,
             now - self.config.rollup_retention_ms,
@@ -301,7 +366,7 @@ impl MetricAggregator {
             let deleted = store
                 .delete_expired_samples(tenant, raw_cutoff, rollup_cutoff)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| AggregatorError::RetentionFailed(e.to_string()))?;
             if deleted.0 + deleted.1 > 0 {
                 tracing::info!(%tenant, chunks = deleted.0, rollups = deleted.1, "retention removed expired data");
             }
@@ -403,7 +468,7 @@ impl Actor for MetricAggregator {
     fn started(&mut self, ctx: &mut Self::Context) {
         let store = self.store.clone();
         let tenant = self.tenant;
-        let window_start = now_ms() - self.config.head_window_ms;
+        let window_start = self.clock.now_ms() - self.config.head_window_ms;
         let load = async move {
             let limits = store
                 .get_tenant(tenant)
@@ -517,7 +582,7 @@ impl Handler<AdmitBatch> for MetricAggregator {
         if let Some(e) = &self.load_error {
             return Err(Refusal::NotReady(e.clone()));
         }
-        let oldest_allowed = now_ms() - self.config.raw_retention_ms;
+        let oldest_allowed = self.clock.now_ms() - self.config.raw_retention_ms;
         for series in &msg.0.series {
             if series
                 .samples
@@ -602,6 +667,7 @@ impl Handler<ApplyBatch> for MetricAggregator {
         }
         self.applied_wal_ids.push(wal_id);
         self.samples_since_checkpoint += batch.sample_count();
+        self.tell_subscribers(&batch);
         // Let go before signalling, so the sender's clone is the last and the batch is
         // freed on the thread that allocated it (cross-thread frees made the allocator take
         // fresh pages for every request).
@@ -614,13 +680,39 @@ impl Handler<ApplyBatch> for MetricAggregator {
     }
 }
 
+/// What the aggregator applied: every batch, in the order the head took them. `sequence`
+/// counts applied batches from 1 per aggregator start, so a gap shows a subscriber that
+/// fell behind its mailbox bound.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct AppliedBatch {
+    pub tenant: TenantId,
+    pub sequence: u64,
+    /// The series (labels) and their samples, as admitted.
+    pub batch: Arc<MetricBatch>,
+}
+
+/// Add a subscriber to applied batches (the supervisor keeps the list across restarts;
+/// see [`crate::actors::supervisor::SubscribeApplied`]).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Subscribe(pub actix::Recipient<AppliedBatch>);
+
+impl Handler<Subscribe> for MetricAggregator {
+    type Result = ();
+
+    fn handle(&mut self, msg: Subscribe, _: &mut Self::Context) {
+        self.subscribers.push(msg.0);
+    }
+}
+
 /// Apply the retention policy now (it also runs hourly); answers (chunks, rollups) deleted.
 #[derive(Message)]
-#[rtype(result = "Result<(u64, u64), String>")]
+#[rtype(result = "Result<(u64, u64), AggregatorError>")]
 pub struct EnforceRetention;
 
 impl Handler<EnforceRetention> for MetricAggregator {
-    type Result = actix::ResponseFuture<Result<(u64, u64), String>>;
+    type Result = actix::ResponseFuture<Result<(u64, u64), AggregatorError>>;
 
     fn handle(&mut self, _: EnforceRetention, _: &mut Self::Context) -> Self::Result {
         Box::pin(self.retention_sweep())
@@ -680,24 +772,30 @@ impl Handler<SelectSeries> for MetricAggregator {
 }
 
 /// Checkpoint now (tests, shutdown, benchmarks); answers when that checkpoint (or the one
-/// already running) has finished.
+/// already running) has finished, with its outcome.
 #[derive(Message)]
-#[rtype(result = "()")]
+#[rtype(result = "Result<(), AggregatorError>")]
 pub struct CheckpointNow;
 
 impl Handler<CheckpointNow> for MetricAggregator {
-    type Result = actix::ResponseFuture<()>;
+    type Result = actix::ResponseFuture<Result<(), AggregatorError>>;
 
     fn handle(&mut self, _: CheckpointNow, ctx: &mut Self::Context) -> Self::Result {
+        if let Some(e) = &self.load_error {
+            let refused = Err(AggregatorError::NotReady(e.clone()));
+            return Box::pin(async move { refused });
+        }
         let (done, finished) = tokio::sync::oneshot::channel();
         self.checkpoint_waiters.push(done);
-        if !self.checkpointing && self.load_error.is_none() {
+        if !self.checkpointing {
             self.checkpoint(ctx);
-        } else if self.load_error.is_some() {
-            self.notify_checkpoint_waiters();
         }
         Box::pin(async move {
-            let _ = finished.await;
+            finished.await.unwrap_or_else(|_| {
+                Err(AggregatorError::CheckpointFailed(
+                    "the aggregator stopped before the checkpoint finished".into(),
+                ))
+            })
         })
     }
 }

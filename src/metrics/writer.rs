@@ -1,10 +1,10 @@
 //! The metrics write path, shared by every ingest format:
 //! validate (pure) → admit (the tenant's aggregator: limits, ordering) → make durable
 //! (the persister's group commit) → apply to the head → acknowledge.
-//! Nothing reaches the database unless the whole batch is valid and admitted.
+//! Nothing reaches the database unless the whole batch is valid and admitted, and an
+//! admitted batch always ends applied or abandoned: both happen here, in one task.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use actix::Addr;
 
@@ -12,12 +12,11 @@ use crate::actors::aggregator::{
     wal_append, AbandonBatch, AdmitBatch, ApplyBatch, MetricAggregator, Refusal,
 };
 use crate::actors::persister::{AppendRecord, PersistError, Persister};
-use crate::actors::registry::RegistryError;
-use crate::app::AppState;
-use crate::domain::metrics::{validate_batch, MetricBatch, SampleRejection};
-use crate::domain::time::now_ms;
+use crate::actors::registry::{RegistryError, TenantRegistryHandle};
+use crate::domain::metrics::{validate_batch, MetricBatch, SampleLimits, SampleRejection};
+use crate::domain::time::SharedClock;
 use crate::domain::TenantId;
-use crate::self_metrics::ServiceMetrics;
+use crate::self_metrics::{IngestStage, ServiceMetrics, StageTimer};
 
 /// How many problems a rejection lists.
 pub const MAX_REPORTED_REJECTIONS: usize = 10;
@@ -48,45 +47,74 @@ fn join(rejections: &[SampleRejection]) -> String {
         .join("; ")
 }
 
-/// Stores a decoded batch for `tenant`; returns the number of samples acknowledged.
-pub async fn ingest(
-    state: &AppState,
-    tenant: TenantId,
-    batch: MetricBatch,
-) -> Result<usize, IngestFailure> {
-    let stages = StageTimer::new(&state.metrics);
-    let rejections = validate_batch(
-        &batch,
-        &state.config.sample_limits(),
-        now_ms(),
-        MAX_REPORTED_REJECTIONS,
-    );
-    if !rejections.is_empty() {
-        return Err(IngestFailure::Invalid(rejections));
+/// Stores decoded batches: the one way samples enter a tenant's store.
+#[derive(Clone)]
+pub struct MetricsWriter {
+    tenants: TenantRegistryHandle,
+    persister: Addr<Persister>,
+    metrics: ServiceMetrics,
+    limits: SampleLimits,
+    clock: SharedClock,
+}
+
+impl MetricsWriter {
+    pub fn new(
+        tenants: TenantRegistryHandle,
+        persister: Addr<Persister>,
+        metrics: ServiceMetrics,
+        limits: SampleLimits,
+        clock: SharedClock,
+    ) -> Self {
+        Self {
+            tenants,
+            persister,
+            metrics,
+            limits,
+            clock,
+        }
     }
-    let samples = batch.sample_count();
-    if samples == 0 {
-        return Ok(0);
+
+    /// Stores a decoded batch for `tenant`; returns the number of samples acknowledged
+    /// (durable: they survive a crash from here on).
+    pub async fn write(
+        &self,
+        tenant: TenantId,
+        batch: MetricBatch,
+    ) -> Result<usize, IngestFailure> {
+        let stages = StageTimer::new(&self.metrics);
+        let rejections = validate_batch(
+            &batch,
+            &self.limits,
+            self.clock.now_ms(),
+            MAX_REPORTED_REJECTIONS,
+        );
+        if !rejections.is_empty() {
+            return Err(IngestFailure::Invalid(rejections));
+        }
+        let samples = batch.sample_count();
+        if samples == 0 {
+            return Ok(0);
+        }
+        let batch = Arc::new(batch);
+        stages.lap(IngestStage::Validate);
+        let aggregator = self.tenants.aggregator(tenant).await?;
+        // The rest runs as a task of its own: once admitted, a batch must end up applied or
+        // abandoned (and an acknowledged one in the head) even if the client goes away and
+        // this request's future is dropped half-way.
+        let tail = store_admitted(
+            tenant,
+            aggregator,
+            self.persister.clone(),
+            self.metrics.clone(),
+            batch,
+        );
+        let samples = actix_rt::spawn(tail).await.map_err(|e| {
+            tracing::error!(%tenant, error = %e, "ingest task failed");
+            IngestFailure::Persist(PersistError::Lost)
+        })??;
+        self.metrics.ingested_samples.inc_by(samples as u64);
+        Ok(samples)
     }
-    let batch = Arc::new(batch);
-    stages.lap("validate");
-    let aggregator = state.registry.aggregator(tenant).await?;
-    // The rest runs as a task of its own: once admitted, a batch must end up applied or
-    // abandoned (and an acknowledged one in the head) even if the client goes away and
-    // this request's future is dropped half-way.
-    let tail = store_admitted(
-        tenant,
-        aggregator,
-        state.persister.clone(),
-        state.metrics.clone(),
-        batch,
-    );
-    let samples = actix_rt::spawn(tail).await.map_err(|e| {
-        tracing::error!(%tenant, error = %e, "ingest task failed");
-        IngestFailure::Persist(PersistError::Lost)
-    })??;
-    state.metrics.ingested_samples.inc_by(samples as u64);
-    Ok(samples)
 }
 
 /// Admit → make durable → apply, for one validated batch.
@@ -102,12 +130,12 @@ async fn store_admitted(
     // refused batch (rare) costs one wasted encoding.
     let admission = aggregator.send(AdmitBatch(batch.clone()));
     let record = wal_append(tenant, &batch).expect("a batch with samples has a write-ahead record");
-    let stages = stages.lap("encode");
+    let stages = stages.lap(IngestStage::Encode);
     let admitted = admission
         .await
         .map_err(RegistryError::SupervisorLost)?
         .map_err(RefusalError)?;
-    let stages = stages.lap("admit");
+    let stages = stages.lap(IngestStage::Admit);
     let committed = persister.send(AppendRecord(record)).await;
     let wal_id = match committed.unwrap_or(Err(PersistError::Lost)) {
         Ok(id) => id,
@@ -118,7 +146,7 @@ async fn store_admitted(
             return Err(e.into());
         }
     };
-    stages.lap("commit");
+    stages.lap(IngestStage::Commit);
     // Durable from here on. The answer need not wait for the head: the apply is queued in
     // the aggregator's mailbox (do_send: never held back by a full mailbox), so any query
     // the client sends after this answer is handled after it. If the aggregator is gone,
@@ -137,28 +165,4 @@ async fn store_admitted(
         drop(batch);
     });
     Ok(samples)
-}
-
-/// Observes how long each write-path stage took into `ingest_stage_seconds`.
-pub(crate) struct StageTimer<'a> {
-    metrics: &'a ServiceMetrics,
-    since: Instant,
-}
-
-impl<'a> StageTimer<'a> {
-    pub(crate) fn new(metrics: &'a ServiceMetrics) -> Self {
-        Self {
-            metrics,
-            since: Instant::now(),
-        }
-    }
-
-    /// Records the time since the previous lap as `stage` and starts the next lap.
-    pub(crate) fn lap(self, stage: &str) -> Self {
-        self.metrics
-            .ingest_stage_seconds
-            .with_label_values(&[stage])
-            .observe(self.since.elapsed().as_secs_f64());
-        Self::new(self.metrics)
-    }
 }

@@ -1,30 +1,23 @@
-//! The metrics read path: a query's selections are answered from the tenant's aggregator
-//! (the in-memory head) and, for older data, from sealed chunks in the database; the
-//! engine then evaluates over what was fetched.
+//! Fetching a query's selections: from the tenant's aggregator (the in-memory head) and,
+//! for older data, from sealed chunks in the database.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
+use super::reader::ReadError;
 use crate::actors::aggregator::{LabelFilter, SelectSeries, SelectedSeries};
-use crate::actors::registry::RegistryError;
-use crate::app::AppState;
+use crate::actors::registry::{RegistryError, TenantRegistryHandle};
 use crate::domain::metrics::{Labels, Sample, METRIC_NAME_LABEL};
 use crate::domain::TenantId;
 use crate::query::{QueryError, Selection, SeriesSource};
-use crate::store::StoreError;
+use crate::store::Store;
 use crate::tsdb::chunk::decode_chunk;
 
-/// Why data could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum ReadError {
-    #[error(transparent)]
-    Query(#[from] QueryError),
-    #[error(transparent)]
-    Registry(#[from] RegistryError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("a stored chunk is unreadable: {0}")]
-    Corrupt(String),
+/// Where series come from: the tenants' heads and the store's sealed chunks.
+#[derive(Clone)]
+pub(super) struct Sources {
+    pub tenants: TenantRegistryHandle,
+    pub store: Store,
 }
 
 /// Series with their samples, as a selection returns them.
@@ -74,13 +67,13 @@ fn pinned_name(selection: &Selection) -> Option<String> {
 
 /// Series matching `selection` with their samples in its range, from memory and chunks.
 async fn fetch_one(
-    state: &AppState,
+    sources: &Sources,
     tenant: TenantId,
     selection: &Selection,
     max_series: usize,
     keep_empty: bool,
 ) -> Result<Vec<(Labels, Vec<Sample>)>, ReadError> {
-    let aggregator = state.registry.aggregator(tenant).await?;
+    let aggregator = sources.tenants.aggregator(tenant).await?;
     let filter_selection = selection.clone();
     let filter: LabelFilter = Arc::new(move |labels: &Labels| filter_selection.matches(labels));
     let SelectedSeries {
@@ -109,7 +102,7 @@ async fn fetch_one(
     if selection.start_ms < covered_from_ms && !merged.is_empty() {
         let ids: Vec<i64> = merged.iter().map(|(id, _, _)| *id).collect();
         let older_end = selection.end_ms.min(covered_from_ms - 1);
-        let chunks = state
+        let chunks = sources
             .store
             .load_chunks(tenant, &ids, selection.start_ms, older_end)
             .await?;
@@ -142,8 +135,8 @@ async fn fetch_one(
 }
 
 /// Everything the given selections need.
-pub async fn prefetch(
-    state: &AppState,
+pub(super) async fn prefetch(
+    sources: &Sources,
     tenant: TenantId,
     selections: Vec<Selection>,
     max_series: usize,
@@ -154,7 +147,7 @@ pub async fn prefetch(
             entry.readers += 1;
             continue;
         }
-        let series = fetch_one(state, tenant, &selection, max_series, false).await?;
+        let series = fetch_one(sources, tenant, &selection, max_series, false).await?;
         entries.push(Prefetch {
             selection,
             series,
@@ -169,8 +162,8 @@ pub async fn prefetch(
 /// Label sets of the series matching any of the selections (for `/api/v1/series`,
 /// `/labels`, `/label/…/values`). With `require_samples`, only series holding samples in
 /// the selection's range count; without, every indexed series does (no time range given).
-pub async fn matching_series(
-    state: &AppState,
+pub(super) async fn matching_series(
+    sources: &Sources,
     tenant: TenantId,
     selections: Vec<Selection>,
     max_series: usize,
@@ -179,14 +172,14 @@ pub async fn matching_series(
     let mut out = BTreeSet::new();
     for selection in selections {
         let series = if require_samples {
-            fetch_one(state, tenant, &selection, max_series, false).await?
+            fetch_one(sources, tenant, &selection, max_series, false).await?
         } else {
             let everything = Selection {
                 start_ms: i64::MAX,
                 end_ms: i64::MIN,
                 ..selection
             };
-            fetch_one(state, tenant, &everything, max_series, true).await?
+            fetch_one(sources, tenant, &everything, max_series, true).await?
         };
         out.extend(series.into_iter().map(|(labels, _)| labels));
         if out.len() > max_series {

@@ -1,0 +1,24 @@
+//! What HTTP handlers reach: the components built at start, each one handed over
+//! explicitly. Nothing below `http/` sees this type.
+
+use std::sync::Arc;
+
+use crate::actors::registry::TenantRegistryHandle;
+use crate::auth::Authenticator;
+use crate::config::Config;
+use crate::metrics::{MetricsReader, MetricsWriter};
+use crate::self_metrics::ServiceMetrics;
+use crate::store::Store;
+
+/// The handlers' view of the application.
+pub struct AppState {
+    /// Request-level limits (body sizes, timeouts) the handlers apply.
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub auth: Authenticator,
+    pub tenants: TenantRegistryHandle,
+    pub writer: MetricsWriter,
+    pub reader: MetricsReader,
+    pub metrics: ServiceMetrics,
+    pub redis: Option<redis::Client>,
+}
