@@ -3,16 +3,14 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix::Actor;
-use actix_web::body::MessageBody;
-use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::middleware::{from_fn, Next};
-use actix_web::{web, App, HttpMessage, HttpServer};
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
-use tracing_actix_web::{RequestId, TracingLogger};
+use tracing_actix_web::TracingLogger;
 
 use crate::actors::aggregator::AggregatorConfig;
 use crate::actors::login_throttle::{LoginThrottle, ThrottleLimits};
@@ -23,7 +21,7 @@ use crate::auth::jwt::{load_or_create_secret, JwtKeys};
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::domain::time::SystemClock;
-use crate::http::error::{json_error, path_error, query_error, ApiError};
+use crate::http::error::{json_error, path_error, query_error};
 pub use crate::http::state::AppState;
 use crate::metrics::{MetricsReader, MetricsWriter, ReaderLimits};
 use crate::query_threads::QueryThreads;
@@ -174,10 +172,10 @@ impl Application {
                 .app_data(web::PathConfig::default().error_handler(path_error))
                 .app_data(web::QueryConfig::default().error_handler(query_error))
                 .configure(crate::http::configure)
-                .default_service(web::to(unknown_route))
-                .wrap(from_fn(crate::panic_net::catch_request_panics))
+                .default_service(web::to(crate::http::middleware::unknown_route))
+                .wrap(from_fn(crate::http::middleware::catch_request_panics))
                 .wrap(from_fn(crate::http::body::limit_body_time))
-                .wrap(from_fn(observe_request))
+                .wrap(from_fn(crate::http::middleware::observe_request))
                 .wrap(TracingLogger::default())
         })
         .shutdown_timeout(shutdown_timeout);
@@ -231,64 +229,3 @@ impl Application {
 
 /// How long shutdown waits for tenants' actors to finish what they are writing.
 const TENANT_SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
-
-/// No route matched: 405 with `Allow` when the path exists under other methods (TRACE,
-/// a GET on a POST-only route, …), 404 otherwise.
-async fn unknown_route(req: actix_web::HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
-    match crate::http::openapi::allowed_methods(req.path()) {
-        Some(allowed) => {
-            let allow = allowed.join(", ");
-            let error = ApiError::new(
-                actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                format!(
-                    "{} is not allowed on {}; allowed: {allow}",
-                    req.method(),
-                    req.path()
-                ),
-            );
-            let mut response = actix_web::ResponseError::error_response(&error);
-            response.headers_mut().insert(
-                actix_web::http::header::ALLOW,
-                HeaderValue::from_str(&allow).expect("method names are valid header text"),
-            );
-            Ok(response)
-        }
-        None => Err(ApiError::not_found("route")),
-    }
-}
-
-/// Counts and times every request by its route pattern, and returns the request id.
-async fn observe_request(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let started = Instant::now();
-    let metrics = req
-        .app_data::<web::Data<AppState>>()
-        .map(|s| s.metrics.clone());
-    let request_id = req.extensions().get::<RequestId>().map(|id| id.to_string());
-    let method = req.method().to_string();
-    let mut response = next.call(req).await?;
-    let route = response
-        .request()
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".to_owned());
-    if let Some(metrics) = metrics {
-        let status = response.status().as_u16().to_string();
-        metrics
-            .http_requests
-            .with_label_values(&[route.as_str(), method.as_str(), status.as_str()])
-            .inc();
-        metrics
-            .http_latency
-            .with_label_values(&[route.as_str(), method.as_str()])
-            .observe(started.elapsed().as_secs_f64());
-    }
-    if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
-        response
-            .headers_mut()
-            .insert(HeaderName::from_static("x-request-id"), id);
-    }
-    Ok(response)
-}

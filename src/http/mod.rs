@@ -8,6 +8,7 @@ pub mod body;
 pub mod error;
 pub mod extract;
 pub mod ingest;
+pub mod middleware;
 pub mod openapi;
 pub mod ops;
 pub mod prometheus;

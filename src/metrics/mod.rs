@@ -1,5 +1,5 @@
 //! The metric write and read paths, as components built once at start
-//! ([`crate::app::Application`]) and handed to whoever needs them: the HTTP handlers today,
+//! (by `app::Application`) and handed to whoever needs them: the HTTP handlers today,
 //! the alert evaluator and the live hub next. Neither knows about HTTP.
 //!
 //! - [`MetricsWriter`]: validate → admit (the tenant's aggregator) → make durable (the
