@@ -9,6 +9,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod domain;
+pub mod error;
 pub mod http;
 pub mod ingest;
 pub mod metrics;

@@ -87,6 +87,26 @@ fn serve(receiver: &Mutex<Receiver<Job>>) {
     }
 }
 
+impl crate::error::Classify for QueryThreadError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        match self {
+            Self::Busy { .. } => crate::error::ErrorKind::Unavailable,
+            Self::Panicked => crate::error::ErrorKind::Internal,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Busy { .. } => "overloaded",
+            Self::Panicked => "internal",
+        }
+    }
+
+    fn retry_after_secs(&self) -> Option<u64> {
+        matches!(self, Self::Busy { .. }).then_some(1)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

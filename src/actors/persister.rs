@@ -9,6 +9,7 @@ use actix::{
 };
 use tokio::sync::oneshot;
 
+use crate::ingest::IngestError;
 use crate::self_metrics::{IngestStage, ServiceMetrics, StageTimer};
 use crate::store::metrics::WalAppend;
 use crate::store::{Store, StoreError};
@@ -22,6 +23,15 @@ pub enum PersistError {
     Store(String),
     #[error("the persister stopped before committing")]
     Lost,
+}
+
+impl From<PersistError> for IngestError {
+    fn from(err: PersistError) -> Self {
+        match err {
+            PersistError::Overloaded { queued_bytes } => IngestError::Overloaded { queued_bytes },
+            other => IngestError::StorageFailed(other.to_string()),
+        }
+    }
 }
 
 /// Bounds of the queue in front of the database.

@@ -21,6 +21,8 @@ use super::supervisor::{
     TenantRuntime, TenantServices, TenantSupervisor,
 };
 use crate::domain::TenantId;
+use crate::error::{Classify, ErrorKind};
+use crate::ingest::IngestError;
 use crate::self_metrics::ServiceMetrics;
 
 /// Why a tenant's supervisor could not answer.
@@ -30,6 +32,22 @@ pub enum RegistryError {
     SupervisorLost(actix::MailboxError),
     #[error("the tenant registry is not running: {0}")]
     RegistryLost(actix::MailboxError),
+}
+
+impl From<RegistryError> for IngestError {
+    fn from(err: RegistryError) -> Self {
+        IngestError::StorageFailed(err.to_string())
+    }
+}
+
+impl Classify for RegistryError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Unavailable
+    }
+
+    fn code(&self) -> &'static str {
+        "tenant_unavailable"
+    }
 }
 
 /// The `actor` label of the registry's mailbox gauge.

@@ -47,3 +47,48 @@ pub enum AuthError {
     #[error("internal error: {0}")]
     Internal(String),
 }
+
+impl crate::error::Classify for AuthError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind;
+        match self {
+            AuthError::MissingCredential
+            | AuthError::MalformedCredential(_)
+            | AuthError::InvalidToken
+            | AuthError::InvalidApiKey
+            | AuthError::InvalidLogin
+            | AuthError::Disabled => ErrorKind::Unauthorized,
+            AuthError::TenantRequired => ErrorKind::InvalidInput,
+            AuthError::Forbidden(_) => ErrorKind::Forbidden,
+            AuthError::RateLimited { .. } => ErrorKind::RateLimited,
+            AuthError::Store(store) => store.kind(),
+            AuthError::Internal(_) => ErrorKind::Internal,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            AuthError::TenantRequired => "tenant_required",
+            AuthError::Forbidden(_) => "forbidden",
+            AuthError::RateLimited { .. } => "rate_limited",
+            AuthError::Store(store) => store.code(),
+            AuthError::Internal(_) => "internal",
+            _ => "unauthorized",
+        }
+    }
+
+    fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            AuthError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            AuthError::Store(store) => store.retry_after_secs(),
+            _ => None,
+        }
+    }
+
+    fn public_message(&self) -> String {
+        match self {
+            AuthError::Store(store) => store.public_message(),
+            other => other.to_string(),
+        }
+    }
+}

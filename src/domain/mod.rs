@@ -29,3 +29,13 @@ impl ValidationError {
         }
     }
 }
+
+impl crate::error::Classify for ValidationError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        crate::error::ErrorKind::Unprocessable
+    }
+
+    fn code(&self) -> &'static str {
+        "invalid_field"
+    }
+}

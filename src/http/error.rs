@@ -1,5 +1,7 @@
-//! The one error type handlers return, and how every lower-layer error maps onto an
-//! HTTP status and a stable `code`. Body: `{"error":{"code":"…","message":"…"}}`.
+//! The one error type handlers return. Every lower-layer error classifies itself
+//! ([`crate::error::Classify`]); [`status_of`] maps its kind to a status, once. Body:
+//! `{"error":{"code":"…","message":"…"}}`, or, on the Prometheus API, the same inside
+//! Prometheus' envelope (`status`, `errorType`), both from one [`ApiError`].
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::http::header::{self, HeaderValue};
@@ -7,10 +9,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
 
-use crate::actors::registry::RegistryError;
-use crate::auth::AuthError;
-use crate::domain::ValidationError;
-use crate::store::StoreError;
+use crate::error::{Classify, ErrorKind};
 
 /// An error answer: status, machine-readable code, human-readable message.
 #[derive(Debug, Clone)]
@@ -19,6 +18,49 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub retry_after_secs: Option<u64>,
+    /// Which body shape answers it.
+    pub shape: ErrorShape,
+}
+
+/// The body an error is rendered in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ErrorShape {
+    /// `{"error":{"code","message"}}`
+    #[default]
+    Tidewatch,
+    /// `{"status":"error","errorType","error":{"code","message"}}`, for the Prometheus
+    /// HTTP API (Grafana and promtool read `errorType`).
+    Prometheus,
+}
+
+/// The status for each kind of error: the one mapping.
+pub fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::InvalidInput => StatusCode::BAD_REQUEST,
+        ErrorKind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl<E: Classify> From<E> for ApiError {
+    fn from(err: E) -> Self {
+        let kind = err.kind();
+        if kind == ErrorKind::Internal {
+            return Self::internal(err.to_string());
+        }
+        Self {
+            retry_after_secs: err.retry_after_secs(),
+            ..Self::new(status_of(kind), err.code(), err.public_message())
+        }
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -34,6 +76,15 @@ pub struct ErrorDetail {
     pub message: String,
 }
 
+/// The Prometheus API's error body, with our `error` object.
+#[derive(Serialize)]
+struct PrometheusErrorBody {
+    status: &'static str,
+    #[serde(rename = "errorType")]
+    error_type: &'static str,
+    error: ErrorDetail,
+}
+
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
@@ -41,6 +92,27 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after_secs: None,
+            shape: ErrorShape::Tidewatch,
+        }
+    }
+
+    /// The same error in the Prometheus API's envelope.
+    pub fn in_prometheus_shape(self) -> Self {
+        Self {
+            shape: ErrorShape::Prometheus,
+            ..self
+        }
+    }
+
+    /// Prometheus' `errorType` for this error.
+    pub fn prometheus_error_type(&self) -> &'static str {
+        match (self.status, self.code) {
+            (StatusCode::SERVICE_UNAVAILABLE, "timeout") => "timeout",
+            (StatusCode::SERVICE_UNAVAILABLE, _) => "unavailable",
+            (StatusCode::UNPROCESSABLE_ENTITY, _) => "execution",
+            (StatusCode::INTERNAL_SERVER_ERROR, _) => "internal",
+            (StatusCode::NOT_FOUND, _) => "not_found",
+            _ => "bad_data",
         }
     }
 
@@ -100,75 +172,18 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        self.response_builder().json(ErrorBody {
-            error: ErrorDetail {
-                code: self.code.to_owned(),
-                message: self.message.clone(),
-            },
-        })
-    }
-}
-
-impl From<AuthError> for ApiError {
-    fn from(err: AuthError) -> Self {
-        let message = err.to_string();
-        match err {
-            AuthError::MissingCredential
-            | AuthError::MalformedCredential(_)
-            | AuthError::InvalidToken
-            | AuthError::InvalidApiKey
-            | AuthError::InvalidLogin
-            | AuthError::Disabled => Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message),
-            AuthError::TenantRequired => Self::bad_request("tenant_required", message),
-            AuthError::Forbidden(_) => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
-            AuthError::RateLimited { retry_after_secs } => Self {
-                retry_after_secs: Some(retry_after_secs),
-                ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
-            },
-            AuthError::Store(store) => store.into(),
-            AuthError::Internal(detail) => Self::internal(detail),
+        let error = ErrorDetail {
+            code: self.code.to_owned(),
+            message: self.message.clone(),
+        };
+        match self.shape {
+            ErrorShape::Tidewatch => self.response_builder().json(ErrorBody { error }),
+            ErrorShape::Prometheus => self.response_builder().json(PrometheusErrorBody {
+                status: "error",
+                error_type: self.prometheus_error_type(),
+                error,
+            }),
         }
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(err: StoreError) -> Self {
-        match err {
-            StoreError::NotFound(what) => Self::not_found(what),
-            StoreError::Conflict(message) => Self::new(StatusCode::CONFLICT, "conflict", message),
-            other if other.is_unavailable() => {
-                tracing::warn!(error = %other, "database unavailable");
-                Self {
-                    retry_after_secs: Some(1),
-                    ..Self::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "unavailable",
-                        "the database is unavailable; nothing was changed; retry shortly",
-                    )
-                }
-            }
-            other => Self::internal(other.to_string()),
-        }
-    }
-}
-
-impl From<ValidationError> for ApiError {
-    fn from(err: ValidationError) -> Self {
-        Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_field",
-            err.to_string(),
-        )
-    }
-}
-
-impl From<RegistryError> for ApiError {
-    fn from(err: RegistryError) -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "tenant_unavailable",
-            err.to_string(),
-        )
     }
 }
 
@@ -208,82 +223,4 @@ pub fn path_error(err: PathError, _: &HttpRequest) -> actix_web::Error {
 
 pub fn query_error(err: QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
     ApiError::bad_request("invalid_query", format!("invalid query string: {err}")).into()
-}
-
-impl From<crate::metrics::IngestFailure> for ApiError {
-    fn from(err: crate::metrics::IngestFailure) -> Self {
-        use crate::actors::aggregator::head::AdmitError;
-        use crate::actors::aggregator::Refusal;
-        use crate::actors::persister::PersistError;
-        use crate::metrics::{IngestFailure, RefusalError};
-        let message = err.to_string();
-        match err {
-            IngestFailure::Invalid(_) => Self::bad_request("invalid_samples", message),
-            IngestFailure::Refused(RefusalError(Refusal::Admit(AdmitError::SeriesLimit { limit, series }))) => Self::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "series_limit",
-                format!("the tenant has reached its limit of {limit} active series; refused new series {series}; nothing was stored"),
-            ),
-            IngestFailure::Refused(RefusalError(Refusal::Admit(AdmitError::TooOld { origin, series, sealed_until_ms }))) => Self::bad_request(
-                "out_of_order",
-                format!("{origin}: series {series} already has sealed samples up to {sealed_until_ms} ms; older samples are rejected; nothing was stored"),
-            ),
-            IngestFailure::Refused(RefusalError(Refusal::Admit(AdmitError::DuplicateSample { origin, series, timestamp_ms }))) => Self::bad_request(
-                "duplicate_sample",
-                format!("{origin}: duplicate sample for timestamp {timestamp_ms} ms: series {series} already has a different value there; nothing was stored"),
-            ),
-            IngestFailure::Refused(RefusalError(Refusal::Admit(AdmitError::BeyondRetention { origin, series, retention_days }))) => Self::bad_request(
-                "invalid_samples",
-                format!("{origin}: series {series} has a sample older than the tenant's retention of {retention_days} days; nothing was stored"),
-            ),
-            IngestFailure::Refused(RefusalError(Refusal::RateLimited { retry_after_secs })) => Self {
-                retry_after_secs: Some(retry_after_secs),
-                ..Self::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "rate_limited",
-                    format!("the tenant's ingest rate limit is exceeded; retry in {retry_after_secs} s; nothing was stored"),
-                )
-            },
-            IngestFailure::Refused(RefusalError(Refusal::NotReady(detail))) => {
-                tracing::error!(%detail, "aggregator not ready");
-                Self {
-                    retry_after_secs: Some(5),
-                    ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", "the tenant's metric store is not ready; retry shortly")
-                }
-            }
-            IngestFailure::Persist(PersistError::Overloaded { .. }) => Self {
-                retry_after_secs: Some(1),
-                ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", message)
-            },
-            IngestFailure::Persist(_) | IngestFailure::Registry(_) => {
-                tracing::error!(%message, "ingest failed");
-                Self {
-                    retry_after_secs: Some(1),
-                    ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", "storing the batch failed; nothing was acknowledged; retry")
-                }
-            }
-        }
-    }
-}
-
-impl From<crate::ingest::IngestError> for ApiError {
-    fn from(err: crate::ingest::IngestError) -> Self {
-        use crate::ingest::IngestError;
-        let message = err.to_string();
-        match err {
-            IngestError::Malformed { .. } => {
-                Self::bad_request("invalid_body", format!("{message}; nothing was stored"))
-            }
-            IngestError::TooLarge { .. } | IngestError::TooManySeries { .. } => {
-                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
-            }
-            IngestError::UnsupportedEncoding(_) | IngestError::UnsupportedMediaType(_) => {
-                Self::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_media_type",
-                    message,
-                )
-            }
-        }
-    }
 }

@@ -6,8 +6,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use actix_web::http::StatusCode;
-use actix_web::{get, route, web, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{get, route, web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -16,94 +15,11 @@ use super::extract::TenantAccess;
 use super::state::AppState;
 use crate::auth::principal::Read;
 use crate::domain::time::now_ms;
-use crate::metrics::{QueryBudget, RangeQuery, ReadError, SeriesQuery};
-use crate::query::{parse_duration, parse_limit, parse_time, QueryError, TimeParam};
-use crate::query_threads::QueryThreadError;
+use crate::metrics::{QueryBudget, RangeQuery, SeriesQuery};
+use crate::query::{parse_duration, parse_limit, parse_time, TimeParam};
 
-/// An error in Prometheus's envelope.
-#[derive(Debug)]
-pub struct PromError {
-    api: ApiError,
-    error_type: &'static str,
-}
-
-impl std::fmt::Display for PromError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.api.fmt(f)
-    }
-}
-
-impl ResponseError for PromError {
-    fn status_code(&self) -> StatusCode {
-        self.api.status
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        self.api.response_builder().json(json!({
-            "status": "error",
-            "errorType": self.error_type,
-            "error": {"code": self.api.code, "message": self.api.message},
-        }))
-    }
-}
-
-fn bad_data(message: impl Into<String>) -> PromError {
-    PromError {
-        api: ApiError::bad_request("bad_data", message),
-        error_type: "bad_data",
-    }
-}
-
-impl From<QueryError> for PromError {
-    fn from(err: QueryError) -> Self {
-        let error_type = err.error_type();
-        let message = err.to_string();
-        let api = match err {
-            QueryError::BadData(_) => ApiError::bad_request("bad_data", message),
-            QueryError::Unsupported(_) => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unsupported", message)
-            }
-            QueryError::LimitExceeded(_) => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "limit_exceeded", message)
-            }
-            QueryError::Execution(_) => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "execution", message)
-            }
-            QueryError::Timeout => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", message)
-            }
-        };
-        Self { api, error_type }
-    }
-}
-
-impl From<ReadError> for PromError {
-    fn from(err: ReadError) -> Self {
-        match err {
-            ReadError::Query(q) => q.into(),
-            ReadError::QueryThreads(t) => t.into(),
-            other => Self {
-                api: ApiError {
-                    retry_after_secs: Some(1),
-                    ..ApiError::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "unavailable",
-                        other.to_string(),
-                    )
-                },
-                error_type: "unavailable",
-            },
-        }
-    }
-}
-
-impl From<ApiError> for PromError {
-    fn from(api: ApiError) -> Self {
-        Self {
-            api,
-            error_type: "bad_data",
-        }
-    }
+fn bad_data(message: impl Into<String>) -> ApiError {
+    ApiError::bad_request("bad_data", message)
 }
 
 /// Request parameters from the query string and, for POST, the form body; `match[]`
@@ -116,7 +32,7 @@ impl Params {
         req: &HttpRequest,
         payload: web::Payload,
         max_body: usize,
-    ) -> Result<Self, PromError> {
+    ) -> Result<Self, ApiError> {
         let mut pairs: Vec<(String, String)> = url_pairs(req.query_string().as_bytes());
         let form = req
             .headers()
@@ -146,7 +62,7 @@ impl Params {
             .collect()
     }
 
-    fn required(&self, name: &str) -> Result<&str, PromError> {
+    fn required(&self, name: &str) -> Result<&str, ApiError> {
         self.one(name)
             .ok_or_else(|| bad_data(format!("invalid parameter {name:?}: missing")))
     }
@@ -159,7 +75,7 @@ fn url_pairs(bytes: &[u8]) -> Vec<(String, String)> {
 }
 
 /// A time parameter that must be a point in time.
-fn point_in_time(text: &str, name: &str) -> Result<i64, PromError> {
+fn point_in_time(text: &str, name: &str) -> Result<i64, ApiError> {
     match parse_time(text, name)? {
         TimeParam::At(ms) => Ok(ms),
         TimeParam::Unbounded => Err(bad_data(format!(
@@ -174,7 +90,7 @@ fn success(data: impl Serialize) -> HttpResponse {
 
 /// The request's budget: `TIDEWATCH_QUERY_TIMEOUT_SECS`, or a shorter `timeout`
 /// parameter, counted from now across parsing, fetching and evaluating.
-fn budget(state: &AppState, params: &Params) -> Result<QueryBudget, PromError> {
+fn budget(state: &AppState, params: &Params) -> Result<QueryBudget, ApiError> {
     let requested = match params.one("timeout") {
         Some(text) => {
             let ms = parse_duration(text, "timeout")?;
@@ -190,33 +106,11 @@ fn budget(state: &AppState, params: &Params) -> Result<QueryBudget, PromError> {
     Ok(state.reader.budget(requested))
 }
 
-impl From<QueryThreadError> for PromError {
-    fn from(err: QueryThreadError) -> Self {
-        match err {
-            QueryThreadError::Busy { .. } => Self {
-                api: ApiError {
-                    retry_after_secs: Some(1),
-                    ..ApiError::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "overloaded",
-                        err.to_string(),
-                    )
-                },
-                error_type: "unavailable",
-            },
-            QueryThreadError::Panicked => Self {
-                api: ApiError::internal(err.to_string()),
-                error_type: "internal",
-            },
-        }
-    }
-}
-
 async fn instant_query(
     state: &AppState,
     tenant: crate::domain::TenantId,
     params: &Params,
-) -> Result<HttpResponse, PromError> {
+) -> Result<HttpResponse, ApiError> {
     let budget = budget(state, params)?;
     let text = params.required("query")?.to_owned();
     let time = match params.one("time") {
@@ -231,7 +125,7 @@ async fn range_query(
     state: &AppState,
     tenant: crate::domain::TenantId,
     params: &Params,
-) -> Result<HttpResponse, PromError> {
+) -> Result<HttpResponse, ApiError> {
     let budget = budget(state, params)?;
     let range = RangeQuery {
         text: params.required("query")?.to_owned(),
@@ -295,9 +189,12 @@ pub async fn query(
     access: TenantAccess<Read>,
     req: HttpRequest,
     payload: web::Payload,
-) -> Result<HttpResponse, PromError> {
-    let params = Params::read(&req, payload, state.config.max_body_bytes).await?;
-    instant_query(&state, access.tenant(), &params).await
+) -> Result<HttpResponse, ApiError> {
+    let answer = async {
+        let params = Params::read(&req, payload, state.config.max_body_bytes).await?;
+        instant_query(&state, access.tenant(), &params).await
+    };
+    answer.await.map_err(ApiError::in_prometheus_shape)
 }
 
 /// Range query (`query`, `start`, `end`, `step`, `timeout`); GET or form POST.
@@ -320,9 +217,12 @@ pub async fn query_range(
     access: TenantAccess<Read>,
     req: HttpRequest,
     payload: web::Payload,
-) -> Result<HttpResponse, PromError> {
-    let params = Params::read(&req, payload, state.config.max_body_bytes).await?;
-    range_query(&state, access.tenant(), &params).await
+) -> Result<HttpResponse, ApiError> {
+    let answer = async {
+        let params = Params::read(&req, payload, state.config.max_body_bytes).await?;
+        range_query(&state, access.tenant(), &params).await
+    };
+    answer.await.map_err(ApiError::in_prometheus_shape)
 }
 
 /// The label sets a metadata request (`match[]`, `start`, `end`, `limit`) refers to,
@@ -332,7 +232,7 @@ async fn found_series(
     tenant: crate::domain::TenantId,
     params: &Params,
     require_match: bool,
-) -> Result<(BTreeSet<crate::domain::metrics::Labels>, usize), PromError> {
+) -> Result<(BTreeSet<crate::domain::metrics::Labels>, usize), ApiError> {
     let budget = budget(state, params)?;
     // Prometheus' `limit`: 0 or absent means no limit.
     let limit = params
@@ -349,7 +249,7 @@ async fn found_series(
     if matches.is_empty() && require_match {
         return Err(bad_data("no match[] parameter provided"));
     }
-    let bound = |name: &str| -> Result<Option<i64>, PromError> {
+    let bound = |name: &str| -> Result<Option<i64>, ApiError> {
         match params.one(name).map(|t| parse_time(t, name)).transpose()? {
             Some(TimeParam::At(ms)) => Ok(Some(ms)),
             Some(TimeParam::Unbounded) | None => Ok(None),
@@ -384,9 +284,13 @@ pub async fn series(
     access: TenantAccess<Read>,
     req: HttpRequest,
     payload: web::Payload,
-) -> Result<HttpResponse, PromError> {
-    let params = Params::read(&req, payload, state.config.max_body_bytes).await?;
-    let (found, limit) = found_series(&state, access.tenant(), &params, true).await?;
+) -> Result<HttpResponse, ApiError> {
+    let params = Params::read(&req, payload, state.config.max_body_bytes)
+        .await
+        .map_err(ApiError::in_prometheus_shape)?;
+    let (found, limit) = found_series(&state, access.tenant(), &params, true)
+        .await
+        .map_err(ApiError::in_prometheus_shape)?;
     let data: Vec<Value> = found
         .iter()
         .take(limit)
@@ -422,9 +326,13 @@ pub async fn labels(
     access: TenantAccess<Read>,
     req: HttpRequest,
     payload: web::Payload,
-) -> Result<HttpResponse, PromError> {
-    let params = Params::read(&req, payload, state.config.max_body_bytes).await?;
-    let (found, limit) = found_series(&state, access.tenant(), &params, false).await?;
+) -> Result<HttpResponse, ApiError> {
+    let params = Params::read(&req, payload, state.config.max_body_bytes)
+        .await
+        .map_err(ApiError::in_prometheus_shape)?;
+    let (found, limit) = found_series(&state, access.tenant(), &params, false)
+        .await
+        .map_err(ApiError::in_prometheus_shape)?;
     let names: BTreeSet<&str> = found
         .iter()
         .flat_map(|found_labels| found_labels.iter().map(|l| l.name.as_str()))
@@ -451,9 +359,11 @@ pub async fn label_values(
     access: TenantAccess<Read>,
     req: HttpRequest,
     name: web::Path<String>,
-) -> Result<HttpResponse, PromError> {
+) -> Result<HttpResponse, ApiError> {
     let params = Params(url_pairs(req.query_string().as_bytes()));
-    let (found, limit) = found_series(&state, access.tenant(), &params, false).await?;
+    let (found, limit) = found_series(&state, access.tenant(), &params, false)
+        .await
+        .map_err(ApiError::in_prometheus_shape)?;
     let values: BTreeSet<&str> = found
         .iter()
         .filter_map(|found_labels| found_labels.get(&name))

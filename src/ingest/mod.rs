@@ -9,6 +9,7 @@
 //! with the same `origin` strings (`line 17`, `metrics[3]`, `timeseries[2]` …).
 
 pub mod compression;
+mod error;
 pub mod influx;
 pub mod json;
 pub mod otlp;
@@ -20,6 +21,7 @@ use crate::domain::metrics::{
 use crate::domain::TenantId;
 
 pub use compression::decompress;
+pub use error::IngestError;
 pub use influx::{InfluxDecoder, Precision};
 pub use json::JsonDecoder;
 pub use otlp::{OtlpDecoder, OtlpEncoding};
@@ -28,37 +30,6 @@ pub use remote_write::RemoteWriteDecoder;
 /// How many problems a [`IngestError::Malformed`] lists at most: enough to fix a client,
 /// bounded so a garbage body cannot produce a garbage-sized answer.
 pub const MAX_REPORTED_ERRORS: usize = 10;
-
-/// Why a request body could not be turned into a batch. Each variant maps to one HTTP
-/// status in `http/error.rs`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum IngestError {
-    /// 400: the body does not follow its format. Each message names its position
-    /// (`line 17: …`, `metrics[3]: …`); at most [`MAX_REPORTED_ERRORS`], first ones first.
-    #[error("malformed request body: {}", errors.join("; "))]
-    Malformed { errors: Vec<String> },
-    /// 413: the decompressed body is larger than `limit` bytes.
-    #[error("the decompressed request body is larger than {limit} bytes")]
-    TooLarge { limit: usize },
-    /// 413: the body decodes to more than `limit` series.
-    #[error("the request holds more than {limit} series")]
-    TooManySeries { limit: usize },
-    /// 415: a `Content-Encoding` we cannot decompress.
-    #[error("unsupported Content-Encoding {0:?}; use identity, gzip or snappy")]
-    UnsupportedEncoding(String),
-    /// 415: a `Content-Type` this endpoint does not decode.
-    #[error("unsupported Content-Type {0:?}")]
-    UnsupportedMediaType(String),
-}
-
-impl IngestError {
-    /// A `Malformed` with one message.
-    pub fn malformed(message: impl Into<String>) -> Self {
-        Self::Malformed {
-            errors: vec![message.into()],
-        }
-    }
-}
 
 /// Per-request parameters for decoding: the server clock, the limits, and the format
 /// parameters some formats take from the query string.

@@ -13,7 +13,7 @@ mod writer;
 
 pub use fetch::{Prefetched, SeriesData};
 pub use reader::{MetricsReader, QueryBudget, RangeQuery, ReadError, ReaderLimits, SeriesQuery};
-pub use writer::{IngestFailure, MetricsWriter, RefusalError, MAX_REPORTED_REJECTIONS};
+pub use writer::{MetricsWriter, MAX_REPORTED_REJECTIONS};
 
 #[cfg(test)]
 mod tests;

@@ -11,6 +11,7 @@ use super::fetch::{matching_series, prefetch, Prefetched, Sources};
 use crate::actors::registry::{RegistryError, TenantRegistryHandle};
 use crate::domain::metrics::{Labels, METRIC_NAME_LABEL};
 use crate::domain::TenantId;
+use crate::error::{Classify, ErrorKind};
 use crate::query::{
     check_time_order, parse_within, required_selections, Engine, Expr, ExpressionLimits,
     QueryError, QueryLimits, QueryValue, Selection,
@@ -31,6 +32,32 @@ pub enum ReadError {
     QueryThreads(#[from] QueryThreadError),
     #[error("a stored chunk is unreadable: {0}")]
     Corrupt(String),
+}
+
+impl Classify for ReadError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Query(e) => e.kind(),
+            Self::QueryThreads(e) => e.kind(),
+            _ => ErrorKind::Unavailable,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::Query(e) => e.code(),
+            Self::QueryThreads(e) => e.code(),
+            _ => "unavailable",
+        }
+    }
+
+    fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Self::Query(e) => e.retry_after_secs(),
+            Self::QueryThreads(e) => e.retry_after_secs(),
+            _ => Some(1),
+        }
+    }
 }
 
 /// What bounds every read.

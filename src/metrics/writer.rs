@@ -9,43 +9,18 @@ use std::sync::Arc;
 use actix::Addr;
 
 use crate::actors::aggregator::{
-    wal_append, AbandonBatch, AdmitBatch, ApplyBatch, MetricAggregator, Refusal,
+    wal_append, AbandonBatch, AdmitBatch, ApplyBatch, MetricAggregator,
 };
 use crate::actors::persister::{AppendRecord, PersistError, Persister};
 use crate::actors::registry::{RegistryError, TenantRegistryHandle};
-use crate::domain::metrics::{validate_batch, MetricBatch, SampleLimits, SampleRejection};
+use crate::domain::metrics::{validate_batch, MetricBatch, SampleLimits};
 use crate::domain::time::SharedClock;
 use crate::domain::TenantId;
+use crate::ingest::IngestError;
 use crate::self_metrics::{IngestStage, ServiceMetrics, StageTimer};
 
 /// How many problems a rejection lists.
 pub const MAX_REPORTED_REJECTIONS: usize = 10;
-
-/// Why an ingest request stored nothing.
-#[derive(Debug, thiserror::Error)]
-pub enum IngestFailure {
-    #[error("{} invalid sample(s); nothing was stored: {}", .0.len(), join(.0))]
-    Invalid(Vec<SampleRejection>),
-    #[error(transparent)]
-    Refused(#[from] RefusalError),
-    #[error(transparent)]
-    Persist(#[from] PersistError),
-    #[error(transparent)]
-    Registry(#[from] RegistryError),
-}
-
-/// The aggregator's refusal, as an error.
-#[derive(Debug, thiserror::Error)]
-#[error("{0:?}")]
-pub struct RefusalError(pub Refusal);
-
-fn join(rejections: &[SampleRejection]) -> String {
-    rejections
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
-}
 
 /// Stores decoded batches: the one way samples enter a tenant's store.
 #[derive(Clone)]
@@ -76,11 +51,7 @@ impl MetricsWriter {
 
     /// Stores a decoded batch for `tenant`; returns the number of samples acknowledged
     /// (durable: they survive a crash from here on).
-    pub async fn write(
-        &self,
-        tenant: TenantId,
-        batch: MetricBatch,
-    ) -> Result<usize, IngestFailure> {
+    pub async fn write(&self, tenant: TenantId, batch: MetricBatch) -> Result<usize, IngestError> {
         let stages = StageTimer::new(&self.metrics);
         let rejections = validate_batch(
             &batch,
@@ -89,7 +60,7 @@ impl MetricsWriter {
             MAX_REPORTED_REJECTIONS,
         );
         if !rejections.is_empty() {
-            return Err(IngestFailure::Invalid(rejections));
+            return Err(IngestError::InvalidSamples(rejections));
         }
         let samples = batch.sample_count();
         if samples == 0 {
@@ -110,7 +81,7 @@ impl MetricsWriter {
         );
         let samples = actix_rt::spawn(tail).await.map_err(|e| {
             tracing::error!(%tenant, error = %e, "ingest task failed");
-            IngestFailure::Persist(PersistError::Lost)
+            IngestError::from(PersistError::Lost)
         })??;
         self.metrics.ingested_samples.inc_by(samples as u64);
         Ok(samples)
@@ -124,17 +95,14 @@ async fn store_admitted(
     persister: Addr<Persister>,
     metrics: ServiceMetrics,
     batch: Arc<MetricBatch>,
-) -> Result<usize, IngestFailure> {
+) -> Result<usize, IngestError> {
     let stages = StageTimer::new(&metrics);
     // Encode while the aggregator decides: the record is only used once admitted, and a
     // refused batch (rare) costs one wasted encoding.
     let admission = aggregator.send(AdmitBatch(batch.clone()));
     let record = wal_append(tenant, &batch).expect("a batch with samples has a write-ahead record");
     let stages = stages.lap(IngestStage::Encode);
-    let admitted = admission
-        .await
-        .map_err(RegistryError::SupervisorLost)?
-        .map_err(RefusalError)?;
+    let admitted = admission.await.map_err(RegistryError::SupervisorLost)??;
     let stages = stages.lap(IngestStage::Admit);
     let committed = persister.send(AppendRecord(record)).await;
     let wal_id = match committed.unwrap_or(Err(PersistError::Lost)) {

@@ -76,3 +76,26 @@ impl QueryError {
 pub fn parse(query: &str) -> Result<Expr, QueryError> {
     promql_parser::parser::parse(query).map_err(QueryError::BadData)
 }
+
+impl crate::error::Classify for QueryError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind;
+        match self {
+            Self::BadData(_) => ErrorKind::InvalidInput,
+            Self::Unsupported(_) | Self::LimitExceeded(_) | Self::Execution(_) => {
+                ErrorKind::Unprocessable
+            }
+            Self::Timeout => ErrorKind::Unavailable,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::BadData(_) => "bad_data",
+            Self::Unsupported(_) => "unsupported",
+            Self::LimitExceeded(_) => "limit_exceeded",
+            Self::Execution(_) => "execution",
+            Self::Timeout => "timeout",
+        }
+    }
+}

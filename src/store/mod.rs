@@ -221,6 +221,39 @@ pub(crate) fn parse_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T,
         .map_err(|_| StoreError::Corrupt(format!("{what} id \"{raw}\" is not a UUID")))
 }
 
+impl crate::error::Classify for StoreError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        use crate::error::ErrorKind;
+        match self {
+            StoreError::NotFound(_) => ErrorKind::NotFound,
+            StoreError::Conflict(_) => ErrorKind::Conflict,
+            other if other.is_unavailable() => ErrorKind::Unavailable,
+            _ => ErrorKind::Internal,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            StoreError::NotFound(_) => "not_found",
+            StoreError::Conflict(_) => "conflict",
+            other if other.is_unavailable() => "unavailable",
+            _ => "internal",
+        }
+    }
+
+    fn retry_after_secs(&self) -> Option<u64> {
+        self.is_unavailable().then_some(1)
+    }
+
+    fn public_message(&self) -> String {
+        if self.is_unavailable() {
+            tracing::warn!(error = %self, "database unavailable");
+            return "the database is unavailable; nothing was changed; retry shortly".into();
+        }
+        self.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

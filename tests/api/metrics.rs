@@ -984,7 +984,7 @@ async fn series_in_flight_hold_their_place_under_the_limit() {
     assert!(
         matches!(
             second,
-            Err(tidewatch::actors::aggregator::Refusal::Admit(_))
+            Err(tidewatch::ingest::IngestError::SeriesLimit { .. })
         ),
         "{second:?}"
     );

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::domain::metrics::{Labels, MetricBatch, Origin, Sample, SeriesSamples};
+use crate::ingest::IngestError;
 
 /// A series id, unique within a tenant and stable across restarts (stored in the index).
 pub type SeriesId = i64;
@@ -75,7 +76,7 @@ impl HeadSeries {
     /// A batch's samples for this series against what it holds: a different value at a
     /// held timestamp is a duplicate; a timestamp at or before the sealed boundary that is
     /// no longer held is too old.
-    fn check_admission(&self, series: &SeriesSamples) -> Result<(), AdmitError> {
+    fn check_admission(&self, series: &SeriesSamples) -> Result<(), IngestError> {
         for sample in &series.samples {
             match self.holds(sample) {
                 Some(true) => {}
@@ -83,7 +84,7 @@ impl HeadSeries {
                 None => {
                     if let Some(sealed) = self.sealed_until_ms.filter(|s| sample.timestamp_ms <= *s)
                     {
-                        return Err(AdmitError::TooOld {
+                        return Err(IngestError::TooOld {
                             origin: series.origin.to_string(),
                             series: series.labels.to_string(),
                             sealed_until_ms: sealed,
@@ -100,34 +101,8 @@ impl HeadSeries {
     }
 }
 
-/// Why a batch cannot be admitted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AdmitError {
-    /// The tenant would have more active series than allowed.
-    SeriesLimit { limit: usize, series: String },
-    /// A sample is older than what this series has already sealed.
-    TooOld {
-        origin: String,
-        series: String,
-        sealed_until_ms: i64,
-    },
-    /// A sample has the timestamp of one already stored (or earlier in the same batch)
-    /// with a different value. The same value again is accepted: a retry is idempotent.
-    DuplicateSample {
-        origin: String,
-        series: String,
-        timestamp_ms: i64,
-    },
-    /// A sample is older than the tenant's raw retention.
-    BeyondRetention {
-        origin: String,
-        series: String,
-        retention_days: i64,
-    },
-}
-
-fn duplicate(series: &SeriesSamples, timestamp_ms: i64) -> AdmitError {
-    AdmitError::DuplicateSample {
+fn duplicate(series: &SeriesSamples, timestamp_ms: i64) -> IngestError {
+    IngestError::DuplicateSample {
         origin: series.origin.to_string(),
         series: series.labels.to_string(),
         timestamp_ms,
@@ -135,7 +110,7 @@ fn duplicate(series: &SeriesSamples, timestamp_ms: i64) -> AdmitError {
 }
 
 /// Two samples of one series entry with one timestamp and different values.
-fn check_within_series(series: &SeriesSamples) -> Result<(), AdmitError> {
+fn check_within_series(series: &SeriesSamples) -> Result<(), IngestError> {
     let samples = &series.samples;
     if samples
         .windows(2)
@@ -153,7 +128,7 @@ fn check_within_series(series: &SeriesSamples) -> Result<(), AdmitError> {
 fn check_repeated_series(
     batch: &MetricBatch,
     repeats: &[(usize, usize)],
-) -> Result<(), AdmitError> {
+) -> Result<(), IngestError> {
     if repeats.is_empty() {
         return Ok(());
     }
@@ -319,7 +294,7 @@ impl Head {
         batch: &MetricBatch,
         max_series: usize,
         reserved: &HashSet<&Labels, foldhash::fast::RandomState>,
-    ) -> Result<Vec<Option<SeriesId>>, AdmitError> {
+    ) -> Result<Vec<Option<SeriesId>>, IngestError> {
         let mut resolved = Vec::with_capacity(batch.series.len());
         // Each batch series' first position, by id (known series) or label set (new ones):
         // a label set given twice in one batch is checked for conflicting samples after.
@@ -347,7 +322,7 @@ impl Head {
                             if !reserved.contains(&series.labels)
                                 && self.series.len() + reserved.len() + new_at.len() > max_series
                             {
-                                return Err(AdmitError::SeriesLimit {
+                                return Err(IngestError::SeriesLimit {
                                     limit: max_series,
                                     series: series.labels.to_string(),
                                 });
@@ -623,7 +598,7 @@ mod tests {
             first.series.iter().map(|s| &s.labels).collect();
         assert!(matches!(
             head.admit(&second, 1, &reserved),
-            Err(AdmitError::SeriesLimit { limit: 1, .. })
+            Err(IngestError::SeriesLimit { limit: 1, .. })
         ));
         // The same new series again is not counted twice.
         assert_eq!(head.admit(&first, 1, &reserved), Ok(vec![None]));
@@ -641,7 +616,7 @@ mod tests {
             Ok(vec![known])
         );
         match head.admit(&batch("cpu", "b", &[(2, 1.0)]), 1, &HashSet::default()) {
-            Err(AdmitError::SeriesLimit { limit: 1, series }) => {
+            Err(IngestError::SeriesLimit { limit: 1, series }) => {
                 assert_eq!(series, "cpu{host=\"b\"}")
             }
             other => panic!("{other:?}"),
@@ -658,11 +633,11 @@ mod tests {
         head.checkpoint_written(&plan);
         assert!(matches!(
             head.admit(&batch("cpu", "a", &[(0, 5.0)]), 10, &HashSet::default()),
-            Err(AdmitError::TooOld { .. })
+            Err(IngestError::TooOld { .. })
         ));
         assert!(matches!(
             head.admit(&batch("cpu", "a", &[(1, 5.0)]), 10, &HashSet::default()),
-            Err(AdmitError::DuplicateSample {
+            Err(IngestError::DuplicateSample {
                 timestamp_ms: 1,
                 ..
             })
@@ -742,7 +717,7 @@ mod tests {
         for (what, batch, expected) in cases {
             match (head.admit(&batch, 100, &none), expected) {
                 (Ok(_), None) => {}
-                (Err(AdmitError::DuplicateSample { timestamp_ms, .. }), Some(ts)) => {
+                (Err(IngestError::DuplicateSample { timestamp_ms, .. }), Some(ts)) => {
                     assert_eq!(timestamp_ms, ts, "{what}")
                 }
                 (other, _) => panic!("{what}: {other:?}"),

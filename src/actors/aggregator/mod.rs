@@ -15,11 +15,12 @@ use actix::{
     Actor, ActorFutureExt, AsyncContext, Context, Handler, Message, MessageResult, WrapFuture,
 };
 
-use self::head::{AdmitError, CheckpointPlan, ChunkPolicy, Head, SeriesId};
+use self::head::{CheckpointPlan, ChunkPolicy, Head, SeriesId};
 use crate::config::Config;
 use crate::domain::metrics::{Labels, MetricBatch, Sample};
 use crate::domain::time::{SharedClock, DAY_MS};
 use crate::domain::TenantId;
+use crate::ingest::IngestError;
 use crate::self_metrics::ServiceMetrics;
 use crate::store::metrics::{Checkpoint, ChunkRow, NewSeries, WalAppend};
 use crate::store::tenants::TenantLimits;
@@ -95,6 +96,19 @@ impl Default for AggregatorConfig {
     }
 }
 
+impl crate::error::Classify for AggregatorError {
+    fn kind(&self) -> crate::error::ErrorKind {
+        crate::error::ErrorKind::Unavailable
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::NotReady(_) => "not_ready",
+            Self::CheckpointFailed(_) | Self::RetentionFailed(_) => "storage_unavailable",
+        }
+    }
+}
+
 /// Why the aggregator could not do what it was asked (other than refusing a batch).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AggregatorError {
@@ -106,17 +120,6 @@ pub enum AggregatorError {
     CheckpointFailed(String),
     #[error("the retention sweep failed: {0}")]
     RetentionFailed(String),
-}
-
-/// Why a batch was refused before anything was stored.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Refusal {
-    Admit(AdmitError),
-    RateLimited {
-        retry_after_secs: u64,
-    },
-    /// The head could not be rebuilt at start (database down); retry later.
-    NotReady(String),
 }
 
 struct TokenBucket {
@@ -556,7 +559,7 @@ impl MetricAggregator {
 /// May this batch be stored? Checks the rate limit, the series limit and ordering; answers
 /// the ids of the batch's series that exist already, to hand back in [`ApplyBatch`].
 #[derive(Message)]
-#[rtype(result = "Result<Admitted, Refusal>")]
+#[rtype(result = "Result<Admitted, IngestError>")]
 pub struct AdmitBatch(pub Arc<MetricBatch>);
 
 /// An admitted batch: its ticket (hand it back in [`ApplyBatch`] or [`AbandonBatch`]) and
@@ -576,11 +579,11 @@ struct InFlight {
 }
 
 impl Handler<AdmitBatch> for MetricAggregator {
-    type Result = Result<Admitted, Refusal>;
+    type Result = Result<Admitted, IngestError>;
 
     fn handle(&mut self, msg: AdmitBatch, _: &mut Self::Context) -> Self::Result {
         if let Some(e) = &self.load_error {
-            return Err(Refusal::NotReady(e.clone()));
+            return Err(IngestError::NotReady(e.clone()));
         }
         let oldest_allowed = self.clock.now_ms() - self.config.raw_retention_ms;
         for series in &msg.0.series {
@@ -589,20 +592,19 @@ impl Handler<AdmitBatch> for MetricAggregator {
                 .iter()
                 .any(|s| s.timestamp_ms < oldest_allowed)
             {
-                return Err(Refusal::Admit(AdmitError::BeyondRetention {
+                return Err(IngestError::BeyondRetention {
                     origin: series.origin.to_string(),
                     series: series.labels.to_string(),
                     retention_days: self.config.raw_retention_ms / DAY_MS,
-                }));
+                });
             }
         }
         let reserved = self.reserved_new_series();
         let resolved = self
             .head
-            .admit(&msg.0, self.config.max_active_series, &reserved)
-            .map_err(Refusal::Admit)?;
+            .admit(&msg.0, self.config.max_active_series, &reserved)?;
         self.take_tokens(msg.0.sample_count())
-            .map_err(|retry_after_secs| Refusal::RateLimited { retry_after_secs })?;
+            .map_err(|retry_after_secs| IngestError::RateLimited { retry_after_secs })?;
         let mut in_flight = InFlight::default();
         for (series, id) in msg.0.series.iter().zip(&resolved) {
             let Some(oldest) = series.samples.iter().map(|s| s.timestamp_ms).min() else {
