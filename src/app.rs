@@ -154,6 +154,7 @@ impl Application {
             auth,
             tenants,
             writer,
+            decoder_memory: crate::ingest::DecoderMemory::default(),
             reader,
             metrics,
             redis,

@@ -21,8 +21,8 @@ use prost::Message;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use tidewatch::domain::metrics::{Labels, Sample};
 use tidewatch::ingest::{
-    decode_request, DecodeContext, InfluxDecoder, JsonDecoder, MetricDecoder, OtlpDecoder,
-    Precision, RemoteWriteDecoder,
+    decode_request, DecodeContext, Decoder, InfluxDecoder, JsonDecoder, OtlpDecoder,
+    RemoteWriteDecoder,
 };
 use tidewatch::query::{parse_within, Engine, ExpressionLimits, InMemorySeries, QueryLimits};
 
@@ -178,7 +178,6 @@ fn context() -> DecodeContext {
         now_ms: NOW_MS,
         max_decompressed_bytes: 1 << 20,
         max_series: DecodeContext::DEFAULT_MAX_SERIES,
-        precision: Precision::default(),
         tenant: None,
     }
 }
@@ -310,12 +309,13 @@ const LINE_TOKENS: &[&[u8]] = &[
 #[test]
 fn fuzz_influx_line_protocol() {
     let ctx = context();
+    let influx = InfluxDecoder::default();
     fuzz(
         "influx",
         seeds("influx", Vec::new()),
         LINE_TOKENS,
         |input| {
-            let _ = InfluxDecoder.decode(input, &ctx);
+            let _ = influx.decode(input, &ctx);
         },
     );
 }
@@ -353,7 +353,7 @@ fn fuzz_json_ingest() {
 
 /// A remote-write request (uncompressed protobuf) with several series shapes.
 fn remote_write_seed() -> Vec<u8> {
-    use tidewatch::ingest::remote_write::proto;
+    use tidewatch::ingest::metrics::remote_write::proto;
     let label = |name: &str, value: &str| proto::Label {
         name: name.into(),
         value: value.into(),

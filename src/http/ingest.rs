@@ -4,17 +4,18 @@
 
 use actix_web::http::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use actix_web::{post, web, HttpRequest, HttpResponse};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ErrorBody};
 use super::extract::TenantAccess;
 use super::state::AppState;
 use crate::auth::principal::Ingest;
+use crate::domain::metrics::MetricBatch;
 use crate::domain::time::now_ms;
 use crate::ingest::{
-    decode_request, DecodeContext, InfluxDecoder, JsonDecoder, MetricDecoder, OtlpDecoder,
-    OtlpEncoding, Precision, RemoteWriteDecoder,
+    decode_request, DecodeContext, Decoder, InfluxDecoder, JsonDecoder, OtlpDecoder,
+    RemoteWriteDecoder, RequestHead,
 };
 use crate::self_metrics::{IngestStage, StageTimer};
 
@@ -22,17 +23,17 @@ fn header(req: &HttpRequest, name: actix_web::http::header::HeaderName) -> Optio
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Decodes and stores one request; returns the samples acknowledged. Refusals are counted
-/// by their error code in `tidewatch_ingest_rejections_total`.
-async fn ingest_with(
+/// The one ingest handler, for any metric decoder: builds the decoder from the request's
+/// head, reads the body within the limit, decodes and stores it; returns the samples
+/// acknowledged. Refusals are counted by their code in `tidewatch_ingest_rejections_total`
+/// and their samples in `tidewatch_discarded_samples_total`.
+async fn ingest<D: Decoder<Batch = MetricBatch>>(
     state: &AppState,
     access: &TenantAccess<Ingest>,
     req: &HttpRequest,
     payload: web::Payload,
-    decoder: &dyn MetricDecoder,
-    precision: Precision,
 ) -> Result<usize, ApiError> {
-    let result = decode_and_store(state, access, req, payload, decoder, precision).await;
+    let result = decode_and_store::<D>(state, access, req, payload).await;
     if let Err(e) = &result {
         state
             .metrics
@@ -43,14 +44,17 @@ async fn ingest_with(
     result
 }
 
-async fn decode_and_store(
+async fn decode_and_store<D: Decoder<Batch = MetricBatch>>(
     state: &AppState,
     access: &TenantAccess<Ingest>,
     req: &HttpRequest,
     payload: web::Payload,
-    decoder: &dyn MetricDecoder,
-    precision: Precision,
 ) -> Result<usize, ApiError> {
+    let head = RequestHead {
+        content_type: header(req, CONTENT_TYPE),
+        query: req.query_string(),
+    };
+    let decoder = D::for_request(&head, &state.decoder_memory)?;
     let limit = state.config.ingest_max_body_bytes;
     let content_length =
         header(req, actix_web::http::header::CONTENT_LENGTH).and_then(|v| v.parse::<usize>().ok());
@@ -59,11 +63,10 @@ async fn decode_and_store(
         now_ms: now_ms(),
         max_decompressed_bytes: limit,
         max_series: DecodeContext::DEFAULT_MAX_SERIES,
-        precision,
         tenant: Some(access.tenant()),
     };
     let decoding = StageTimer::new(&state.metrics);
-    let batch = decode_request(decoder, &body, header(req, CONTENT_ENCODING), &ctx)?;
+    let batch = decode_request(&decoder, &body, header(req, CONTENT_ENCODING), &ctx)?;
     decoding.lap(IngestStage::Decode);
     let samples = batch.sample_count() as u64;
     state
@@ -108,38 +111,16 @@ pub async fn json(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<web::Json<IngestReceipt>, ApiError> {
-    JsonDecoder::check_content_type(header(&req, CONTENT_TYPE))?;
-    let accepted_samples = ingest_with(
-        &state,
-        &access,
-        &req,
-        payload,
-        &JsonDecoder,
-        Precision::default(),
-    )
-    .await?;
+    let accepted_samples = ingest::<JsonDecoder>(&state, &access, &req, payload).await?;
     Ok(web::Json(IngestReceipt { accepted_samples }))
 }
 
-#[derive(Deserialize, IntoParams)]
+/// The query parameters of the InfluxDB writes, as documented; the decoder reads them.
+#[derive(IntoParams)]
+#[allow(dead_code)]
 pub struct InfluxParams {
     /// `ns` (default), `us`, `ms` or `s`.
     pub precision: Option<String>,
-}
-
-async fn influx(
-    state: web::Data<AppState>,
-    access: TenantAccess<Ingest>,
-    req: HttpRequest,
-    payload: web::Payload,
-    params: web::Query<InfluxParams>,
-) -> Result<HttpResponse, ApiError> {
-    let precision = match params.precision.as_deref() {
-        Some(text) => Precision::parse(text)?,
-        None => Precision::default(),
-    };
-    ingest_with(&state, &access, &req, payload, &InfluxDecoder, precision).await?;
-    Ok(HttpResponse::NoContent().finish())
 }
 
 /// InfluxDB 2.x line protocol write (`bucket` and `org` are accepted and ignored).
@@ -156,9 +137,9 @@ pub async fn influx_v2(
     access: TenantAccess<Ingest>,
     req: HttpRequest,
     payload: web::Payload,
-    params: web::Query<InfluxParams>,
 ) -> Result<HttpResponse, ApiError> {
-    influx(state, access, req, payload, params).await
+    ingest::<InfluxDecoder>(&state, &access, &req, payload).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// InfluxDB 1.x line protocol write (`db` and `rp` are accepted and ignored).
@@ -175,9 +156,9 @@ pub async fn influx_v1(
     access: TenantAccess<Ingest>,
     req: HttpRequest,
     payload: web::Payload,
-    params: web::Query<InfluxParams>,
 ) -> Result<HttpResponse, ApiError> {
-    influx(state, access, req, payload, params).await
+    ingest::<InfluxDecoder>(&state, &access, &req, payload).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// Prometheus remote write 1.0 (snappy-compressed protobuf).
@@ -195,16 +176,7 @@ pub async fn remote_write(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    RemoteWriteDecoder::check_content_type(header(&req, CONTENT_TYPE))?;
-    ingest_with(
-        &state,
-        &access,
-        &req,
-        payload,
-        &RemoteWriteDecoder,
-        Precision::default(),
-    )
-    .await?;
+    ingest::<RemoteWriteDecoder>(&state, &access, &req, payload).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -223,17 +195,10 @@ pub async fn otlp(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let decoder = OtlpDecoder::for_content_type(header(&req, CONTENT_TYPE))?;
-    let answer_json = matches!(decoder.encoding, OtlpEncoding::Json);
-    ingest_with(
-        &state,
-        &access,
-        &req,
-        payload,
-        &decoder,
-        Precision::default(),
-    )
-    .await?;
+    ingest::<OtlpDecoder>(&state, &access, &req, payload).await?;
+    // The answer in the request's encoding (the decoder accepted one of the two).
+    let answer_json = header(&req, CONTENT_TYPE)
+        .is_some_and(|ct| crate::ingest::media_type(ct) == "application/json");
     Ok(if answer_json {
         HttpResponse::Ok()
             .content_type("application/json")

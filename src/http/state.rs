@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::actors::registry::TenantRegistryHandle;
 use crate::auth::Authenticator;
 use crate::config::Config;
+use crate::ingest::DecoderMemory;
 use crate::metrics::{MetricsReader, MetricsWriter};
 use crate::self_metrics::ServiceMetrics;
 use crate::store::Store;
@@ -18,6 +19,8 @@ pub struct AppState {
     pub auth: Authenticator,
     pub tenants: TenantRegistryHandle,
     pub writer: MetricsWriter,
+    /// What ingest decoders remember across requests.
+    pub decoder_memory: DecoderMemory,
     pub reader: MetricsReader,
     pub metrics: ServiceMetrics,
     pub redis: Option<redis::Client>,

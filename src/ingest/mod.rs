@@ -1,38 +1,32 @@
-//! Wire formats → domain: each format is one file implementing [`MetricDecoder`], turning
-//! an already decompressed request body into a [`MetricBatch`]. Pure: no I/O, no HTTP.
+//! Wire formats → domain, by signal: `metrics/` today (InfluxDB line protocol,
+//! Prometheus remote write, OTLP, Tidewatch JSON), `logs/` next. Each format is one file
+//! implementing [`Decoder`]: it reads what the request says about its body (content type,
+//! parameters) and turns the decompressed body into its signal's batch. Pure: no I/O, no
+//! HTTP.
 //!
-//! The HTTP layer picks a decoder, builds a [`DecodeContext`] from the config and the
-//! request (server clock, limits, `precision`), and calls [`decode_request`], which
-//! decompresses by `Content-Encoding` and decodes. Decoders check the format only; names
-//! are kept as sent (after the sanitising OTLP's mapping prescribes) and the data model is
-//! checked afterwards by [`crate::domain::metrics::validate_batch`], which reports problems
-//! with the same `origin` strings (`line 17`, `metrics[3]`, `timeseries[2]` …).
+//! The HTTP layer builds the decoder for a request ([`Decoder::for_request`]) and a
+//! [`DecodeContext`] (server clock, limits, tenant), then calls [`decode_request`], which
+//! decompresses by `Content-Encoding` (or the one the format implies) and decodes. One
+//! generic handler (`http::ingest`) serves every decoder.
 
 pub mod compression;
 mod error;
-pub mod influx;
-pub mod json;
-pub mod otlp;
-pub mod remote_write;
+pub mod metrics;
 
-use crate::domain::metrics::{
-    Labels, MetricBatch, Origin, Sample, SeriesSamples, METRIC_NAME_LABEL,
-};
 use crate::domain::TenantId;
 
 pub use compression::decompress;
 pub use error::IngestError;
-pub use influx::{InfluxDecoder, Precision};
-pub use json::JsonDecoder;
-pub use otlp::{OtlpDecoder, OtlpEncoding};
-pub use remote_write::RemoteWriteDecoder;
+pub use metrics::{
+    InfluxDecoder, JsonDecoder, OtlpDecoder, OtlpEncoding, Precision, RemoteWriteDecoder,
+    SeriesLabelMemo,
+};
 
 /// How many problems a [`IngestError::Malformed`] lists at most: enough to fix a client,
 /// bounded so a garbage body cannot produce a garbage-sized answer.
 pub const MAX_REPORTED_ERRORS: usize = 10;
 
-/// Per-request parameters for decoding: the server clock, the limits, and the format
-/// parameters some formats take from the query string.
+/// Per-request parameters for decoding: the server clock, the limits, the tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodeContext {
     /// Server time in Unix ms, given to samples sent without a timestamp.
@@ -42,8 +36,6 @@ pub struct DecodeContext {
     /// The most series one request may decode to ([`IngestError::TooManySeries`]); bounds
     /// the memory of formats that expand (one OTLP histogram point becomes many series).
     pub max_series: usize,
-    /// Unit of InfluxDB line protocol timestamps (`?precision=`); ignored by other formats.
-    pub precision: Precision,
     /// Whose request this is. Decoders that remember series between requests keep each
     /// tenant's apart, so one tenant cannot learn (from timing) what another sends; `None`
     /// is a scope of its own, for callers without a tenant.
@@ -54,20 +46,44 @@ impl DecodeContext {
     pub const DEFAULT_MAX_DECOMPRESSED_BYTES: usize = 32 * 1024 * 1024;
     pub const DEFAULT_MAX_SERIES: usize = 200_000;
 
-    /// A context with the default limits and nanosecond precision.
+    /// A context with the default limits.
     pub fn new(now_ms: i64) -> Self {
         Self {
             now_ms,
             max_decompressed_bytes: Self::DEFAULT_MAX_DECOMPRESSED_BYTES,
             max_series: Self::DEFAULT_MAX_SERIES,
-            precision: Precision::default(),
             tenant: None,
         }
     }
 }
 
-/// One wire format. Adding a format is adding a file with one of these.
-pub trait MetricDecoder {
+/// What a decoder is told about a request before its body is read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestHead<'a> {
+    /// The `Content-Type` header, as sent.
+    pub content_type: Option<&'a str>,
+    /// The URL's query string (`precision=ms`), undecoded.
+    pub query: &'a str,
+}
+
+/// What decoders keep across requests, built once at start and handed to
+/// [`Decoder::for_request`].
+#[derive(Clone, Default)]
+pub struct DecoderMemory {
+    /// Label sets of series keys seen before (InfluxDB line protocol).
+    pub series_labels: std::sync::Arc<SeriesLabelMemo>,
+}
+
+/// One wire format of one signal. Adding a format is adding a file with one of these and
+/// a route that names it (`http::ingest`).
+pub trait Decoder: Sized {
+    /// What a body decodes to: [`crate::domain::metrics::MetricBatch`] for metrics.
+    type Batch;
+
+    /// The decoder for one request: refuses a content type it does not read (415) or a
+    /// bad format parameter (400) before the body is read.
+    fn for_request(head: &RequestHead<'_>, memory: &DecoderMemory) -> Result<Self, IngestError>;
+
     /// The `Content-Encoding` the protocol implies when a request sends none (Prometheus
     /// remote write bodies are always snappy-compressed).
     fn implied_encoding(&self) -> Option<&'static str> {
@@ -76,17 +92,17 @@ pub trait MetricDecoder {
 
     /// Decodes an already decompressed body. All or nothing: any bad entry fails the
     /// whole body, so the caller never stores part of a request.
-    fn decode(&self, body: &[u8], ctx: &DecodeContext) -> Result<MetricBatch, IngestError>;
+    fn decode(&self, body: &[u8], ctx: &DecodeContext) -> Result<Self::Batch, IngestError>;
 }
 
 /// Decompresses `body` by its `Content-Encoding` (or the one the format implies) within
 /// `ctx.max_decompressed_bytes`, then decodes it.
-pub fn decode_request(
-    decoder: &dyn MetricDecoder,
+pub fn decode_request<D: Decoder>(
+    decoder: &D,
     body: &[u8],
     content_encoding: Option<&str>,
     ctx: &DecodeContext,
-) -> Result<MetricBatch, IngestError> {
+) -> Result<D::Batch, IngestError> {
     let encoding = content_encoding.or(decoder.implied_encoding());
     let plain = decompress(body, encoding, ctx.max_decompressed_bytes)?;
     decoder.decode(&plain, ctx)
@@ -102,106 +118,3 @@ pub fn media_type(content_type: &str) -> String {
         .trim()
         .to_ascii_lowercase()
 }
-
-/// Collects a format's series and its error messages: stops taking errors after
-/// [`MAX_REPORTED_ERRORS`] and refuses series beyond `ctx.max_series`.
-#[derive(Debug)]
-pub(crate) struct BatchBuilder {
-    series: Vec<SeriesSamples>,
-    errors: Vec<String>,
-    max_series: usize,
-}
-
-impl BatchBuilder {
-    pub(crate) fn new(ctx: &DecodeContext) -> Self {
-        Self::with_capacity(ctx, 0)
-    }
-
-    /// A builder expecting about `series` series (capped by the context's limit), so
-    /// a large body does not regrow and copy its series list.
-    pub(crate) fn with_capacity(ctx: &DecodeContext, series: usize) -> Self {
-        Self {
-            series: Vec::with_capacity(series.min(ctx.max_series)),
-            errors: Vec::new(),
-            max_series: ctx.max_series,
-        }
-    }
-
-    /// Adds a one-sample series; fails once the request holds more than `max_series`.
-    pub(crate) fn push(
-        &mut self,
-        labels: Labels,
-        sample: Sample,
-        origin: Origin,
-    ) -> Result<(), IngestError> {
-        self.push_series(SeriesSamples {
-            labels,
-            samples: smallvec::smallvec![sample],
-            origin,
-        })
-    }
-
-    pub(crate) fn push_series(&mut self, series: SeriesSamples) -> Result<(), IngestError> {
-        if self.series.len() >= self.max_series {
-            return Err(IngestError::TooManySeries {
-                limit: self.max_series,
-            });
-        }
-        // Once the body is known to be bad its series are dropped anyway.
-        if self.errors.is_empty() {
-            self.series.push(series);
-        }
-        Ok(())
-    }
-
-    pub(crate) fn error(&mut self, message: String) {
-        if self.errors.len() < MAX_REPORTED_ERRORS {
-            self.errors.push(message);
-        }
-    }
-
-    /// True once enough errors are collected that decoding further is pointless.
-    pub(crate) fn is_full(&self) -> bool {
-        self.errors.len() >= MAX_REPORTED_ERRORS
-    }
-
-    pub(crate) fn finish(self) -> Result<MetricBatch, IngestError> {
-        if self.errors.is_empty() {
-            Ok(MetricBatch {
-                series: self.series,
-            })
-        } else {
-            Err(IngestError::Malformed {
-                errors: self.errors,
-            })
-        }
-    }
-}
-
-/// Labels for metric `name` with `pairs`, refusing a `__name__` among the pairs, which
-/// [`Labels::with_name`] would otherwise drop without a word.
-pub(crate) fn labels_with_name<I>(name: &str, pairs: I) -> Result<Labels, String>
-where
-    I: IntoIterator<Item = (String, String)>,
-{
-    let pairs: Vec<(String, String)> = pairs.into_iter().collect();
-    if pairs.iter().any(|(n, _)| n == METRIC_NAME_LABEL) {
-        return Err(format!(
-            "label {METRIC_NAME_LABEL:?} is reserved for the metric name"
-        ));
-    }
-    Ok(Labels::with_name(name, pairs))
-}
-
-/// Parses the special values Prometheus' text format accepts: `NaN`, `+Inf`, `-Inf`, `Inf`.
-pub(crate) fn special_float(text: &str) -> Option<f64> {
-    match text {
-        "NaN" => Some(f64::NAN),
-        "+Inf" | "Inf" => Some(f64::INFINITY),
-        "-Inf" => Some(f64::NEG_INFINITY),
-        _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests;

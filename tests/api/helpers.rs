@@ -285,27 +285,31 @@ pub async fn write_lines(app: &TestApp, key: &str, lines: String) {
 
 /// A snappy remote-write body with one series `name{host}` and `points` (ms, value).
 pub fn remote_write_body(name: &str, host: &str, points: &[(i64, f64)]) -> Vec<u8> {
-    let request = tidewatch::ingest::remote_write::proto::WriteRequest {
-        timeseries: vec![tidewatch::ingest::remote_write::proto::TimeSeries {
-            labels: vec![
-                tidewatch::ingest::remote_write::proto::Label {
-                    name: "__name__".into(),
-                    value: name.into(),
-                },
-                tidewatch::ingest::remote_write::proto::Label {
-                    name: "host".into(),
-                    value: host.into(),
-                },
-            ],
-            samples: points
-                .iter()
-                .map(|(t, v)| tidewatch::ingest::remote_write::proto::Sample {
-                    value: *v,
-                    timestamp: *t,
-                })
-                .collect(),
-            ..Default::default()
-        }],
+    let request = tidewatch::ingest::metrics::remote_write::proto::WriteRequest {
+        timeseries: vec![
+            tidewatch::ingest::metrics::remote_write::proto::TimeSeries {
+                labels: vec![
+                    tidewatch::ingest::metrics::remote_write::proto::Label {
+                        name: "__name__".into(),
+                        value: name.into(),
+                    },
+                    tidewatch::ingest::metrics::remote_write::proto::Label {
+                        name: "host".into(),
+                        value: host.into(),
+                    },
+                ],
+                samples: points
+                    .iter()
+                    .map(
+                        |(t, v)| tidewatch::ingest::metrics::remote_write::proto::Sample {
+                            value: *v,
+                            timestamp: *t,
+                        },
+                    )
+                    .collect(),
+                ..Default::default()
+            },
+        ],
     };
     snap::raw::Encoder::new()
         .compress_vec(&request.encode_to_vec())

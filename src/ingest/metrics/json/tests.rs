@@ -1,5 +1,5 @@
 use super::*;
-use crate::ingest::tests::{assert_one_error, malformed, series, NOW};
+use crate::ingest::metrics::tests::{assert_one_error, malformed, series, NOW};
 
 fn decode(body: &str) -> Result<MetricBatch, IngestError> {
     JsonDecoder.decode(body.as_bytes(), &DecodeContext::new(NOW))

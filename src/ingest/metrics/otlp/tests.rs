@@ -8,7 +8,7 @@ use prost::Message as _;
 
 use super::*;
 use crate::domain::metrics::SeriesSamples;
-use crate::ingest::tests::{assert_one_error, malformed, series, NOW};
+use crate::ingest::metrics::tests::{assert_one_error, malformed, series, NOW};
 
 const T_NS: u64 = 1_700_000_000_123_456_789;
 const T_MS: i64 = 1_700_000_000_123;

@@ -3,10 +3,11 @@
 //! its labels must include `__name__`. Metadata and exemplars are ignored (skipped by the
 //! decoder); native histograms are refused, naming the series. Origins are `timeseries[i]`.
 
-use super::{media_type, BatchBuilder, DecodeContext, IngestError, MetricDecoder};
+use super::{BatchBuilder, DecodeContext, IngestError};
 use crate::domain::metrics::{
     Labels, MetricBatch, Origin, Sample, SeriesSamples, METRIC_NAME_LABEL,
 };
+use crate::ingest::{media_type, Decoder, DecoderMemory, RequestHead};
 
 /// The remote write 1.0 messages, declared by hand (no protoc). Fields this decoder does
 /// not read (metadata, exemplars) are left out and skipped on decode.
@@ -53,7 +54,7 @@ pub mod proto {
     pub struct Histogram {}
 }
 
-/// Decodes remote write 1.0 bodies (decompressed: see [`MetricDecoder::implied_encoding`]).
+/// Decodes remote write 1.0 bodies (decompressed: see [`Decoder::implied_encoding`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RemoteWriteDecoder;
 
@@ -81,7 +82,14 @@ impl RemoteWriteDecoder {
     }
 }
 
-impl MetricDecoder for RemoteWriteDecoder {
+impl Decoder for RemoteWriteDecoder {
+    type Batch = MetricBatch;
+
+    fn for_request(head: &RequestHead<'_>, _: &DecoderMemory) -> Result<Self, IngestError> {
+        Self::check_content_type(head.content_type)?;
+        Ok(RemoteWriteDecoder)
+    }
+
     fn implied_encoding(&self) -> Option<&'static str> {
         Some("snappy")
     }

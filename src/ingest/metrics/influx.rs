@@ -21,13 +21,14 @@ use std::cell::RefCell;
 use std::collections::HashSet;
 use std::hash::BuildHasher;
 use std::ops::Range;
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 
 use smallvec::SmallVec;
 
-use super::{BatchBuilder, DecodeContext, IngestError, MetricDecoder};
+use super::{BatchBuilder, DecodeContext, IngestError};
 use crate::domain::metrics::{Label, Labels, MetricBatch, Origin, Sample, METRIC_NAME_LABEL};
 use crate::domain::TenantId;
+use crate::ingest::{Decoder, DecoderMemory, RequestHead};
 
 /// Unit of line protocol timestamps, from the `precision` query parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -82,16 +83,47 @@ impl Precision {
     }
 }
 
-/// Decodes `text/plain` line protocol bodies; the precision comes from the context.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct InfluxDecoder;
+/// Decodes `text/plain` line protocol bodies, with the request's `precision`.
+#[derive(Clone, Default)]
+pub struct InfluxDecoder {
+    pub precision: Precision,
+    /// Label sets of series keys seen before, shared by every request.
+    series_labels: Arc<SeriesLabelMemo>,
+}
+
+impl InfluxDecoder {
+    /// A decoder with its own (empty) memo: tests, fuzzing, one-off decoding.
+    pub fn with_precision(precision: Precision) -> Self {
+        Self {
+            precision,
+            series_labels: Arc::default(),
+        }
+    }
+}
 
 const MEASUREMENT_ESCAPES: &[char] = &[',', ' ', '\\'];
 const KEY_ESCAPES: &[char] = &[',', '=', ' ', '\\'];
 const SHAPE: &str =
     "lines look like measurement[,tag=value…] field=value[,field=value…] [timestamp]";
 
-impl MetricDecoder for InfluxDecoder {
+impl Decoder for InfluxDecoder {
+    type Batch = MetricBatch;
+
+    /// Any `Content-Type` (agents send `text/plain` or nothing); `precision` from the query
+    /// string (`ns` when absent).
+    fn for_request(head: &RequestHead<'_>, memory: &DecoderMemory) -> Result<Self, IngestError> {
+        let precision = form_urlencoded::parse(head.query.as_bytes())
+            .filter(|(name, _)| name == "precision")
+            .last()
+            .map(|(_, value)| Precision::parse(&value))
+            .transpose()?
+            .unwrap_or_default();
+        Ok(Self {
+            precision,
+            series_labels: memory.series_labels.clone(),
+        })
+    }
+
     fn decode(&self, body: &[u8], ctx: &DecodeContext) -> Result<MetricBatch, IngestError> {
         let text = std::str::from_utf8(body).map_err(|e| {
             let line = 1 + body[..e.valid_up_to()]
@@ -107,7 +139,7 @@ impl MetricDecoder for InfluxDecoder {
         SERIES_MEMO.with(|memo| {
             let mut memo = memo.borrow_mut();
             memo.clear();
-            let decoded = decode_lines(text, ctx, &mut batch, &mut memo);
+            let decoded = decode_lines(text, ctx, self, &mut batch, &mut memo);
             memo.clear();
             decoded
         })?;
@@ -119,6 +151,7 @@ impl MetricDecoder for InfluxDecoder {
 fn decode_lines(
     text: &str,
     ctx: &DecodeContext,
+    decoder: &InfluxDecoder,
     batch: &mut BatchBuilder,
     seen_series: &mut SeriesMemo,
 ) -> Result<(), IngestError> {
@@ -133,7 +166,7 @@ fn decode_lines(
         let end = if start >= b.len() || is_eol(b, start) || b[start] == b'#' {
             next_newline(b, start)
         } else {
-            match parse_line(text, start, ctx.precision) {
+            match parse_line(text, start, decoder.precision) {
                 Ok((point, end)) => {
                     let timestamp_ms = point.timestamp_ms.unwrap_or(ctx.now_ms);
                     for (field, value) in point.fields.iter() {
@@ -142,9 +175,10 @@ fn decode_lines(
                             // scrape or per field set): build its label set once.
                             Cow::Borrowed(field) => {
                                 let key = point.series_key;
-                                let hash = KNOWN_SERIES.hash(ctx.tenant, key, field);
+                                let known = &decoder.series_labels;
+                                let hash = known.hash(ctx.tenant, key, field);
                                 seen_series.labels(text, key, field, hash, || {
-                                    KNOWN_SERIES.labels(ctx.tenant, key, field, hash, || {
+                                    known.labels(ctx.tenant, key, field, hash, || {
                                         point.labels_for(field)
                                     })
                                 })
@@ -182,7 +216,7 @@ fn decode_lines(
 /// instead of a fresh table per request.
 #[derive(Default)]
 struct SeriesMemo {
-    /// Indexes into `entries`, by [`KnownSeries::hash`] of key and field.
+    /// Indexes into `entries`, by [`SeriesLabelMemo::hash`] of key and field.
     table: hashbrown::HashTable<u32>,
     /// That hash, (series key, field) as byte ranges of the body, and their labels.
     entries: Vec<(u64, Range<usize>, Range<usize>, Labels)>,
@@ -242,13 +276,13 @@ impl SeriesMemo {
 }
 
 /// Label sets built from series keys, kept across requests and shared by every worker
-/// thread. Agents send the same series every few seconds, so nearly every line finds its
+/// thread (one per process, in [`DecoderMemory`], built at start). Agents send the same series every few seconds, so nearly every line finds its
 /// labels here instead of building them (six strings, a list and its `Arc`), and every
 /// request then carries the very label-set allocation the aggregator's series index holds,
 /// which that index compares by address instead of string by string. Only a memo: an entry
 /// is a pure function of its key, and a lost entry costs one rebuild. Entries are filed
 /// per tenant, so no tenant's request runs faster because another sent the same series.
-struct KnownSeries {
+pub struct SeriesLabelMemo {
     shards: Box<[Mutex<hashbrown::HashTable<KnownSeriesEntry>>]>,
     hasher: foldhash::fast::RandomState,
 }
@@ -271,16 +305,20 @@ impl KnownSeriesEntry {
     }
 }
 
-static KNOWN_SERIES: LazyLock<KnownSeries> = LazyLock::new(KnownSeries::new);
+impl Default for SeriesLabelMemo {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
-impl KnownSeries {
+impl SeriesLabelMemo {
     /// Shards: enough that worker threads rarely wait on each other's lock.
     const SHARDS: usize = 64;
     /// Entries kept per shard; a full shard is emptied (262,144 series in all, about
     /// 25 MiB), so a flood of one-off series cannot grow the memo without bound.
     const SHARD_ENTRIES: usize = 4096;
 
-    fn new() -> Self {
+    pub fn new() -> Self {
         Self {
             shards: (0..Self::SHARDS).map(|_| Mutex::default()).collect(),
             hasher: foldhash::fast::RandomState::default(),

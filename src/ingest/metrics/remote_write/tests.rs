@@ -1,7 +1,7 @@
 use prost::Message as _;
 
 use super::*;
-use crate::ingest::tests::{assert_one_error, malformed, NOW};
+use crate::ingest::metrics::tests::{assert_one_error, malformed, NOW};
 use crate::ingest::{decode_request, decompress};
 
 fn label(name: &str, value: &str) -> proto::Label {

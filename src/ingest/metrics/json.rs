@@ -12,10 +12,9 @@ mod strict_value;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{
-    labels_with_name, special_float, BatchBuilder, DecodeContext, IngestError, MetricDecoder,
-};
+use super::{labels_with_name, special_float, BatchBuilder, DecodeContext, IngestError};
 use crate::domain::metrics::{Labels, MetricBatch, Origin, Sample};
+use crate::ingest::{Decoder, DecoderMemory, RequestHead};
 
 /// Decodes `application/json` bodies of the shape above.
 #[derive(Debug, Clone, Copy, Default)]
@@ -35,7 +34,7 @@ impl JsonDecoder {
         let Some(content_type) = content_type else {
             return Ok(());
         };
-        let media = super::media_type(content_type);
+        let media = crate::ingest::media_type(content_type);
         if media == "application/json" || media.ends_with("+json") {
             Ok(())
         } else {
@@ -44,7 +43,14 @@ impl JsonDecoder {
     }
 }
 
-impl MetricDecoder for JsonDecoder {
+impl Decoder for JsonDecoder {
+    type Batch = MetricBatch;
+
+    fn for_request(head: &RequestHead<'_>, _: &DecoderMemory) -> Result<Self, IngestError> {
+        Self::check_content_type(head.content_type)?;
+        Ok(JsonDecoder)
+    }
+
     fn decode(&self, body: &[u8], ctx: &DecodeContext) -> Result<MetricBatch, IngestError> {
         // serde also builds a struct from an array (`[[]]` would be `{"metrics":[]}`).
         if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::domain::metrics::validate_batch;
+use crate::ingest::{decode_request, media_type, DecodeContext, Decoder};
 
 pub(crate) const NOW: i64 = 1_700_000_000_000;
 
@@ -69,8 +70,8 @@ fn decode_request_decompresses_then_decodes() {
     std::io::Write::write_all(&mut encoder, body).expect("write to memory");
     let gzipped = encoder.finish().expect("finish in memory");
     let mut ctx = DecodeContext::new(NOW);
-    ctx.precision = Precision::Milliseconds;
-    let batch = decode_request(&InfluxDecoder, &gzipped, Some("gzip"), &ctx).expect("decodes");
+    let influx = InfluxDecoder::with_precision(Precision::Milliseconds);
+    let batch = decode_request(&influx, &gzipped, Some("gzip"), &ctx).expect("decodes");
     assert_eq!(
         batch.series,
         vec![series("cpu", &[], 1_700_000_000_000, 1.0, "line 1")]
@@ -78,7 +79,7 @@ fn decode_request_decompresses_then_decodes() {
 
     ctx.max_decompressed_bytes = 10;
     assert_eq!(
-        decode_request(&InfluxDecoder, &gzipped, Some("gzip"), &ctx),
+        decode_request(&influx, &gzipped, Some("gzip"), &ctx),
         Err(IngestError::TooLarge { limit: 10 })
     );
 }
@@ -102,12 +103,14 @@ fn too_many_series_is_refused_while_decoding() {
     ctx.max_series = 3;
     let body = b"m a=1,b=2\nm c=3,d=4\n";
     assert_eq!(
-        InfluxDecoder.decode(body, &ctx),
+        InfluxDecoder::default().decode(body, &ctx),
         Err(IngestError::TooManySeries { limit: 3 })
     );
     ctx.max_series = 4;
     assert_eq!(
-        InfluxDecoder.decode(body, &ctx).map(|b| b.series.len()),
+        InfluxDecoder::default()
+            .decode(body, &ctx)
+            .map(|b| b.series.len()),
         Ok(4)
     );
 }
@@ -115,7 +118,8 @@ fn too_many_series_is_refused_while_decoding() {
 #[test]
 fn at_most_ten_errors_are_reported_first_ones_first() {
     let body = (1..=25).map(|i| format!("bad{i}\n")).collect::<String>();
-    let errors = malformed(InfluxDecoder.decode(body.as_bytes(), &DecodeContext::new(NOW)));
+    let errors =
+        malformed(InfluxDecoder::default().decode(body.as_bytes(), &DecodeContext::new(NOW)));
     assert_eq!(errors.len(), MAX_REPORTED_ERRORS);
     assert!(errors[0].starts_with("line 1: "), "{}", errors[0]);
     assert!(errors[9].starts_with("line 10: "), "{}", errors[9]);
@@ -151,7 +155,7 @@ fn media_types_drop_parameters_and_case() {
 #[test]
 fn invalid_names_are_kept_for_validate_batch_to_report_with_their_origin() {
     let body = b"cpu.load,data-center=x value=1\n";
-    let batch = InfluxDecoder
+    let batch = InfluxDecoder::default()
         .decode(body, &DecodeContext::new(NOW))
         .expect("decodes: names are the data model's business");
     let rejections = validate_batch(&batch, &Default::default(), NOW, 10);

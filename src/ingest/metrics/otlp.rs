@@ -27,8 +27,9 @@ use opentelemetry_proto::tonic::metrics::v1::{
     Metric, NumberDataPoint, SummaryDataPoint,
 };
 
-use super::{media_type, BatchBuilder, DecodeContext, IngestError, MetricDecoder};
+use super::{BatchBuilder, DecodeContext, IngestError};
 use crate::domain::metrics::{Labels, MetricBatch, Origin, Sample};
+use crate::ingest::{media_type, Decoder, DecoderMemory, RequestHead};
 
 /// Prometheus' stale marker: the NaN with this exact bit pattern.
 const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
@@ -75,7 +76,13 @@ impl OtlpDecoder {
     }
 }
 
-impl MetricDecoder for OtlpDecoder {
+impl Decoder for OtlpDecoder {
+    type Batch = MetricBatch;
+
+    fn for_request(head: &RequestHead<'_>, _: &DecoderMemory) -> Result<Self, IngestError> {
+        Self::for_content_type(head.content_type)
+    }
+
     fn decode(&self, body: &[u8], ctx: &DecodeContext) -> Result<MetricBatch, IngestError> {
         let request = self.parse(body)?;
         let mut out = Converter {

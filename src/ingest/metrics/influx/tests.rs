@@ -1,11 +1,9 @@
 use super::*;
 use crate::domain::metrics::SeriesSamples;
-use crate::ingest::tests::{assert_one_error, malformed, series, NOW};
+use crate::ingest::metrics::tests::{assert_one_error, malformed, series, NOW};
 
 fn decode_with(body: &str, precision: Precision) -> Result<MetricBatch, IngestError> {
-    let mut ctx = DecodeContext::new(NOW);
-    ctx.precision = precision;
-    InfluxDecoder.decode(body.as_bytes(), &ctx)
+    InfluxDecoder::with_precision(precision).decode(body.as_bytes(), &DecodeContext::new(NOW))
 }
 
 fn decode(body: &str) -> Result<MetricBatch, IngestError> {
@@ -279,7 +277,7 @@ fn one_bad_line_fails_the_whole_body_listing_every_bad_line() {
 #[test]
 fn invalid_utf8_names_its_line() {
     assert_one_error(
-        InfluxDecoder.decode(b"a v=1\nb v=1\nc\xff v=1\n", &DecodeContext::new(NOW)),
+        InfluxDecoder::default().decode(b"a v=1\nb v=1\nc\xff v=1\n", &DecodeContext::new(NOW)),
         "line 3: the text is not valid UTF-8",
     );
 }
@@ -341,7 +339,16 @@ fn repeated_series_share_one_label_set_and_keep_their_lines() {
 
 #[test]
 fn series_keep_their_label_set_across_requests() {
-    // A measurement no other test uses: the memo is shared by every test in the process.
+    // One decoder memory, as the service shares one across requests.
+    let memory = DecoderMemory::default();
+    let decoder =
+        InfluxDecoder::for_request(&RequestHead::default(), &memory).expect("no parameters");
+    let decoded = |body: &str| {
+        decoder
+            .decode(body.as_bytes(), &DecodeContext::new(NOW))
+            .expect("valid")
+            .series
+    };
     let first = decoded("known_series_memo,host=a,dc=x user=1,value=2 1\n");
     let second = decoded("other_line v=1 1\nknown_series_memo,host=a,dc=x user=3,value=4 2\n");
     assert_eq!(
@@ -393,10 +400,11 @@ fn series_keep_their_label_set_across_requests() {
 #[test]
 fn tenants_do_not_share_remembered_series() {
     let body = "tenant_memo,host=a user=1 1\n";
+    let decoder = InfluxDecoder::default();
     let decode_for = |tenant: TenantId| {
         let mut ctx = DecodeContext::new(NOW);
         ctx.tenant = Some(tenant);
-        InfluxDecoder.decode(body.as_bytes(), &ctx).expect("valid")
+        decoder.decode(body.as_bytes(), &ctx).expect("valid")
     };
     let (one, other) = (TenantId::generate(), TenantId::generate());
     let first = decode_for(one);
@@ -412,4 +420,26 @@ fn tenants_do_not_share_remembered_series() {
         "another tenant's request builds its own label set"
     );
     assert_eq!(first.series[0].labels, elsewhere.series[0].labels);
+}
+
+#[test]
+fn the_request_query_sets_the_precision() {
+    let memory = DecoderMemory::default();
+    let for_query = |query: &str| {
+        InfluxDecoder::for_request(
+            &RequestHead {
+                content_type: Some("text/plain"),
+                query,
+            },
+            &memory,
+        )
+        .map(|decoder| decoder.precision)
+    };
+    assert_eq!(for_query(""), Ok(Precision::Nanoseconds));
+    assert_eq!(for_query("db=x&precision=ms"), Ok(Precision::Milliseconds));
+    assert_eq!(for_query("precision=s&bucket=b"), Ok(Precision::Seconds));
+    assert!(
+        matches!(for_query("precision=d"), Err(IngestError::Malformed { .. })),
+        "an unknown precision is refused before the body is read"
+    );
 }
