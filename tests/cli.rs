@@ -1,6 +1,9 @@
 //! The `tidewatch` binary as an operator uses it: first start, restart, admin commands,
 //! bad configuration, SIGTERM.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 #[allow(dead_code)]
 #[path = "api/helpers.rs"]
 mod helpers;

@@ -13,6 +13,9 @@
 //! per target once), `TIDEWATCH_FUZZ_SEED` the random seed (default: from the clock,
 //! printed so a failure can be replayed).
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

@@ -2,6 +2,9 @@
 //! the rules ARCHITECTURE.md states (auth knows neither app nor http; config builds no
 //! component; the pure cores import no actor, store or HTTP code).
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 

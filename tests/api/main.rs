@@ -1,14 +1,21 @@
 //! Integration tests through HTTP against a spawned app (one test binary, many modules).
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod api_keys;
 mod auth;
+mod durability;
 mod errors;
 mod helpers;
 mod hostile_queries;
+mod ingest_formats;
+mod ingest_limits;
 mod isolation;
-mod metrics;
+mod metric_queries;
 mod ops;
 mod outage;
+mod prometheus_api;
 mod rbac;
 mod refusals;
 mod storage;

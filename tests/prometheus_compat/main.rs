@@ -5,6 +5,9 @@
 //! Needs `prometheus` on PATH (`apt-get install prometheus`; `scripts/test.sh` installs it).
 //! See `docs/prometheus-compat.md`.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 #[allow(dead_code)]
 #[path = "../api/helpers.rs"]
 mod helpers;
