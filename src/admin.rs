@@ -4,10 +4,11 @@
 use anyhow::{bail, Context};
 use serde_json::json;
 
+use crate::accounts;
 use crate::auth::password::hash_password;
-use crate::auth::secrets::{generate_api_key, generate_password};
+use crate::auth::secrets::generate_api_key;
 use crate::config::Config;
-use crate::domain::{ApiKeyScope, Email, Password, Role, TenantName, TenantSlug};
+use crate::domain::{ApiKeyScope, Email, Role};
 
 use crate::store::api_keys::NewApiKey;
 use crate::store::users::NewUser;
@@ -23,16 +24,9 @@ pub async fn ensure_platform_admin(
         return Ok(None);
     }
     let email = Email::parse(&config.admin_email).context("TIDEWATCH_ADMIN_EMAIL")?;
-    let (password, generated) = match &config.admin_password {
-        Some(given) => (
-            Password::parse(given).context("TIDEWATCH_ADMIN_PASSWORD")?,
-            None,
-        ),
-        None => {
-            let text = generate_password();
-            (Password::parse(&text)?, Some(text))
-        }
-    };
+    let (password, generated) =
+        accounts::password_given_or_generated(config.admin_password.as_deref())
+            .context("TIDEWATCH_ADMIN_PASSWORD")?;
     if store.find_user_by_email(&email).await?.is_some() {
         bail!("TIDEWATCH_ADMIN_EMAIL {email} belongs to an existing user who is not a platform admin; choose another email");
     }
@@ -60,11 +54,7 @@ pub async fn create_tenant(
     name: &str,
     slug: Option<&str>,
 ) -> anyhow::Result<serde_json::Value> {
-    let name = TenantName::parse(name)?;
-    let slug = match slug {
-        Some(raw) => TenantSlug::parse(raw)?,
-        None => TenantSlug::from_name(&name)?,
-    };
+    let (name, slug) = accounts::tenant_identity(name, slug)?;
     let (tenant, _) = store
         .create_tenant(slug, name, None, Some("cli".into()))
         .await?;
@@ -97,13 +87,7 @@ pub async fn create_user(
         None if cmd.platform_admin => None,
         None => bail!("a user needs --tenant (or --platform-admin)"),
     };
-    let (password, generated) = match cmd.password {
-        Some(given) => (Password::parse(given)?, None),
-        None => {
-            let text = generate_password();
-            (Password::parse(&text)?, Some(text))
-        }
-    };
+    let (password, generated) = accounts::password_given_or_generated(cmd.password)?;
     let password_hash = hash_password(&password).await?;
     let (user_id, generated) = match store.find_user_by_email(&email).await? {
         Some(user) => {
@@ -155,9 +139,8 @@ pub async fn create_api_key(
     name: &str,
     scopes: &[ApiKeyScope],
 ) -> anyhow::Result<serde_json::Value> {
-    if scopes.is_empty() {
-        bail!("give at least one scope: --scopes ingest,read");
-    }
+    let (name, scopes) = accounts::api_key_definition(name, scopes)
+        .map_err(|e| anyhow::anyhow!("--{}: {}", e.field, e.message))?;
     let tenant = store
         .find_tenant_by_slug_or_id(tenant)
         .await?
@@ -167,10 +150,10 @@ pub async fn create_api_key(
         .create_api_key(
             tenant.id,
             NewApiKey {
-                name: name.to_owned(),
+                name,
                 prefix: generated.prefix,
                 key_hash: generated.hash,
-                scopes: scopes.to_vec(),
+                scopes,
                 created_by: Some("cli".into()),
             },
         )

@@ -3,6 +3,7 @@
 //! The binary in `main.rs` is a thin CLI over this library; integration tests build the
 //! same application through [`app::Application`].
 
+pub mod accounts;
 pub mod actors;
 pub mod admin;
 pub mod app;

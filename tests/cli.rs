@@ -269,6 +269,23 @@ fn admin_commands_bootstrap_a_tenant_user_and_api_key() {
         "ingest,read",
     ]);
     let key = key["key"].as_str().unwrap().to_owned();
+    // The API's rule for key names holds on the command line too.
+    for name in ["", "   "] {
+        let refused = tidewatch(&db, data_dir.path())
+            .args([
+                "admin",
+                "create-api-key",
+                "--tenant",
+                "acme-corp",
+                "--name",
+                name,
+            ])
+            .output()
+            .unwrap();
+        assert!(!refused.status.success(), "name {name:?} was accepted");
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(stderr.contains("--name"), "{stderr}");
+    }
 
     let mut serve = tidewatch(&db, data_dir.path());
     serve.env("TIDEWATCH_ADMIN_PASSWORD", "root-password");

@@ -10,7 +10,7 @@ use super::state::AppState;
 use super::timestamp;
 use crate::auth::principal::Manage;
 use crate::auth::secrets::generate_api_key;
-use crate::domain::{ApiKeyId, ApiKeyScope, ValidationError};
+use crate::domain::{ApiKeyId, ApiKeyScope};
 use crate::store::api_keys::{ApiKeyRecord, NewApiKey};
 
 #[derive(Deserialize, ToSchema)]
@@ -62,20 +62,6 @@ pub struct ApiKeyListBody {
     pub api_keys: Vec<ApiKeyBody>,
 }
 
-fn validate(body: &CreateApiKeyRequest) -> Result<(String, Vec<ApiKeyScope>), ValidationError> {
-    let name = crate::domain::tenant::display_name(&body.name, "name")?;
-    let mut scopes = body.scopes.clone();
-    scopes.sort();
-    scopes.dedup();
-    if scopes.is_empty() {
-        return Err(ValidationError::new(
-            "scopes",
-            "give at least one of ingest, read",
-        ));
-    }
-    Ok((name, scopes))
-}
-
 /// Issue an API key; the response holds the key, once.
 #[utoipa::path(
     request_body = CreateApiKeyRequest,
@@ -89,7 +75,7 @@ pub async fn create(
     access: TenantAccess<Manage>,
     body: super::body::JsonObject<CreateApiKeyRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let (name, scopes) = validate(&body)?;
+    let (name, scopes) = crate::accounts::api_key_definition(&body.name, &body.scopes)?;
     let generated = generate_api_key();
     let record = state
         .store

@@ -8,9 +8,9 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::PlatformAdmin;
 use super::state::AppState;
 use super::timestamp;
+use crate::accounts;
 use crate::auth::password::hash_password;
-use crate::auth::secrets::generate_password;
-use crate::domain::{Email, Password, TenantId, TenantName, TenantSlug, ValidationError};
+use crate::domain::{Email, TenantId, TenantName, ValidationError};
 use crate::store::tenants::{TenantLimits, TenantPatch, TenantRecord};
 use crate::store::users::NewUser;
 
@@ -176,21 +176,12 @@ pub async fn create(
     body: super::body::JsonObject<CreateTenantRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let name = TenantName::parse(&body.name)?;
-    let slug = match &body.slug {
-        Some(raw) => TenantSlug::parse(raw)?,
-        None => TenantSlug::from_name(&name)?,
-    };
+    let (name, slug) = accounts::tenant_identity(&body.name, body.slug.as_deref())?;
     let (first_admin, generated) = match &body.admin_email {
         Some(raw_email) => {
             let email = Email::parse(raw_email)?;
-            let (password, generated) = match &body.admin_password {
-                Some(raw) => (Password::parse(raw)?, None),
-                None => {
-                    let text = generate_password();
-                    (Password::parse(&text)?, Some(text))
-                }
-            };
+            let (password, generated) =
+                accounts::password_given_or_generated(body.admin_password.as_deref())?;
             let new_user = NewUser {
                 email,
                 name: String::new(),

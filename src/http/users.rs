@@ -10,7 +10,7 @@ use super::state::AppState;
 use super::timestamp;
 use crate::auth::password::hash_password;
 use crate::auth::principal::Manage;
-use crate::domain::{Email, Password, Role, UserId, ValidationError};
+use crate::domain::{Email, Password, Role, UserId};
 use crate::store::users::{MemberPatch, MemberRecord, NewUser};
 
 #[derive(Deserialize, ToSchema)]
@@ -70,17 +70,6 @@ pub struct UserListBody {
     pub users: Vec<UserBody>,
 }
 
-fn parse_name(raw: &str) -> Result<String, ValidationError> {
-    let name = raw.trim();
-    if raw.chars().count() > 200 {
-        return Err(ValidationError::new(
-            "name",
-            "must be at most 200 characters long",
-        ));
-    }
-    Ok(name.to_owned())
-}
-
 /// Create a user in the caller's tenant.
 #[utoipa::path(
     request_body = CreateUserRequest,
@@ -101,7 +90,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let new_user = NewUser {
         email: Email::parse(&body.email)?,
-        name: parse_name(body.name.as_deref().unwrap_or(""))?,
+        name: crate::accounts::user_name(body.name.as_deref().unwrap_or(""))?,
         password_hash: hash_password(&Password::parse(&body.password)?).await?,
     };
     let member = state
@@ -174,7 +163,11 @@ pub async fn update(
         None => None,
     };
     let patch = MemberPatch {
-        name: body.name.as_deref().map(parse_name).transpose()?,
+        name: body
+            .name
+            .as_deref()
+            .map(crate::accounts::user_name)
+            .transpose()?,
         role: body.role,
         disabled: body.disabled,
         password_hash,
