@@ -132,3 +132,10 @@ pub async fn revoke(
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
+
+/// This resource's routes, each served and documented by its one line.
+pub fn register(routes: &mut super::routes::Registrar<'_>) {
+    routes.api(create, __path_create);
+    routes.api(list, __path_list);
+    routes.api(revoke, __path_revoke);
+}

@@ -68,3 +68,8 @@ pub async fn list(
             .collect(),
     }))
 }
+
+/// This resource's routes, each served and documented by its one line.
+pub fn register(routes: &mut super::routes::Registrar<'_>) {
+    routes.api(list, __path_list);
+}

@@ -219,3 +219,11 @@ pub async fn me(
     };
     Ok(web::Json(response))
 }
+
+/// This resource's routes, each served and documented by its one line.
+pub fn register(routes: &mut super::routes::Registrar<'_>) {
+    routes.api(login, __path_login);
+    routes.api(refresh, __path_refresh);
+    routes.api(logout, __path_logout);
+    routes.api(me, __path_me);
+}

@@ -163,7 +163,7 @@ pub async fn influx_v1(
 
 /// Prometheus remote write 1.0 (snappy-compressed protobuf).
 #[utoipa::path(
-    path = "/api/v1/write",
+    path = "/write",
     request_body(content = Vec<u8>, description = "snappy-compressed prometheus.WriteRequest", content_type = "application/x-protobuf"),
     responses((status = 204), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 429, body = ErrorBody)),
     security(("bearer" = [])),
@@ -208,4 +208,13 @@ pub async fn otlp(
             .content_type("application/x-protobuf")
             .body(Vec::<u8>::new())
     })
+}
+
+/// This resource's routes, each served and documented by its one line.
+pub fn register(routes: &mut super::routes::Registrar<'_>) {
+    routes.root(influx_v1, __path_influx_v1);
+    routes.root(influx_v2, __path_influx_v2);
+    routes.root(otlp, __path_otlp);
+    routes.api(json, __path_json);
+    routes.api(remote_write, __path_remote_write);
 }

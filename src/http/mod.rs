@@ -12,8 +12,9 @@ pub mod middleware;
 pub mod openapi;
 pub mod ops;
 pub mod prometheus;
+pub mod routes;
 pub mod state;
-pub mod tenant;
+pub mod current_tenant;
 pub mod tenants;
 pub mod users;
 
@@ -21,46 +22,24 @@ use actix_web::web;
 
 use crate::domain::time::rfc3339_ms;
 
+/// Every resource, in the order its routes are matched. Adding a resource: a file with
+/// its handlers and a `register` function, and one line here.
+pub const RESOURCES: &[routes::Register] = &[
+    ops::register,
+    openapi::register,
+    ingest::register,
+    auth::register,
+    tenants::register,
+    current_tenant::register,
+    users::register,
+    api_keys::register,
+    audit::register,
+    prometheus::register,
+];
+
 /// Registers every route; used by the server and by tests alike.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(ops::healthz)
-        .service(ops::readyz)
-        .service(ops::metrics)
-        .service(ops::index)
-        .service(openapi::openapi_json)
-        .service(ingest::influx_v1)
-        .service(ingest::influx_v2)
-        .service(ingest::otlp)
-        .service(
-            web::scope("/api/v1")
-                .service(auth::login)
-                .service(auth::refresh)
-                .service(auth::logout)
-                .service(auth::me)
-                .service(tenants::create)
-                .service(tenants::list)
-                .service(tenants::get)
-                .service(tenants::update)
-                .service(tenants::delete)
-                .service(tenant::current)
-                .service(users::create)
-                .service(users::list)
-                .service(users::get)
-                .service(users::update)
-                .service(users::delete)
-                .service(api_keys::create)
-                .service(api_keys::list)
-                .service(api_keys::revoke)
-                .service(audit::list)
-                .service(ingest::json)
-                .service(ingest::remote_write)
-                .service(prometheus::query)
-                .service(prometheus::query_range)
-                .service(prometheus::series)
-                .service(prometheus::labels)
-                .service(prometheus::label_values)
-                .service(prometheus::buildinfo),
-        );
+    routes::serve(cfg, RESOURCES);
 }
 
 /// Stored millisecond timestamps are shown as RFC 3339 text.

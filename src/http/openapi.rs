@@ -4,42 +4,12 @@ use actix_web::{get, web};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{api_keys, audit, auth, error, ingest, ops, prometheus, tenant, tenants, users};
+use super::error;
 
 struct BearerAuth;
 
 /// Handlers inside the `/api/v1` scope are annotated with their path relative to it;
 /// the document lists full paths, as clients call them.
-struct ApiPrefix;
-
-const ROOT_PATHS: [&str; 6] = [
-    "/healthz",
-    "/readyz",
-    "/metrics",
-    "/write",
-    "/api/v2/write",
-    "/v1/metrics",
-];
-
-impl Modify for ApiPrefix {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let paths = std::mem::take(&mut openapi.paths.paths);
-        openapi.paths.paths = paths
-            .into_iter()
-            .map(|(path, item)| {
-                if ROOT_PATHS.contains(&path.as_str()) || path.starts_with("/api/") {
-                    (path, item)
-                } else {
-                    (format!("/api/v1{path}"), item)
-                }
-            })
-            .collect();
-    }
-}
-
-/// Statuses every operation of a kind can answer, added where its annotation does not list
-/// them: the extractors, the body reader, the database and the query budget answer them
-/// before (or instead of) the handler, so no single handler's annotation would say so.
 struct CommonResponses;
 
 impl Modify for CommonResponses {
@@ -158,22 +128,24 @@ impl Modify for BearerAuth {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Tidewatch API", description = "Multi-tenant monitoring and alerting"),
-    paths(
-        ops::healthz, ops::readyz, ops::metrics,
-        auth::login, auth::refresh, auth::logout, auth::me,
-        tenants::create, tenants::list, tenants::get, tenants::update, tenants::delete,
-        tenant::current,
-        users::create, users::list, users::get, users::update, users::delete,
-        api_keys::create, api_keys::list, api_keys::revoke,
-        audit::list,
-        ingest::json, ingest::influx_v2, ingest::influx_v1, ingest::remote_write, ingest::otlp,
-        prometheus::query, prometheus::query_range, prometheus::series, prometheus::labels,
-        prometheus::label_values, prometheus::buildinfo,
-    ),
     components(schemas(error::ErrorBody, error::ErrorDetail)),
-    modifiers(&BearerAuth, &ApiPrefix, &CommonResponses)
+    modifiers(&BearerAuth)
 )]
-pub struct ApiDoc;
+struct ApiDoc;
+
+/// The API document: every resource's registered routes ([`super::RESOURCES`]) with the
+/// schemas they use, and the responses every operation shares.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut openapi = ApiDoc::openapi();
+    let (paths, schemas) = super::routes::document(super::RESOURCES);
+    openapi.paths = paths;
+    let components = openapi.components.get_or_insert_with(Default::default);
+    for (name, schema) in schemas {
+        components.schemas.entry(name).or_insert(schema);
+    }
+    CommonResponses.modify(&mut openapi);
+    openapi
+}
 
 /// The methods each documented path answers, for 405 `Allow` on the others: built once
 /// from the document, so the two cannot disagree.
@@ -181,7 +153,7 @@ pub fn allowed_methods(path: &str) -> Option<Vec<&'static str>> {
     static ROUTES: std::sync::OnceLock<Vec<(Vec<String>, Vec<&'static str>)>> =
         std::sync::OnceLock::new();
     let routes = ROUTES.get_or_init(|| {
-        let mut routes: Vec<(Vec<String>, Vec<&'static str>)> = ApiDoc::openapi()
+        let mut routes: Vec<(Vec<String>, Vec<&'static str>)> = document()
             .paths
             .paths
             .iter()
@@ -232,7 +204,12 @@ pub fn allowed_methods(path: &str) -> Option<Vec<&'static str>> {
 /// `GET /api/v1/openapi.json`.
 #[get("/api/v1/openapi.json")]
 pub async fn openapi_json() -> web::Json<utoipa::openapi::OpenApi> {
-    web::Json(ApiDoc::openapi())
+    web::Json(document())
+}
+
+/// This resource's routes, each served and documented by its one line.
+pub fn register(routes: &mut super::routes::Registrar<'_>) {
+    routes.root_undocumented(openapi_json);
 }
 
 #[cfg(test)]
@@ -241,7 +218,7 @@ mod tests {
 
     #[test]
     fn the_document_states_the_servers_own_patterns() {
-        let document = serde_json::to_value(ApiDoc::openapi()).expect("serialises");
+        let document = serde_json::to_value(document()).expect("serialises");
         let text = document.to_string();
         for pattern in [
             crate::domain::user::EMAIL_PATTERN,

@@ -113,3 +113,11 @@ pub async fn index() -> HttpResponse {
         .content_type("text/html; charset=utf-8")
         .body(include_str!("../../static/index.html"))
 }
+
+/// This resource's routes, each served and documented by its one line.
+pub fn register(routes: &mut super::routes::Registrar<'_>) {
+    routes.root(healthz, __path_healthz);
+    routes.root(readyz, __path_readyz);
+    routes.root(metrics, __path_metrics);
+    routes.root_undocumented(index);
+}

@@ -172,7 +172,7 @@ pub struct MetadataForm {
 /// Instant query (`query`, `time`, `timeout`); GET or form POST.
 #[utoipa::path(
     method(get, post),
-    path = "/api/v1/query",
+    path = "/query",
     request_body(content = InstantQueryForm, description = "the same parameters, form-encoded (POST)", content_type = "application/x-www-form-urlencoded"),
     params(("query" = String, Query, description = "PromQL expression"), ("time" = Option<String>, Query, description = "Unix seconds or RFC 3339; default now"), ("timeout" = Option<String>, Query)),
     responses(
@@ -200,7 +200,7 @@ pub async fn query(
 /// Range query (`query`, `start`, `end`, `step`, `timeout`); GET or form POST.
 #[utoipa::path(
     method(get, post),
-    path = "/api/v1/query_range",
+    path = "/query_range",
     request_body(content = RangeQueryForm, description = "the same parameters, form-encoded (POST)", content_type = "application/x-www-form-urlencoded"),
     params(("query" = String, Query, description = "PromQL expression"), ("start" = String, Query), ("end" = String, Query), ("step" = String, Query, description = "duration or float seconds"), ("timeout" = Option<String>, Query)),
     responses(
@@ -267,7 +267,7 @@ async fn found_series(
 /// Series matching `match[]` in the time range.
 #[utoipa::path(
     method(get, post),
-    path = "/api/v1/series",
+    path = "/series",
     request_body(content = MetadataForm, description = "the same parameters, form-encoded (POST)", content_type = "application/x-www-form-urlencoded"),
     params(("match[]" = Option<Vec<String>>, Query, description = "series selectors"), ("start" = Option<String>, Query), ("end" = Option<String>, Query)),
     responses(
@@ -309,7 +309,7 @@ pub async fn series(
 /// Label names, optionally of series matching `match[]`.
 #[utoipa::path(
     method(get, post),
-    path = "/api/v1/labels",
+    path = "/labels",
     request_body(content = MetadataForm, description = "the same parameters, form-encoded (POST)", content_type = "application/x-www-form-urlencoded"),
     params(("match[]" = Option<Vec<String>>, Query, description = "series selectors"), ("start" = Option<String>, Query), ("end" = Option<String>, Query)),
     responses(
@@ -343,7 +343,7 @@ pub async fn labels(
 /// Values of one label, optionally of series matching `match[]`.
 #[utoipa::path(
     get,
-    path = "/api/v1/label/{name}/values",
+    path = "/label/{name}/values",
     params(("name" = String, Path), ("match[]" = Option<Vec<String>>, Query, description = "series selectors"), ("start" = Option<String>, Query), ("end" = Option<String>, Query)),
     responses(
         (status = 200, description = "label values", body = Object),
@@ -374,7 +374,7 @@ pub async fn label_values(
 /// Build information, in Prometheus's shape (Grafana reads it to pick features).
 #[utoipa::path(
     get,
-    path = "/api/v1/status/buildinfo",
+    path = "/status/buildinfo",
     params(),
     responses(
         (status = 200, description = "build information", body = Object),
@@ -396,4 +396,14 @@ pub async fn buildinfo(_access: TenantAccess<Read>) -> HttpResponse {
         "application": "tidewatch",
         "tidewatchVersion": env!("CARGO_PKG_VERSION"),
     }))
+}
+
+/// This resource's routes, each served and documented by its one line.
+pub fn register(routes: &mut super::routes::Registrar<'_>) {
+    routes.api(query, __path_query);
+    routes.api(query_range, __path_query_range);
+    routes.api(series, __path_series);
+    routes.api(labels, __path_labels);
+    routes.api(label_values, __path_label_values);
+    routes.api(buildinfo, __path_buildinfo);
 }

@@ -299,3 +299,12 @@ pub async fn delete(
     state.tenants.stop(*id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
+
+/// This resource's routes, each served and documented by its one line.
+pub fn register(routes: &mut super::routes::Registrar<'_>) {
+    routes.api(create, __path_create);
+    routes.api(list, __path_list);
+    routes.api(get, __path_get);
+    routes.api(update, __path_update);
+    routes.api(delete, __path_delete);
+}

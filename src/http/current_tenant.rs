@@ -41,3 +41,8 @@ pub async fn current(
         runtime,
     }))
 }
+
+/// This resource's routes, each served and documented by its one line.
+pub fn register(routes: &mut super::routes::Registrar<'_>) {
+    routes.api(current, __path_current);
+}
