@@ -113,7 +113,7 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        let expression = crate::query::ExpressionLimits::default();
+        let expression = crate::promql::ExpressionLimits::default();
         Self {
             bind: "127.0.0.1:8080".into(),
             database_url: "sqlite://./data/tidewatch.db?mode=rwc".into(),
@@ -329,8 +329,8 @@ impl Config {
     }
 
     /// Limits every query expression is checked against.
-    pub fn expression_limits(&self) -> crate::query::ExpressionLimits {
-        crate::query::ExpressionLimits {
+    pub fn expression_limits(&self) -> crate::promql::ExpressionLimits {
+        crate::promql::ExpressionLimits {
             max_length: self.query_max_length,
             max_depth: self.query_max_depth,
             max_selectors: self.query_max_selectors,

@@ -15,7 +15,7 @@ pub mod http;
 pub mod ingest;
 pub mod metrics;
 pub mod panic_net;
-pub mod query;
+pub mod promql;
 pub mod query_threads;
 pub mod self_metrics;
 pub mod store;

@@ -4,7 +4,7 @@
 //!
 //! Each thread has an explicit stack ([`QUERY_THREAD_STACK_BYTES`]): the parser, the tree's
 //! `Drop` and the evaluator recurse once per level of the expression, and the text limits
-//! (`query::limits`) bound that depth; `tests::the_deepest_accepted_queries_fit_the_stack`
+//! (`promql::limits`) bound that depth; `tests::the_deepest_accepted_queries_fit_the_stack`
 //! runs the deepest accepted query of each shape on these threads. The queue in front of
 //! them is bounded: when it is full, a query is answered 503 at once rather than queued
 //! without end. A panic in a job is caught, logged and counted by the panic hook, and
@@ -111,7 +111,7 @@ impl crate::error::Classify for QueryThreadError {
 mod tests {
     use super::*;
     use crate::domain::metrics::{Labels, Sample};
-    use crate::query::{parse_within, Engine, ExpressionLimits, InMemorySeries, QueryLimits};
+    use crate::promql::{parse_within, Engine, ExpressionLimits, InMemorySeries, QueryLimits};
 
     fn runtime() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()

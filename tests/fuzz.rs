@@ -27,7 +27,7 @@ use tidewatch::ingest::{
     decode_request, DecodeContext, Decoder, InfluxDecoder, JsonDecoder, OtlpDecoder,
     RemoteWriteDecoder,
 };
-use tidewatch::query::{parse_within, Engine, ExpressionLimits, InMemorySeries, QueryLimits};
+use tidewatch::promql::{parse_within, Engine, ExpressionLimits, InMemorySeries, QueryLimits};
 
 /// One input may take at most this long (decoders and the engine are linear; a slower
 /// input means a quadratic path or a missing limit).

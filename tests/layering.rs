@@ -143,7 +143,7 @@ fn each_layer_imports_only_what_its_place_allows() {
         (
             "domain",
             &[
-                "actors", "app", "http", "metrics", "store", "auth", "ingest", "query",
+                "actors", "app", "http", "metrics", "store", "auth", "ingest", "promql",
             ],
         ),
         (
@@ -151,7 +151,7 @@ fn each_layer_imports_only_what_its_place_allows() {
             &["actors", "app", "http", "metrics", "store", "auth"],
         ),
         (
-            "query",
+            "promql",
             &["actors", "app", "http", "metrics", "store", "auth"],
         ),
         (

@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod body;
+pub mod current_tenant;
 pub mod error;
 pub mod extract;
 pub mod ingest;
@@ -14,7 +15,6 @@ pub mod ops;
 pub mod prometheus;
 pub mod routes;
 pub mod state;
-pub mod current_tenant;
 pub mod tenants;
 pub mod users;
 

@@ -16,7 +16,7 @@ use super::state::AppState;
 use crate::auth::principal::Read;
 use crate::domain::time::now_ms;
 use crate::metrics::{QueryBudget, RangeQuery, SeriesQuery};
-use crate::query::{parse_duration, parse_limit, parse_time, TimeParam};
+use crate::promql::{parse_duration, parse_limit, parse_time, TimeParam};
 
 fn bad_data(message: impl Into<String>) -> ApiError {
     ApiError::bad_request("bad_data", message)

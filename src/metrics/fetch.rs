@@ -9,7 +9,7 @@ use crate::actors::aggregator::{LabelFilter, SelectSeries, SelectedSeries};
 use crate::actors::registry::{RegistryError, TenantRegistryHandle};
 use crate::domain::metrics::{Labels, Sample, METRIC_NAME_LABEL};
 use crate::domain::TenantId;
-use crate::query::{QueryError, Selection, SeriesSource};
+use crate::promql::{QueryError, Selection, SeriesSource};
 use crate::store::Store;
 use crate::tsdb::chunk::decode_chunk;
 

@@ -12,7 +12,7 @@ use crate::actors::registry::{RegistryError, TenantRegistryHandle};
 use crate::domain::metrics::{Labels, METRIC_NAME_LABEL};
 use crate::domain::TenantId;
 use crate::error::{Classify, ErrorKind};
-use crate::query::{
+use crate::promql::{
     check_time_order, parse_within, required_selections, Engine, Expr, ExpressionLimits,
     QueryError, QueryLimits, QueryValue, Selection,
 };

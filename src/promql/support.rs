@@ -122,7 +122,7 @@ pub(crate) fn check_supported(expr: &Expr) -> Result<(), QueryError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::query::parse;
+    use crate::promql::parse;
 
     #[test]
     fn unsupported_features_are_named() {

@@ -209,7 +209,7 @@ pub(crate) fn duration_ms(d: Duration) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::query::parse;
+    use crate::promql::parse;
 
     fn series(name: &str, pairs: &[(&str, &str)], times: &[i64]) -> (Labels, Vec<Sample>) {
         (

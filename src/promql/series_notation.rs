@@ -113,7 +113,7 @@ pub(crate) fn parse_duration_ms(text: &str) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::query::numeric::is_stale_nan;
+    use crate::promql::numeric::is_stale_nan;
 
     #[test]
     fn expands_promtool_notation() {
