@@ -113,7 +113,9 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
+        // The query engine's own defaults, so each value has one source.
         let expression = crate::promql::ExpressionLimits::default();
+        let query = crate::promql::QueryLimits::default();
         Self {
             bind: "127.0.0.1:8080".into(),
             database_url: "sqlite://./data/tidewatch.db?mode=rwc".into(),
@@ -143,9 +145,9 @@ impl Default for Config {
             rollup_retention_days: 400,
             checkpoint_after_samples: 2_000_000,
             checkpoint_interval_secs: 300,
-            query_timeout_secs: 30,
-            query_max_series: 50_000,
-            query_max_points_per_series: 11_000,
+            query_timeout_secs: query.timeout.as_secs(),
+            query_max_series: query.max_series,
+            query_max_points_per_series: query.max_points_per_series,
             query_max_length: expression.max_length,
             query_max_depth: expression.max_depth,
             query_max_selectors: expression.max_selectors,

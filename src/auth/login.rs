@@ -8,7 +8,7 @@ use super::secrets::{generate_refresh_token, hash_secret};
 use super::{active_role, AuthError, Authenticator};
 use crate::actors::login_throttle::{CheckLogin, ClearAccountFailures, RecordLoginFailure};
 use crate::domain::{Email, Role, SessionId, TenantId, UserId};
-use crate::store::audit::AuditEvent;
+use crate::store::audit::{AuditAction, AuditEvent};
 use crate::store::sessions::Rotation;
 
 /// A login request as received.
@@ -132,7 +132,7 @@ pub async fn login(auth: &Authenticator, attempt: LoginAttempt) -> Result<Issued
         .record_audit(AuditEvent {
             tenant,
             actor: Some(format!("user:{}", user.id)),
-            action: "auth.login",
+            action: AuditAction::Login,
             target: user.id.to_string(),
             details: serde_json::json!({"address": attempt.address.map(|a| a.to_string())}),
         })

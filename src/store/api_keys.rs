@@ -6,7 +6,7 @@ use sea_orm::{
 };
 use serde_json::json;
 
-use super::audit::{record_on, AuditEvent};
+use super::audit::{record_on, AuditAction, AuditEvent};
 use super::entities::api_key;
 use super::{parse_id, Store, StoreError};
 use crate::domain::time::now_ms;
@@ -81,7 +81,7 @@ impl Store {
             AuditEvent {
                 tenant: Some(tenant),
                 actor: key.created_by,
-                action: "api_key.create",
+                action: AuditAction::ApiKeyCreate,
                 target: id.to_string(),
                 details: json!({"name": key.name, "scopes": key.scopes}),
             },
@@ -127,7 +127,7 @@ impl Store {
             AuditEvent {
                 tenant: Some(tenant),
                 actor,
-                action: "api_key.revoke",
+                action: AuditAction::ApiKeyRevoke,
                 target: id.to_string(),
                 details: json!({}),
             },

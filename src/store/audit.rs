@@ -11,12 +11,46 @@ use super::{Store, StoreError};
 use crate::domain::time::now_ms;
 use crate::domain::TenantId;
 
+/// What was done, as the audit log names it (`tenant.create`, …). The alert rules,
+/// channels and silences to come add their variants here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditAction {
+    Login,
+    PlatformAdminCreate,
+    TenantCreate,
+    TenantUpdate,
+    TenantDelete,
+    UserCreate,
+    UserUpdate,
+    UserDelete,
+    ApiKeyCreate,
+    ApiKeyRevoke,
+}
+
+impl AuditAction {
+    /// The stored name, stable: users filter the audit log by it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Login => "auth.login",
+            Self::PlatformAdminCreate => "platform_admin.create",
+            Self::TenantCreate => "tenant.create",
+            Self::TenantUpdate => "tenant.update",
+            Self::TenantDelete => "tenant.delete",
+            Self::UserCreate => "user.create",
+            Self::UserUpdate => "user.update",
+            Self::UserDelete => "user.delete",
+            Self::ApiKeyCreate => "api_key.create",
+            Self::ApiKeyRevoke => "api_key.revoke",
+        }
+    }
+}
+
 /// One action to record. `tenant: None` is a platform-level action.
 #[derive(Debug, Clone)]
 pub struct AuditEvent {
     pub tenant: Option<TenantId>,
     pub actor: Option<String>,
-    pub action: &'static str,
+    pub action: AuditAction,
     pub target: String,
     pub details: Value,
 }
@@ -41,7 +75,7 @@ pub(crate) async fn record_on<C: ConnectionTrait>(
     audit_entry::ActiveModel {
         tenant_id: Set(event.tenant.map(|t| t.to_string())),
         actor_id: Set(event.actor),
-        action: Set(event.action.to_owned()),
+        action: Set(event.action.as_str().to_owned()),
         target: Set(event.target),
         details: Set(event.details.to_string()),
         created_at_ms: Set(now_ms()),

@@ -6,7 +6,7 @@ use sea_orm::{
 };
 use serde_json::json;
 
-use super::audit::{record_on, AuditEvent};
+use super::audit::{record_on, AuditAction, AuditEvent};
 use super::entities::{api_key, audit_entry, membership, refresh_token, tenant, user};
 use super::users::{insert_user, NewUser, UserRecord};
 use super::{parse_id, Store, StoreError};
@@ -109,7 +109,7 @@ impl Store {
             AuditEvent {
                 tenant: None,
                 actor,
-                action: "tenant.create",
+                action: AuditAction::TenantCreate,
                 target: id.to_string(),
                 details: json!({"slug": slug.as_str(), "first_admin": admin.as_ref().map(|u| u.email.clone())}),
             },
@@ -188,7 +188,7 @@ impl Store {
             AuditEvent {
                 tenant: None,
                 actor,
-                action: "tenant.update",
+                action: AuditAction::TenantUpdate,
                 target: id.to_string(),
                 details: json!({
                     "name": patch.name.map(|n| n.as_str().to_owned()),
@@ -257,7 +257,7 @@ impl Store {
             AuditEvent {
                 tenant: None,
                 actor,
-                action: "tenant.delete",
+                action: AuditAction::TenantDelete,
                 target: tenant_id,
                 details: json!({}),
             },

@@ -9,7 +9,7 @@ use sea_orm::{
 };
 use serde_json::json;
 
-use super::audit::{record_on, AuditEvent};
+use super::audit::{record_on, AuditAction, AuditEvent};
 use super::entities::{membership, refresh_token, tenant, user};
 use super::tenants::{delete_user_if_orphaned, TenantRecord};
 use super::{parse_id, Store, StoreError};
@@ -208,7 +208,7 @@ impl Store {
             AuditEvent {
                 tenant: None,
                 actor: None,
-                action: "platform_admin.create",
+                action: AuditAction::PlatformAdminCreate,
                 target: user.id.to_string(),
                 details: json!({"email": user.email}),
             },
@@ -326,7 +326,7 @@ impl Store {
             AuditEvent {
                 tenant: Some(tenant),
                 actor,
-                action: "user.create",
+                action: AuditAction::UserCreate,
                 target: user.id.to_string(),
                 details: json!({"email": user.email, "role": role}),
             },
@@ -416,7 +416,7 @@ impl Store {
             AuditEvent {
                 tenant: Some(tenant),
                 actor,
-                action: "user.update",
+                action: AuditAction::UserUpdate,
                 target: user_id.to_string(),
                 details: json!({
                     "role": patch.role,
@@ -463,7 +463,7 @@ impl Store {
             AuditEvent {
                 tenant: Some(tenant),
                 actor,
-                action: "user.delete",
+                action: AuditAction::UserDelete,
                 target: user_id.to_string(),
                 details: json!({"email": current.user.email}),
             },
