@@ -141,7 +141,7 @@ impl Application {
             jwt,
             login_throttle,
             config.refresh_token_ttl_secs,
-            clock,
+            clock.clone(),
         );
         let max_body = config.max_body_bytes;
         let body_timeout =
@@ -158,6 +158,7 @@ impl Application {
             reader,
             metrics,
             redis,
+            clock,
         });
         let app_state = state.clone();
         let mut server = HttpServer::new(move || {

@@ -107,13 +107,15 @@ impl JwtKeys {
         Ok((token, claims))
     }
 
-    /// Verifies signature, algorithm, expiry, `nbf`, issuer and audience, and that the
-    /// token was not issued in the future nor for longer than the configured lifetime — so
-    /// a leaked token made with a far `exp` does not live for years.
+    /// [`Self::verify_at`] the wall clock's now (tests; the service passes its clock's).
+    #[cfg(test)]
     pub fn verify(&self, token: &str) -> Result<AccessClaims, AuthError> {
         self.verify_at(token, crate::domain::time::now_ms().max(0) as u64 / 1000)
     }
 
+    /// Verifies signature, algorithm, expiry, `nbf`, issuer and audience, and that the
+    /// token was not issued in the future (after `now_secs`) nor for longer than the
+    /// configured lifetime — so a leaked token made with a far `exp` does not live for years.
     pub fn verify_at(&self, token: &str, now_secs: u64) -> Result<AccessClaims, AuthError> {
         let claims = decode::<AccessClaims>(token, &self.decoding, &self.validation)
             .map(|data| data.claims)

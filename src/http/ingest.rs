@@ -1,6 +1,7 @@
-//! Metric ingest endpoints, one per wire format: each decodes with its format's decoder
-//! and hands the batch to the shared write path ([`crate::metrics::MetricsWriter`]). All accept an API
-//! key with the `ingest` scope (Bearer, `Token` or Basic) or an editor's or admin's JWT.
+//! Metric ingest endpoints, one per wire format, all served by one generic handler
+//! ([`ingest`]) that builds the format's decoder, decodes, and hands the batch to the write
+//! path ([`crate::metrics::MetricsWriter`]). All accept an API key with the `ingest` scope
+//! (Bearer, `Token` or Basic) or an editor's or admin's JWT.
 
 use actix_web::http::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use actix_web::{post, web, HttpRequest, HttpResponse};
@@ -12,7 +13,6 @@ use super::extract::TenantAccess;
 use super::state::AppState;
 use crate::auth::principal::Ingest;
 use crate::domain::metrics::MetricBatch;
-use crate::domain::time::now_ms;
 use crate::ingest::{
     decode_request, DecodeContext, Decoder, InfluxDecoder, JsonDecoder, OtlpDecoder,
     RemoteWriteDecoder, RequestHead,
@@ -60,7 +60,7 @@ async fn decode_and_store<D: Decoder<Batch = MetricBatch>>(
         header(req, actix_web::http::header::CONTENT_LENGTH).and_then(|v| v.parse::<usize>().ok());
     let body = super::body::read_limited(payload, content_length, limit).await?;
     let ctx = DecodeContext {
-        now_ms: now_ms(),
+        now_ms: state.clock.now_ms(),
         max_decompressed_bytes: limit,
         max_series: DecodeContext::DEFAULT_MAX_SERIES,
         tenant: Some(access.tenant()),

@@ -14,7 +14,6 @@ use super::error::ApiError;
 use super::extract::TenantAccess;
 use super::state::AppState;
 use crate::auth::principal::Read;
-use crate::domain::time::now_ms;
 use crate::metrics::{QueryBudget, RangeQuery, SeriesQuery};
 use crate::promql::{parse_duration, parse_limit, parse_time, TimeParam};
 
@@ -115,7 +114,7 @@ async fn instant_query(
     let text = params.required("query")?.to_owned();
     let time = match params.one("time") {
         Some(text) => point_in_time(text, "time")?,
-        None => now_ms(),
+        None => state.clock.now_ms(),
     };
     let value = state.reader.instant(tenant, text, time, &budget).await?;
     Ok(success(value))

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::actors::registry::TenantRegistryHandle;
 use crate::auth::Authenticator;
 use crate::config::Config;
+use crate::domain::time::SharedClock;
 use crate::ingest::DecoderMemory;
 use crate::metrics::{MetricsReader, MetricsWriter};
 use crate::self_metrics::ServiceMetrics;
@@ -24,4 +25,6 @@ pub struct AppState {
     pub reader: MetricsReader,
     pub metrics: ServiceMetrics,
     pub redis: Option<redis::Client>,
+    /// "Now" for requests: samples without a timestamp, queries without a time.
+    pub clock: SharedClock,
 }

@@ -111,16 +111,22 @@ async fn wait_for(seen: &Seen, count: usize) {
     }
 }
 
-#[actix_rt::test]
-async fn a_subscriber_sees_every_applied_batch_in_order() {
-    let clock = ManualClock::at(T0);
-    let (writer, tenants, [tenant, other]) = writer(clock).await;
-    let seen = Arc::new(Mutex::new(Vec::new()));
+/// A collector subscribed to `tenant`'s applied batches; what it saw.
+async fn subscribe(tenants: &TenantRegistryHandle, tenant: TenantId) -> Seen {
+    let seen = Seen::default();
     let collector = Collector { seen: seen.clone() }.start();
     tenants
         .subscribe_applied(tenant, collector.recipient())
         .await
         .expect("subscribed");
+    seen
+}
+
+#[actix_rt::test]
+async fn a_subscriber_sees_every_applied_batch_in_order() {
+    let clock = ManualClock::at(T0);
+    let (writer, tenants, [tenant, other]) = writer(clock).await;
+    let seen = subscribe(&tenants, tenant).await;
 
     for i in 0..50 {
         let at = T0 - 60_000 + i * 1000;
@@ -153,12 +159,7 @@ async fn a_subscriber_sees_every_applied_batch_in_order() {
 async fn subscribers_survive_an_aggregator_restart() {
     let clock = ManualClock::at(T0);
     let (writer, tenants, [tenant, _]) = writer(clock).await;
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let collector = Collector { seen: seen.clone() }.start();
-    tenants
-        .subscribe_applied(tenant, collector.recipient())
-        .await
-        .expect("subscribed");
+    let seen = subscribe(&tenants, tenant).await;
     assert_eq!(
         writer
             .write(tenant, one_sample("a", T0 - 2000, 1.0))

@@ -1,8 +1,9 @@
 //! The per-tenant metric aggregator: owns the tenant's head (series index, recent and
 //! unsealed samples), admits and applies ingested batches, serves selections to queries,
 //! and checkpoints: seals chunks and rollups, carries open samples over, and deletes the
-//! write-ahead records that the checkpoint replaces. On start it rebuilds the head from
-//! the database: series index, the head window's chunks, then every write-ahead record.
+//! write-ahead records that the checkpoint replaces; tells its subscribers every batch it
+//! applies ([`AppliedBatch`]). On start it rebuilds the head from the database: series
+//! index, the head window's chunks, then every write-ahead record.
 
 pub mod head;
 pub mod rollup;
