@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod actors;
 pub mod admin;
+pub mod alerting;
 pub mod app;
 pub mod auth;
 pub mod config;

@@ -126,7 +126,7 @@ pub struct InfluxParams {
 /// InfluxDB 2.x line protocol write (`bucket` and `org` are accepted and ignored).
 #[utoipa::path(
     params(InfluxParams),
-    request_body(content = String, description = "line protocol", content_type = "text/plain"),
+    request_body(content = Option<String>, description = "line protocol; an empty body stores nothing and is answered 204", content_type = "text/plain"),
     responses((status = 204), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 429, body = ErrorBody)),
     security(("bearer" = [])),
     tag = "ingest"
@@ -145,7 +145,7 @@ pub async fn influx_v2(
 /// InfluxDB 1.x line protocol write (`db` and `rp` are accepted and ignored).
 #[utoipa::path(
     params(InfluxParams),
-    request_body(content = String, description = "line protocol", content_type = "text/plain"),
+    request_body(content = Option<String>, description = "line protocol; an empty body stores nothing and is answered 204", content_type = "text/plain"),
     responses((status = 204), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 429, body = ErrorBody)),
     security(("bearer" = [])),
     tag = "ingest"
