@@ -1,0 +1,361 @@
+//! Alert rules as users write them (`RuleDraft`, the body of `POST /api/v1/alert-rules`)
+//! and as the evaluator uses them (`Rule`), with the one validation between: every problem
+//! names its field as the body spells it (`thresholds[1].value`, `window`).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::lifecycle::{LifecyclePolicy, NoDataPolicy, Severity};
+use crate::error::{Classify, ErrorKind};
+use crate::promql::{parse_duration, parse_within, Expr, ExpressionLimits};
+
+/// A rule field that is not valid, named as the request body spells it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct RuleError {
+    pub field: String,
+    pub message: String,
+}
+
+impl RuleError {
+    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl Classify for RuleError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::Unprocessable
+    }
+
+    fn code(&self) -> &'static str {
+        "invalid_field"
+    }
+}
+
+/// How a threshold rule reduces each group's samples in its window to one value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Aggregation {
+    Last,
+    Avg,
+    Min,
+    Max,
+    Sum,
+    Count,
+    Rate,
+    Increase,
+    P50,
+    P90,
+    P95,
+    P99,
+}
+
+/// A comparison of the aggregated value with a threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Comparison {
+    #[serde(rename = ">")]
+    Above,
+    #[serde(rename = ">=")]
+    AtLeast,
+    #[serde(rename = "<")]
+    Below,
+    #[serde(rename = "<=")]
+    AtMost,
+    #[serde(rename = "==")]
+    Equal,
+    #[serde(rename = "!=")]
+    NotEqual,
+}
+
+impl Comparison {
+    pub fn holds(self, value: f64, threshold: f64) -> bool {
+        match self {
+            Self::Above => value > threshold,
+            Self::AtLeast => value >= threshold,
+            Self::Below => value < threshold,
+            Self::AtMost => value <= threshold,
+            Self::Equal => value == threshold,
+            Self::NotEqual => value != threshold,
+        }
+    }
+}
+
+/// One severity level of a threshold rule.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThresholdLevel {
+    pub severity: Severity,
+    pub op: Comparison,
+    pub value: f64,
+    /// A firing alert resolves only once this no longer holds against `op` (hysteresis).
+    pub resolve_value: Option<f64>,
+}
+
+impl ThresholdLevel {
+    /// The condition holds: the level raises (or keeps) an alert.
+    pub fn raises(&self, value: f64) -> bool {
+        self.op.holds(value, self.value)
+    }
+
+    /// A firing alert at this level is kept: the resolve bound is not crossed yet.
+    pub fn keeps(&self, value: f64) -> bool {
+        self.op
+            .holds(value, self.resolve_value.unwrap_or(self.value))
+    }
+}
+
+/// The rule kinds' own fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum RuleKindDraft {
+    Threshold {
+        selector: String,
+        aggregation: Aggregation,
+        window: String,
+        #[serde(default)]
+        group_by: Vec<String>,
+        op: Option<Comparison>,
+        threshold: Option<f64>,
+        resolve_threshold: Option<f64>,
+        severity: Option<Severity>,
+        thresholds: Option<Vec<ThresholdLevel>>,
+        no_data: Option<NoDataPolicy>,
+        no_data_after: Option<String>,
+    },
+    Promql {
+        expr: String,
+        interval: Option<String>,
+    },
+}
+
+/// A rule as sent: `POST /api/v1/alert-rules`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleDraft {
+    pub name: String,
+    #[serde(flatten)]
+    pub kind: RuleKindDraft,
+    #[serde(rename = "for")]
+    pub for_: Option<String>,
+    pub keep_firing_for: Option<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(default)]
+    pub channels: Vec<String>,
+    pub enabled: Option<bool>,
+}
+
+/// What a validated rule evaluates.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RuleKind {
+    Threshold {
+        selector: Expr,
+        aggregation: Aggregation,
+        window_ms: i64,
+        group_by: Vec<String>,
+        /// Highest severity first.
+        levels: Vec<ThresholdLevel>,
+    },
+    Promql {
+        expr: Expr,
+        interval_ms: i64,
+    },
+}
+
+/// A validated rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    pub name: String,
+    pub kind: RuleKind,
+    pub lifecycle: LifecyclePolicy,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub channels: Vec<String>,
+    pub enabled: bool,
+}
+
+/// Default and bounds.
+const DEFAULT_PROMQL_INTERVAL_MS: i64 = 15_000;
+const MIN_PROMQL_INTERVAL_MS: i64 = 1_000;
+const MAX_NAME_CHARS: usize = 200;
+
+fn duration(text: &str, field: &str, at_least_ms: i64) -> Result<i64, RuleError> {
+    let ms = parse_duration(text, field).map_err(|_| {
+        RuleError::new(
+            field,
+            format!("{text:?} is not a duration like 30s, 5m or 1h30m"),
+        )
+    })?;
+    if ms < at_least_ms {
+        return Err(RuleError::new(
+            field,
+            format!("must be at least {} ms", at_least_ms),
+        ));
+    }
+    Ok(ms)
+}
+
+fn optional_duration(text: &Option<String>, field: &str) -> Result<i64, RuleError> {
+    text.as_deref()
+        .map_or(Ok(0), |text| duration(text, field, 0))
+}
+
+impl RuleDraft {
+    /// Checks every field; the first problem is answered, naming its field.
+    pub fn validate(&self, limits: &ExpressionLimits) -> Result<Rule, RuleError> {
+        let name = self.name.trim();
+        if name.is_empty() || self.name.chars().count() > MAX_NAME_CHARS {
+            return Err(RuleError::new(
+                "name",
+                "must be 1 to 200 characters long, not only spaces",
+            ));
+        }
+        let mut lifecycle = LifecyclePolicy {
+            for_ms: optional_duration(&self.for_, "for")?,
+            keep_firing_for_ms: optional_duration(&self.keep_firing_for, "keep_firing_for")?,
+            ..LifecyclePolicy::default()
+        };
+        let kind = match &self.kind {
+            RuleKindDraft::Promql { expr, interval } => {
+                let expr = parse_within(expr, limits)
+                    .map_err(|e| RuleError::new("expr", e.to_string()))?;
+                let interval_ms = match interval {
+                    Some(text) => duration(text, "interval", MIN_PROMQL_INTERVAL_MS)?,
+                    None => DEFAULT_PROMQL_INTERVAL_MS,
+                };
+                RuleKind::Promql { expr, interval_ms }
+            }
+            RuleKindDraft::Threshold {
+                selector,
+                aggregation,
+                window,
+                group_by,
+                op,
+                threshold,
+                resolve_threshold,
+                severity,
+                thresholds,
+                no_data,
+                no_data_after,
+            } => {
+                let selector = match parse_within(selector, limits) {
+                    Ok(expr @ Expr::VectorSelector(_)) => expr,
+                    Ok(_) => {
+                        return Err(RuleError::new(
+                            "selector",
+                            "must be a series selector like http_requests_total{env=\"prod\"}",
+                        ))
+                    }
+                    Err(e) => return Err(RuleError::new("selector", e.to_string())),
+                };
+                let window_ms = duration(window, "window", 1)?;
+                let levels = threshold_levels(
+                    *op,
+                    *threshold,
+                    *resolve_threshold,
+                    *severity,
+                    thresholds.as_deref(),
+                )?;
+                lifecycle.no_data = no_data.unwrap_or_default();
+                lifecycle.no_data_after_ms = no_data_after
+                    .as_deref()
+                    .map(|text| duration(text, "no_data_after", 1))
+                    .transpose()?;
+                lifecycle.highest_severity = levels.first().map(|level| level.severity);
+                RuleKind::Threshold {
+                    selector,
+                    aggregation: *aggregation,
+                    window_ms,
+                    group_by: group_by.clone(),
+                    levels,
+                }
+            }
+        };
+        for key in self.labels.keys() {
+            if key.is_empty() || key.starts_with("__") {
+                return Err(RuleError::new(
+                    format!("labels.{key}"),
+                    "label names must be non-empty and not start with __",
+                ));
+            }
+        }
+        Ok(Rule {
+            name: name.to_owned(),
+            kind,
+            lifecycle,
+            labels: self.labels.clone(),
+            annotations: self.annotations.clone(),
+            channels: self.channels.clone(),
+            enabled: self.enabled.unwrap_or(true),
+        })
+    }
+}
+
+/// The levels of a threshold rule, highest severity first: either the single
+/// `op`/`threshold`/`resolve_threshold`/`severity` or the `thresholds` list, not both.
+fn threshold_levels(
+    op: Option<Comparison>,
+    threshold: Option<f64>,
+    resolve_threshold: Option<f64>,
+    severity: Option<Severity>,
+    thresholds: Option<&[ThresholdLevel]>,
+) -> Result<Vec<ThresholdLevel>, RuleError> {
+    let finite = |value: f64, field: String| {
+        if value.is_finite() {
+            Ok(())
+        } else {
+            Err(RuleError::new(field, "must be a finite number"))
+        }
+    };
+    let mut levels = match (thresholds, op, threshold) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+            return Err(RuleError::new(
+                "thresholds",
+                "give either thresholds or op and threshold, not both",
+            ))
+        }
+        (Some([]), None, None) => {
+            return Err(RuleError::new("thresholds", "give at least one threshold"))
+        }
+        (Some(levels), None, None) => {
+            for (i, level) in levels.iter().enumerate() {
+                finite(level.value, format!("thresholds[{i}].value"))?;
+                if let Some(resolve) = level.resolve_value {
+                    finite(resolve, format!("thresholds[{i}].resolve_value"))?;
+                }
+                if levels[..i].iter().any(|l| l.severity == level.severity) {
+                    return Err(RuleError::new(
+                        format!("thresholds[{i}].severity"),
+                        "each severity may appear once",
+                    ));
+                }
+            }
+            levels.to_vec()
+        }
+        (None, Some(op), Some(value)) => {
+            finite(value, "threshold".into())?;
+            if let Some(resolve) = resolve_threshold {
+                finite(resolve, "resolve_threshold".into())?;
+            }
+            vec![ThresholdLevel {
+                severity: severity.unwrap_or(Severity::Warning),
+                op,
+                value,
+                resolve_value: resolve_threshold,
+            }]
+        }
+        (None, None, _) => return Err(RuleError::new("op", "is required with threshold")),
+        (None, Some(_), None) => return Err(RuleError::new("threshold", "is required")),
+    };
+    levels.sort_by_key(|level| std::cmp::Reverse(level.severity));
+    Ok(levels)
+}
+
+#[cfg(test)]
+mod tests;
