@@ -252,13 +252,15 @@ async fn rotate(auth: &Authenticator, presented: &str) -> Result<IssuedTokens, A
         Some(tenant_id) => {
             let tenant = auth.store.get_tenant(tenant_id).await?;
             let membership = auth.store.membership(tenant_id, owner.user).await?;
-            match (tenant, membership) {
-                (Some(t), Some(m)) if active_role(&t, &m).is_ok() => Some(m.role),
-                _ => {
-                    auth.store.revoke_session(owner.session).await?;
-                    return Err(AuthError::Disabled);
-                }
+            let role = match (tenant, membership) {
+                (Some(t), Some(m)) => active_role(&t, &m).ok(),
+                _ => None,
+            };
+            if role.is_none() {
+                auth.store.revoke_session(owner.session).await?;
+                return Err(AuthError::Disabled);
             }
+            role
         }
     };
     if user.disabled {

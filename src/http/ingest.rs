@@ -14,7 +14,7 @@ use super::state::AppState;
 use crate::auth::principal::Ingest;
 use crate::domain::metrics::MetricBatch;
 use crate::ingest::{
-    decode_request, DecodeContext, Decoder, InfluxDecoder, JsonDecoder, OtlpDecoder,
+    decode_request, DecodeContext, Decoder, InfluxDecoder, JsonDecoder, OtlpDecoder, OtlpEncoding,
     RemoteWriteDecoder, RequestHead,
 };
 use crate::self_metrics::{IngestStage, StageTimer};
@@ -23,8 +23,15 @@ fn header(req: &HttpRequest, name: actix_web::http::header::HeaderName) -> Optio
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
+/// What one ingest request stored, and the decoder that read it (whose choices, such as
+/// OTLP's encoding, shape the answer).
+struct Ingested<D> {
+    decoder: D,
+    accepted_samples: usize,
+}
+
 /// The one ingest handler, for any metric decoder: builds the decoder from the request's
-/// head, reads the body within the limit, decodes and stores it; returns the samples
+/// head, reads the body within the limit, decodes and stores it; answers the samples
 /// acknowledged. Refusals are counted by their code in `tidewatch_ingest_rejections_total`
 /// and their samples in `tidewatch_discarded_samples_total`.
 async fn ingest<D: Decoder<Batch = MetricBatch>>(
@@ -32,7 +39,7 @@ async fn ingest<D: Decoder<Batch = MetricBatch>>(
     access: &TenantAccess<Ingest>,
     req: &HttpRequest,
     payload: web::Payload,
-) -> Result<usize, ApiError> {
+) -> Result<Ingested<D>, ApiError> {
     let result = decode_and_store::<D>(state, access, req, payload).await;
     if let Err(e) = &result {
         state
@@ -49,7 +56,7 @@ async fn decode_and_store<D: Decoder<Batch = MetricBatch>>(
     access: &TenantAccess<Ingest>,
     req: &HttpRequest,
     payload: web::Payload,
-) -> Result<usize, ApiError> {
+) -> Result<Ingested<D>, ApiError> {
     let head = RequestHead {
         content_type: header(req, CONTENT_TYPE),
         query: req.query_string(),
@@ -69,7 +76,7 @@ async fn decode_and_store<D: Decoder<Batch = MetricBatch>>(
     let batch = decode_request(&decoder, &body, header(req, CONTENT_ENCODING), &ctx)?;
     decoding.lap(IngestStage::Decode);
     let samples = batch.sample_count() as u64;
-    state
+    let accepted_samples = state
         .writer
         .write(access.tenant(), batch)
         .await
@@ -81,7 +88,11 @@ async fn decode_and_store<D: Decoder<Batch = MetricBatch>>(
                 .with_label_values(&[access.tenant().to_string().as_str(), refusal.code])
                 .inc_by(samples);
             refusal
-        })
+        })?;
+    Ok(Ingested {
+        decoder,
+        accepted_samples,
+    })
 }
 
 #[derive(Serialize, ToSchema)]
@@ -111,7 +122,9 @@ pub async fn json(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<web::Json<IngestReceipt>, ApiError> {
-    let accepted_samples = ingest::<JsonDecoder>(&state, &access, &req, payload).await?;
+    let accepted_samples = ingest::<JsonDecoder>(&state, &access, &req, payload)
+        .await?
+        .accepted_samples;
     Ok(web::Json(IngestReceipt { accepted_samples }))
 }
 
@@ -195,11 +208,9 @@ pub async fn otlp(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    ingest::<OtlpDecoder>(&state, &access, &req, payload).await?;
-    // The answer in the request's encoding (the decoder accepted one of the two).
-    let answer_json = header(&req, CONTENT_TYPE)
-        .is_some_and(|ct| crate::ingest::media_type(ct) == "application/json");
-    Ok(if answer_json {
+    let ingested = ingest::<OtlpDecoder>(&state, &access, &req, payload).await?;
+    // The answer in the request's encoding.
+    Ok(if ingested.decoder.encoding == OtlpEncoding::Json {
         HttpResponse::Ok()
             .content_type("application/json")
             .body("{}")

@@ -21,6 +21,13 @@ fn bad_data(message: impl Into<String>) -> ApiError {
     ApiError::bad_request("bad_data", message)
 }
 
+/// A Prometheus API answer: any error it ends in is rendered in Prometheus' envelope.
+async fn prometheus_answer(
+    answer: impl std::future::Future<Output = Result<HttpResponse, ApiError>>,
+) -> Result<HttpResponse, ApiError> {
+    answer.await.map_err(ApiError::in_prometheus_shape)
+}
+
 /// Request parameters from the query string and, for POST, the form body; `match[]`
 /// may repeat.
 struct Params(Vec<(String, String)>);
@@ -189,11 +196,11 @@ pub async fn query(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let answer = async {
+    prometheus_answer(async {
         let params = Params::read(&req, payload, state.config.max_body_bytes).await?;
         instant_query(&state, access.tenant(), &params).await
-    };
-    answer.await.map_err(ApiError::in_prometheus_shape)
+    })
+    .await
 }
 
 /// Range query (`query`, `start`, `end`, `step`, `timeout`); GET or form POST.
@@ -217,11 +224,11 @@ pub async fn query_range(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let answer = async {
+    prometheus_answer(async {
         let params = Params::read(&req, payload, state.config.max_body_bytes).await?;
         range_query(&state, access.tenant(), &params).await
-    };
-    answer.await.map_err(ApiError::in_prometheus_shape)
+    })
+    .await
 }
 
 /// The label sets a metadata request (`match[]`, `start`, `end`, `limit`) refers to,
@@ -284,25 +291,24 @@ pub async fn series(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let params = Params::read(&req, payload, state.config.max_body_bytes)
-        .await
-        .map_err(ApiError::in_prometheus_shape)?;
-    let (found, limit) = found_series(&state, access.tenant(), &params, true)
-        .await
-        .map_err(ApiError::in_prometheus_shape)?;
-    let data: Vec<Value> = found
-        .iter()
-        .take(limit)
-        .map(|found_labels| {
-            Value::Object(
-                found_labels
-                    .iter()
-                    .map(|l| (l.name.clone(), Value::String(l.value.clone())))
-                    .collect(),
-            )
-        })
-        .collect();
-    Ok(success(data))
+    prometheus_answer(async {
+        let params = Params::read(&req, payload, state.config.max_body_bytes).await?;
+        let (found, limit) = found_series(&state, access.tenant(), &params, true).await?;
+        let data: Vec<Value> = found
+            .iter()
+            .take(limit)
+            .map(|found_labels| {
+                Value::Object(
+                    found_labels
+                        .iter()
+                        .map(|l| (l.name.clone(), Value::String(l.value.clone())))
+                        .collect(),
+                )
+            })
+            .collect();
+        Ok(success(data))
+    })
+    .await
 }
 
 /// Label names, optionally of series matching `match[]`.
@@ -326,17 +332,16 @@ pub async fn labels(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let params = Params::read(&req, payload, state.config.max_body_bytes)
-        .await
-        .map_err(ApiError::in_prometheus_shape)?;
-    let (found, limit) = found_series(&state, access.tenant(), &params, false)
-        .await
-        .map_err(ApiError::in_prometheus_shape)?;
-    let names: BTreeSet<&str> = found
-        .iter()
-        .flat_map(|found_labels| found_labels.iter().map(|l| l.name.as_str()))
-        .collect();
-    Ok(success(names.into_iter().take(limit).collect::<Vec<_>>()))
+    prometheus_answer(async {
+        let params = Params::read(&req, payload, state.config.max_body_bytes).await?;
+        let (found, limit) = found_series(&state, access.tenant(), &params, false).await?;
+        let names: BTreeSet<&str> = found
+            .iter()
+            .flat_map(|found_labels| found_labels.iter().map(|l| l.name.as_str()))
+            .collect();
+        Ok(success(names.into_iter().take(limit).collect::<Vec<_>>()))
+    })
+    .await
 }
 
 /// Values of one label, optionally of series matching `match[]`.
@@ -359,15 +364,16 @@ pub async fn label_values(
     req: HttpRequest,
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let params = Params(url_pairs(req.query_string().as_bytes()));
-    let (found, limit) = found_series(&state, access.tenant(), &params, false)
-        .await
-        .map_err(ApiError::in_prometheus_shape)?;
-    let values: BTreeSet<&str> = found
-        .iter()
-        .filter_map(|found_labels| found_labels.get(&name))
-        .collect();
-    Ok(success(values.into_iter().take(limit).collect::<Vec<_>>()))
+    prometheus_answer(async {
+        let params = Params(url_pairs(req.query_string().as_bytes()));
+        let (found, limit) = found_series(&state, access.tenant(), &params, false).await?;
+        let values: BTreeSet<&str> = found
+            .iter()
+            .filter_map(|found_labels| found_labels.get(&name))
+            .collect();
+        Ok(success(values.into_iter().take(limit).collect::<Vec<_>>()))
+    })
+    .await
 }
 
 /// Build information, in Prometheus's shape (Grafana reads it to pick features).

@@ -38,7 +38,7 @@ enum Target<'a> {
         api: Option<actix_web::Scope>,
     },
     Document {
-        paths: Option<PathsBuilder>,
+        paths: PathsBuilder,
         schemas: Vec<(String, RefOr<Schema>)>,
     },
 }
@@ -107,10 +107,8 @@ impl<'a> Registrar<'a> {
                 item.operation(method, operation.clone())
             })
             .build();
-        if let Some(builder) = paths.take() {
-            let path = P::path();
-            *paths = Some(builder.path(format!("{prefix}{path}"), item));
-        }
+        let path = format!("{prefix}{}", P::path());
+        *paths = std::mem::take(paths).path(path, item);
         P::schemas(schemas);
     }
 
@@ -139,7 +137,7 @@ pub fn serve(cfg: &mut web::ServiceConfig, resources: &[Register]) {
 pub fn document(resources: &[Register]) -> (Paths, Vec<(String, RefOr<Schema>)>) {
     let mut registrar = Registrar {
         target: Target::Document {
-            paths: Some(PathsBuilder::new()),
+            paths: PathsBuilder::new(),
             schemas: Vec::new(),
         },
     };
@@ -147,7 +145,7 @@ pub fn document(resources: &[Register]) -> (Paths, Vec<(String, RefOr<Schema>)>)
         register(&mut registrar);
     }
     match registrar.target {
-        Target::Document { paths, schemas } => (paths.unwrap_or_default().build(), schemas),
+        Target::Document { paths, schemas } => (paths.build(), schemas),
         Target::Services { .. } => (Paths::new(), Vec::new()),
     }
 }

@@ -60,17 +60,6 @@ pub enum QueryError {
     Timeout,
 }
 
-impl QueryError {
-    /// The Prometheus API `errorType` for this error.
-    pub fn error_type(&self) -> &'static str {
-        match self {
-            Self::BadData(_) => "bad_data",
-            Self::Unsupported(_) | Self::LimitExceeded(_) | Self::Execution(_) => "execution",
-            Self::Timeout => "timeout",
-        }
-    }
-}
-
 /// Parses PromQL text into an expression tree; syntax and type errors are `BadData`.
 /// Trusted text only (tests, built-in rules): requests go through [`parse_within`].
 pub fn parse(query: &str) -> Result<Expr, QueryError> {
