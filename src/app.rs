@@ -13,6 +13,7 @@ use anyhow::Context as _;
 use tracing_actix_web::TracingLogger;
 
 use crate::actors::aggregator::AggregatorConfig;
+use crate::actors::evaluator::{AlertDataSlot, EvaluatorConfig};
 use crate::actors::login_throttle::{LoginThrottle, ThrottleLimits};
 use crate::actors::persister::{Persister, PersisterLimits};
 use crate::actors::registry::TenantRegistryHandle;
@@ -23,7 +24,7 @@ use crate::config::Config;
 use crate::domain::time::SystemClock;
 use crate::http::error::{json_error, path_error, query_error};
 pub use crate::http::state::AppState;
-use crate::metrics::{MetricsReader, MetricsWriter, ReaderLimits};
+use crate::metrics::{AlertDataAccess, MetricsReader, MetricsWriter, ReaderLimits};
 use crate::query_threads::QueryThreads;
 use crate::self_metrics::ServiceMetrics;
 use crate::store::Store;
@@ -87,10 +88,16 @@ impl Application {
 
         let metrics = ServiceMetrics::new();
         let clock = SystemClock::shared();
+        let alert_data = AlertDataSlot::default();
         let services = TenantServices {
             store: store.clone(),
             metrics: metrics.clone(),
             aggregator: AggregatorConfig::from_config(&config),
+            evaluator: EvaluatorConfig {
+                max_alerts_per_rule: config.alert_max_instances_per_rule,
+                expression: config.expression_limits(),
+            },
+            alert_data: alert_data.clone(),
             clock: clock.clone(),
         };
         let tenants =
@@ -136,6 +143,12 @@ impl Application {
                 expression: config.expression_limits(),
             },
         );
+        let _ = alert_data.set(Arc::new(AlertDataAccess {
+            reader: reader.clone(),
+            writer: writer.clone(),
+            timeout: Duration::from_millis(config.alert_eval_timeout_ms),
+        }));
+        wake_alerting_tenants(store.clone(), tenants.clone());
         let auth = Authenticator::new(
             store.clone(),
             jwt,
@@ -231,3 +244,21 @@ impl Application {
 
 /// How long shutdown waits for tenants' actors to finish what they are writing.
 const TENANT_SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
+
+/// Tenants with alert rules must be evaluated from the start, not on their first request:
+/// their evaluators load rules, rebuild windows and resume (no-data and PromQL rules need
+/// no request to run).
+fn wake_alerting_tenants(store: Store, tenants: TenantRegistryHandle) {
+    actix_rt::spawn(async move {
+        match store.tenants_with_enabled_alert_rules().await {
+            Ok(ids) => {
+                for tenant in ids {
+                    if let Err(e) = tenants.actors(tenant).await {
+                        tracing::warn!(%tenant, error = %e, "starting the tenant's alert evaluator failed");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "listing tenants with alert rules failed"),
+        }
+    });
+}

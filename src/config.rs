@@ -105,6 +105,13 @@ pub struct Config {
     pub body_timeout_secs: u64,
     /// Longest a request waits for a database connection, in seconds (503 past it).
     pub database_acquire_timeout_secs: u64,
+    /// Alert rules a tenant may have (422 past it).
+    pub alert_max_rules: u64,
+    /// Alerts (groups) one rule may have at once: a threshold rule ignores new groups past
+    /// it, a PromQL rule whose result has more series fails, both with a visible error.
+    pub alert_max_instances_per_rule: usize,
+    /// Longest one PromQL rule's evaluation may take, in milliseconds.
+    pub alert_eval_timeout_ms: u64,
     /// `text` or `json`.
     pub log_format: LogFormat,
     /// tracing filter, e.g. `info` or `tidewatch=debug,info`.
@@ -156,6 +163,9 @@ impl Default for Config {
             query_queue: 64,
             body_timeout_secs: 30,
             database_acquire_timeout_secs: 2,
+            alert_max_rules: 1000,
+            alert_max_instances_per_rule: 1000,
+            alert_eval_timeout_ms: 10_000,
             log_format: LogFormat::Text,
             log_level: "info".into(),
         }
@@ -227,7 +237,16 @@ impl Config {
                 );
             }
         }
-        let positive: [(&'static str, u64); 26] = [
+        let positive: [(&'static str, u64); 29] = [
+            ("TIDEWATCH_ALERT_MAX_RULES", self.alert_max_rules),
+            (
+                "TIDEWATCH_ALERT_MAX_INSTANCES_PER_RULE",
+                self.alert_max_instances_per_rule as u64,
+            ),
+            (
+                "TIDEWATCH_ALERT_EVAL_TIMEOUT_MS",
+                self.alert_eval_timeout_ms,
+            ),
             ("TIDEWATCH_QUERY_MAX_LENGTH", self.query_max_length as u64),
             ("TIDEWATCH_QUERY_MAX_DEPTH", self.query_max_depth as u64),
             (

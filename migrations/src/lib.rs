@@ -13,6 +13,7 @@ mod m20261125_000006_create_audit_log;
 mod m20261125_000007_create_metric_storage;
 mod m20261125_000008_add_tenant_limits;
 mod m20261125_000009_store_payloads_uncompressed;
+mod m20261202_000010_create_alerting;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000007_create_metric_storage::Migration),
             Box::new(m20261125_000008_add_tenant_limits::Migration),
             Box::new(m20261125_000009_store_payloads_uncompressed::Migration),
+            Box::new(m20261202_000010_create_alerting::Migration),
         ]
     }
 }

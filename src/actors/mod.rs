@@ -5,6 +5,7 @@
 //! - [`login_throttle::LoginThrottle`]: counts failed logins per account and per address.
 
 pub mod aggregator;
+pub mod evaluator;
 pub mod login_throttle;
 pub mod persister;
 pub mod registry;

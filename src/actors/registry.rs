@@ -94,6 +94,12 @@ impl Directory {
         entries.insert(tenant, DirectoryEntry { actors, last_used });
     }
 
+    /// Whether the tenant's evaluator has rules (then idleness does not stop it).
+    fn watching(&self, tenant: TenantId) -> bool {
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        entries.get(&tenant).is_some_and(|e| e.actors.watching())
+    }
+
     fn remove(&self, tenant: TenantId) {
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         entries.remove(&tenant);
@@ -181,7 +187,8 @@ impl TenantRegistry {
         let directory = self.directory.clone();
         self.supervisors.retain(|tenant, running| {
             let idle = now.saturating_sub(running.last_used.load(Ordering::Relaxed));
-            let keep = idle < idle_after && running.addr.connected();
+            let keep =
+                (idle < idle_after || directory.watching(*tenant)) && running.addr.connected();
             if !keep {
                 tracing::debug!(%tenant, "stopping idle tenant supervisor");
                 directory.remove(*tenant);
@@ -479,6 +486,8 @@ mod tests {
             store,
             metrics,
             aggregator: AggregatorConfig::default(),
+            evaluator: Default::default(),
+            alert_data: Default::default(),
             clock: crate::domain::time::SystemClock::shared(),
         }
     }

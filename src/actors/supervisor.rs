@@ -9,10 +9,16 @@
 
 use std::time::Instant;
 
-use actix::{Actor, ActorContext, Addr, Context, Handler, Message, MessageResult, Supervised};
+use actix::{
+    Actor, ActorContext, Addr, AsyncContext, Context, Handler, Message, MessageResult, Supervised,
+};
 use serde::Serialize;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use super::aggregator::{AggregatorConfig, AppliedBatch, MetricAggregator, StopAggregator};
+use super::evaluator::{AlertDataSlot, AlertEvaluator, EvaluatorConfig, StopEvaluator};
 use crate::domain::time::SharedClock;
 use crate::domain::TenantId;
 use crate::self_metrics::ServiceMetrics;
@@ -24,6 +30,9 @@ pub struct TenantServices {
     pub store: Store,
     pub metrics: ServiceMetrics,
     pub aggregator: AggregatorConfig,
+    pub evaluator: EvaluatorConfig,
+    /// How evaluators query and write metrics; set once the metrics layer is built.
+    pub alert_data: AlertDataSlot,
     pub clock: SharedClock,
 }
 
@@ -32,6 +41,10 @@ pub struct TenantServices {
 pub struct TenantActors {
     /// The tenant's head: admits, applies and serves samples; checkpoints.
     pub aggregator: Addr<MetricAggregator>,
+    /// Evaluates the tenant's alert rules on the aggregator's applied batches and a tick.
+    pub evaluator: Addr<AlertEvaluator>,
+    /// Set by the evaluator while the tenant has rules: such a tenant is never idle.
+    watching: Arc<AtomicBool>,
 }
 
 impl TenantActors {
@@ -42,6 +55,11 @@ impl TenantActors {
         services: &TenantServices,
         applied: &[actix::Recipient<AppliedBatch>],
     ) -> Self {
+        // The evaluator's address first: the aggregator is built with it as a subscriber,
+        // and the evaluator is built knowing nothing of the aggregator.
+        let evaluator_context = Context::<AlertEvaluator>::new();
+        let mut subscribers = applied.to_vec();
+        subscribers.push(evaluator_context.address().recipient());
         let aggregator = MetricAggregator::new(
             tenant,
             services.store.clone(),
@@ -49,19 +67,38 @@ impl TenantActors {
             services.metrics.clone(),
             services.clock.clone(),
         )
-        .with_subscribers(applied.to_vec())
+        .with_subscribers(subscribers)
         .start();
-        Self { aggregator }
+        let watching = Arc::new(AtomicBool::new(false));
+        let evaluator = evaluator_context.run(AlertEvaluator::new(
+            tenant,
+            services.store.clone(),
+            services.clock.clone(),
+            services.alert_data.clone(),
+            services.evaluator,
+            watching.clone(),
+        ));
+        Self {
+            aggregator,
+            evaluator,
+            watching,
+        }
     }
 
     /// All children still running (a panic drops an actor's mailbox).
     pub fn connected(&self) -> bool {
-        self.aggregator.connected()
+        self.aggregator.connected() && self.evaluator.connected()
+    }
+
+    /// Whether the tenant has alert rules to evaluate, so must keep running when idle.
+    pub fn watching(&self) -> bool {
+        self.watching.load(Ordering::Relaxed)
     }
 
     /// Tells every child to stop; answers the aggregator, for callers that wait for its
     /// last checkpoint.
     fn stop(self) -> Addr<MetricAggregator> {
+        self.evaluator.do_send(StopEvaluator);
         self.aggregator.do_send(StopAggregator);
         self.aggregator
     }

@@ -19,6 +19,22 @@ pub enum Severity {
     Critical,
 }
 
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Info => "info",
+            Self::Warning => "warning",
+            Self::Critical => "critical",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Info, Self::Warning, Self::Critical]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
+}
+
 /// What an instance is doing now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -26,6 +42,22 @@ pub enum AlertState {
     Inactive,
     Pending,
     Firing,
+}
+
+impl AlertState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Inactive => "inactive",
+            Self::Pending => "pending",
+            Self::Firing => "firing",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Inactive, Self::Pending, Self::Firing]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
 }
 
 /// What a rule does with an instance that has had no data for `no_data_after`.
@@ -111,6 +143,23 @@ pub enum Transition {
     FlappingStopped,
 }
 
+impl Transition {
+    /// The name the history and the API use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Pending { .. } => "pending",
+            Self::Firing { .. } => "firing",
+            Self::Escalated { .. } => "escalated",
+            Self::DeEscalated { .. } => "de-escalated",
+            Self::Resolved => "resolved",
+            Self::Cancelled => "cancelled",
+            Self::NoData => "nodata",
+            Self::Flapping => "flapping",
+            Self::FlappingStopped => "flapping_stopped",
+        }
+    }
+}
+
 /// One instance (a rule and one group of labels).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Instance {
@@ -146,7 +195,80 @@ impl Default for Instance {
     }
 }
 
+/// What is kept of an instance across restarts (the `alert_instances` row).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StoredInstance {
+    pub state: AlertState,
+    pub severity: Option<Severity>,
+    pub active_since_ms: Option<i64>,
+    pub cleared_since_ms: Option<i64>,
+    pub last_data_ms: Option<i64>,
+    pub last_value: Option<f64>,
+    pub no_data: bool,
+    pub flapping: bool,
+}
+
 impl Instance {
+    /// An instance as it was stored: the last verdict is taken to be what its state says
+    /// (the first evaluation after a restart replaces it).
+    pub fn restore(stored: StoredInstance) -> Self {
+        let held = match stored.state {
+            AlertState::Inactive => None,
+            AlertState::Pending | AlertState::Firing => stored.severity,
+        };
+        Self {
+            state: stored.state,
+            severity: stored.severity,
+            active_since_ms: stored.active_since_ms,
+            cleared_since_ms: stored.cleared_since_ms,
+            last_data_ms: stored.last_data_ms,
+            last_value: stored.last_value,
+            no_data: stored.no_data,
+            flapping: stored.flapping,
+            last_verdict: Verdict {
+                raising: if stored.cleared_since_ms.is_some() {
+                    None
+                } else {
+                    held
+                },
+                keeping: if stored.cleared_since_ms.is_some() {
+                    None
+                } else {
+                    held
+                },
+                value: stored.last_value.unwrap_or(f64::NAN),
+            },
+            changes: VecDeque::new(),
+        }
+    }
+
+    /// What is kept across restarts.
+    pub fn stored(&self) -> StoredInstance {
+        StoredInstance {
+            state: self.state,
+            severity: self.severity,
+            active_since_ms: self.active_since_ms,
+            cleared_since_ms: self.cleared_since_ms,
+            last_data_ms: self.last_data_ms,
+            last_value: self.last_value,
+            no_data: self.no_data,
+            flapping: self.flapping,
+        }
+    }
+
+    /// The verdict changed without new data (a window slid): the next [`Instance::tick`]
+    /// uses it, and no-data is still counted from the last sample.
+    pub fn revise(&mut self, verdict: Verdict) {
+        self.last_value = Some(verdict.value);
+        self.last_verdict = verdict;
+    }
+
+    /// Data was seen at `at_ms` (a window rebuilt after a restart): no-data counts from
+    /// the newest.
+    pub fn note_data(&mut self, at_ms: i64) {
+        self.last_data_ms = Some(self.last_data_ms.map_or(at_ms, |held| held.max(at_ms)));
+    }
+
     /// A fresh evaluation with data at `now_ms`.
     pub fn observe(
         &mut self,

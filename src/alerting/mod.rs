@@ -8,8 +8,11 @@
 //!   that names each bad field.
 
 pub mod lifecycle;
+pub mod promql_form;
 pub mod rule;
+pub mod window;
 
 pub use lifecycle::{
-    AlertState, FlapPolicy, Instance, LifecyclePolicy, NoDataPolicy, Severity, Transition, Verdict,
+    AlertState, FlapPolicy, Instance, LifecyclePolicy, NoDataPolicy, Severity, StoredInstance,
+    Transition, Verdict,
 };

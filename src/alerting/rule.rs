@@ -109,28 +109,47 @@ impl ThresholdLevel {
     }
 }
 
+/// A threshold rule's own fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThresholdDraft {
+    pub selector: String,
+    pub aggregation: Aggregation,
+    pub window: String,
+    #[serde(default)]
+    pub group_by: Vec<String>,
+    pub op: Option<Comparison>,
+    pub threshold: Option<f64>,
+    pub resolve_threshold: Option<f64>,
+    pub severity: Option<Severity>,
+    pub thresholds: Option<Vec<ThresholdLevel>>,
+    pub no_data: Option<NoDataPolicy>,
+    pub no_data_after: Option<String>,
+}
+
+/// A PromQL rule's own fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromqlDraft {
+    pub expr: String,
+    pub interval: Option<String>,
+}
+
+/// A value checked against a threshold rule's levels (highest severity first).
+pub fn threshold_verdict(levels: &[ThresholdLevel], value: f64) -> super::Verdict {
+    super::Verdict {
+        raising: levels.iter().find(|l| l.raises(value)).map(|l| l.severity),
+        keeping: levels.iter().find(|l| l.keeps(value)).map(|l| l.severity),
+        value,
+    }
+}
+
 /// The rule kinds' own fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum RuleKindDraft {
-    Threshold {
-        selector: String,
-        aggregation: Aggregation,
-        window: String,
-        #[serde(default)]
-        group_by: Vec<String>,
-        op: Option<Comparison>,
-        threshold: Option<f64>,
-        resolve_threshold: Option<f64>,
-        severity: Option<Severity>,
-        thresholds: Option<Vec<ThresholdLevel>>,
-        no_data: Option<NoDataPolicy>,
-        no_data_after: Option<String>,
-    },
-    Promql {
-        expr: String,
-        interval: Option<String>,
-    },
+    Threshold(ThresholdDraft),
+    Promql(PromqlDraft),
 }
 
 /// A rule as sent: `POST /api/v1/alert-rules`.
@@ -149,7 +168,47 @@ pub struct RuleDraft {
     #[serde(default)]
     pub channels: Vec<String>,
     pub enabled: Option<bool>,
+    /// Notification timing for rules that route to their own channels (the notifier
+    /// reads them; validated here).
+    pub group_wait: Option<String>,
+    pub group_interval: Option<String>,
+    pub repeat_interval: Option<String>,
+    /// Flap detection: more than this many state changes within `flap_window` (default
+    /// 6 in 30m).
+    pub flap_max_changes: Option<usize>,
+    pub flap_window: Option<String>,
 }
+
+/// Fields every rule may carry, and each kind's own.
+const COMMON_FIELDS: &[&str] = &[
+    "name",
+    "kind",
+    "for",
+    "keep_firing_for",
+    "labels",
+    "annotations",
+    "channels",
+    "enabled",
+    "group_wait",
+    "group_interval",
+    "repeat_interval",
+    "flap_max_changes",
+    "flap_window",
+];
+const THRESHOLD_FIELDS: &[&str] = &[
+    "selector",
+    "aggregation",
+    "window",
+    "group_by",
+    "op",
+    "threshold",
+    "resolve_threshold",
+    "severity",
+    "thresholds",
+    "no_data",
+    "no_data_after",
+];
+const PROMQL_FIELDS: &[&str] = &["expr", "interval"];
 
 /// What a validated rule evaluates.
 #[derive(Debug, Clone, PartialEq)]
@@ -207,6 +266,57 @@ fn optional_duration(text: &Option<String>, field: &str) -> Result<i64, RuleErro
 }
 
 impl RuleDraft {
+    /// Reads a request body: an object whose every field is known for its kind, each of
+    /// the right type; a problem names its field (`thresholds[1].op`).
+    pub fn from_json(body: &serde_json::Value) -> Result<Self, RuleError> {
+        let Some(object) = body.as_object() else {
+            return Err(RuleError::new("", "a rule is a JSON object"));
+        };
+        let kind_fields = match object.get("kind").and_then(|k| k.as_str()) {
+            Some("threshold") => THRESHOLD_FIELDS,
+            Some("promql") => PROMQL_FIELDS,
+            Some(other) => {
+                return Err(RuleError::new(
+                    "kind",
+                    format!("{other:?} is not a rule kind; use \"threshold\" or \"promql\""),
+                ))
+            }
+            None => {
+                return Err(RuleError::new(
+                    "kind",
+                    "is required: \"threshold\" or \"promql\"",
+                ))
+            }
+        };
+        if let Some(unknown) = object.keys().find(|key| {
+            !COMMON_FIELDS.contains(&key.as_str()) && !kind_fields.contains(&key.as_str())
+        }) {
+            return Err(RuleError::new(
+                unknown.as_str(),
+                "is not a field of this kind of rule",
+            ));
+        }
+        fn at_path(e: serde_path_to_error::Error<serde_json::Error>) -> RuleError {
+            let path = e.path().to_string();
+            let field = if path == "." { String::new() } else { path };
+            RuleError::new(field, e.into_inner().to_string())
+        }
+        // The kind's fields first, as a plain struct: serde loses the path inside the
+        // flattened part of the whole draft, so its errors would name no field.
+        let own: serde_json::Map<String, serde_json::Value> = object
+            .iter()
+            .filter(|(key, _)| kind_fields.contains(&key.as_str()))
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect();
+        let own = serde_json::Value::Object(own);
+        if kind_fields == THRESHOLD_FIELDS {
+            serde_path_to_error::deserialize::<_, ThresholdDraft>(&own).map_err(at_path)?;
+        } else {
+            serde_path_to_error::deserialize::<_, PromqlDraft>(&own).map_err(at_path)?;
+        }
+        serde_path_to_error::deserialize(body).map_err(at_path)
+    }
+
     /// Checks every field; the first problem is answered, naming its field.
     pub fn validate(&self, limits: &ExpressionLimits) -> Result<Rule, RuleError> {
         let name = self.name.trim();
@@ -221,8 +331,24 @@ impl RuleDraft {
             keep_firing_for_ms: optional_duration(&self.keep_firing_for, "keep_firing_for")?,
             ..LifecyclePolicy::default()
         };
+        for (text, field) in [
+            (&self.group_wait, "group_wait"),
+            (&self.group_interval, "group_interval"),
+            (&self.repeat_interval, "repeat_interval"),
+        ] {
+            optional_duration(text, field)?;
+        }
+        if let Some(max_changes) = self.flap_max_changes {
+            if max_changes == 0 {
+                return Err(RuleError::new("flap_max_changes", "must be at least 1"));
+            }
+            lifecycle.flap.max_changes = max_changes;
+        }
+        if let Some(window) = &self.flap_window {
+            lifecycle.flap.window_ms = duration(window, "flap_window", 1)?;
+        }
         let kind = match &self.kind {
-            RuleKindDraft::Promql { expr, interval } => {
+            RuleKindDraft::Promql(PromqlDraft { expr, interval }) => {
                 let expr = parse_within(expr, limits)
                     .map_err(|e| RuleError::new("expr", e.to_string()))?;
                 let interval_ms = match interval {
@@ -231,7 +357,7 @@ impl RuleDraft {
                 };
                 RuleKind::Promql { expr, interval_ms }
             }
-            RuleKindDraft::Threshold {
+            RuleKindDraft::Threshold(ThresholdDraft {
                 selector,
                 aggregation,
                 window,
@@ -243,8 +369,14 @@ impl RuleDraft {
                 thresholds,
                 no_data,
                 no_data_after,
-            } => {
+            }) => {
                 let selector = match parse_within(selector, limits) {
+                    Ok(Expr::VectorSelector(vs)) if vs.offset.is_some() || vs.at.is_some() => {
+                        return Err(RuleError::new(
+                            "selector",
+                            "a threshold rule watches samples as they arrive: no offset or @",
+                        ))
+                    }
                     Ok(expr @ Expr::VectorSelector(_)) => expr,
                     Ok(_) => {
                         return Err(RuleError::new(

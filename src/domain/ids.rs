@@ -51,6 +51,15 @@ uuid_id!(
     ApiKeyId
 );
 uuid_id!(
+    /// An alert rule.
+    AlertRuleId
+);
+uuid_id!(
+    /// One alert: an instance of a rule for one group of labels, from when it became
+    /// active until it resolved (the same group firing again later is a new alert).
+    AlertId
+);
+uuid_id!(
     /// One login session: the family of refresh tokens that rotate from one login.
     SessionId
 );

@@ -8,7 +8,7 @@ pub mod tenant;
 pub mod time;
 pub mod user;
 
-pub use ids::{ApiKeyId, SessionId, TenantId, UserId};
+pub use ids::{AlertId, AlertRuleId, ApiKeyId, SessionId, TenantId, UserId};
 pub use role::{ApiKeyScope, Role};
 pub use tenant::{TenantName, TenantSlug};
 pub use user::{Email, Password};

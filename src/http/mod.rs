@@ -1,6 +1,8 @@
 //! HTTP routes, one file per resource. Handlers are thin: extract the credential and
 //! body, call one function, shape the answer.
 
+pub mod alert_rules;
+pub mod alerts;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
@@ -14,6 +16,7 @@ pub mod openapi;
 pub mod ops;
 pub mod prometheus;
 pub mod routes;
+pub mod rules;
 pub mod state;
 pub mod tenants;
 pub mod users;
@@ -33,6 +36,9 @@ pub const RESOURCES: &[routes::Register] = &[
     current_tenant::register,
     users::register,
     api_keys::register,
+    alert_rules::register,
+    alerts::register,
+    rules::register,
     audit::register,
     prometheus::register,
 ];

@@ -7,10 +7,12 @@
 //! - [`MetricsReader`]: parse within limits (query threads) → fetch from the head and sealed
 //!   chunks → evaluate, within one deadline.
 
+mod alert_data;
 mod fetch;
 mod reader;
 mod writer;
 
+pub use alert_data::AlertDataAccess;
 pub use fetch::{Prefetched, SeriesData};
 pub use reader::{MetricsReader, QueryBudget, RangeQuery, ReadError, ReaderLimits, SeriesQuery};
 pub use writer::{MetricsWriter, MAX_REPORTED_REJECTIONS};

@@ -48,6 +48,8 @@ async fn writer(clock: SharedClock) -> (MetricsWriter, TenantRegistryHandle, [Te
                 raw_retention_ms: DAY_MS,
                 ..AggregatorConfig::default()
             },
+            evaluator: Default::default(),
+            alert_data: Default::default(),
             clock: clock.clone(),
         },
     );

@@ -34,9 +34,12 @@ mod series_notation;
 
 pub use engine::{Engine, QueryLimits, RangeProblem};
 pub use limits::{check_text, parse_within, ExpressionLimits, MAX_QUERY_DURATION_MS};
+pub use numeric::stale_nan;
 pub use params::{check_time_order, parse_duration, parse_limit, parse_time, TimeParam};
 pub use promql_parser::parser::Expr;
-pub use selection::{required_selections, InMemorySeries, Selection, SeriesSource};
+pub use selection::{
+    required_selections, selector_matchers, InMemorySeries, Selection, SeriesSource,
+};
 pub use value::{format_value, InstantSample, QueryValue, RangeSeries};
 
 /// Why a query could not be answered. Each variant maps to one Prometheus API error type.

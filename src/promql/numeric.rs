@@ -4,9 +4,9 @@
 /// The bit pattern Prometheus writes as a staleness marker (a NaN).
 const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
 
-/// The staleness marker value, for building test data.
-#[cfg(test)]
-pub(crate) fn stale_nan() -> f64 {
+/// The staleness marker value: ends a series for queries (the alert evaluator writes it
+/// when an `ALERTS` series stops).
+pub fn stale_nan() -> f64 {
     f64::from_bits(STALE_NAN_BITS)
 }
 

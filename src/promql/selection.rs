@@ -170,7 +170,7 @@ fn walk<'e>(
 }
 
 /// The selector's matchers with its metric name added as a `__name__` matcher.
-pub(crate) fn selector_matchers(vs: &VectorSelector) -> Matchers {
+pub fn selector_matchers(vs: &VectorSelector) -> Matchers {
     let mut matchers = vs.matchers.clone();
     if let Some(name) = &vs.name {
         matchers

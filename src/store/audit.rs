@@ -11,8 +11,8 @@ use super::{Store, StoreError};
 use crate::domain::time::now_ms;
 use crate::domain::TenantId;
 
-/// What was done, as the audit log names it (`tenant.create`, …). The alert rules,
-/// channels and silences to come add their variants here.
+/// What was done, as the audit log names it (`tenant.create`, …). Channels and
+/// silences to come add their variants here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuditAction {
     Login,
@@ -25,6 +25,11 @@ pub enum AuditAction {
     UserDelete,
     ApiKeyCreate,
     ApiKeyRevoke,
+    AlertRuleCreate,
+    AlertRuleUpdate,
+    AlertRuleDelete,
+    AlertAcknowledge,
+    AlertUnacknowledge,
 }
 
 impl AuditAction {
@@ -41,6 +46,11 @@ impl AuditAction {
             Self::UserDelete => "user.delete",
             Self::ApiKeyCreate => "api_key.create",
             Self::ApiKeyRevoke => "api_key.revoke",
+            Self::AlertRuleCreate => "alert_rule.create",
+            Self::AlertRuleUpdate => "alert_rule.update",
+            Self::AlertRuleDelete => "alert_rule.delete",
+            Self::AlertAcknowledge => "alert.acknowledge",
+            Self::AlertUnacknowledge => "alert.unacknowledge",
         }
     }
 }

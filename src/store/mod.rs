@@ -5,6 +5,7 @@
 //! not tenant-scoped are those that *establish* a tenant from a credential (an email at
 //! login, an API key prefix) and the platform admin's operations on tenants themselves.
 
+pub mod alerts;
 pub mod api_keys;
 pub mod audit;
 pub mod entities;
@@ -39,6 +40,9 @@ pub enum StoreError {
     NotFound(&'static str),
     #[error("{0}")]
     Conflict(String),
+    /// A per-tenant limit on stored objects (rules, …) is reached.
+    #[error("{0}")]
+    Limit(String),
     #[error("stored value is invalid: {0}")]
     Corrupt(String),
     #[error("creating the database directory {path}: {source}")]
@@ -227,6 +231,7 @@ impl crate::error::Classify for StoreError {
         match self {
             StoreError::NotFound(_) => ErrorKind::NotFound,
             StoreError::Conflict(_) => ErrorKind::Conflict,
+            StoreError::Limit(_) => ErrorKind::Unprocessable,
             other if other.is_unavailable() => ErrorKind::Unavailable,
             _ => ErrorKind::Internal,
         }
@@ -236,6 +241,7 @@ impl crate::error::Classify for StoreError {
         match self {
             StoreError::NotFound(_) => "not_found",
             StoreError::Conflict(_) => "conflict",
+            StoreError::Limit(_) => "limit_exceeded",
             other if other.is_unavailable() => "unavailable",
             _ => "internal",
         }

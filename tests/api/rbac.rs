@@ -12,6 +12,8 @@ enum Class {
     Authenticated,
     /// Viewer and up, or an API key with `read`.
     Read,
+    /// Editor and admin.
+    Edit,
     /// Tenant admin.
     Manage,
     /// Platform admin.
@@ -35,6 +37,7 @@ fn allowed(class: Class, caller: &str) -> bool {
     match class {
         Class::Authenticated => caller != "anonymous",
         Class::Read => matches!(caller, "admin" | "editor" | "viewer" | "key:read"),
+        Class::Edit => matches!(caller, "admin" | "editor"),
         Class::Manage => caller == "admin",
         Class::Platform => caller == "platform",
         Class::Ingest => matches!(caller, "admin" | "editor" | "key:ingest"),
@@ -55,6 +58,8 @@ async fn every_role_against_every_route_class() {
     let (_, key_read) = app.create_api_key(&acme.admin_token, &["read"]).await;
     let (_, key_ingest) = app.create_api_key(&acme.admin_token, &["ingest"]).await;
     let (spare_key_id, _) = app.create_api_key(&acme.admin_token, &["read"]).await;
+    let rule = crate::alerts::create_rule(&app, &acme.admin_token, crate::alerts::cpu_rule()).await;
+    let rule_id = rule["id"].as_str().unwrap().to_owned();
 
     let token_of = |caller: &str| -> Option<String> {
         match caller {
@@ -89,6 +94,33 @@ async fn every_role_against_every_route_class() {
             "/api/v1/ingest/metrics".into(),
             |_| Some(json!({"metrics": [{"name": "up", "value": 1}]})),
         ),
+        (Class::Read, "GET", "/api/v1/alert-rules".into(), |_| None),
+        (
+            Class::Read,
+            "GET",
+            format!("/api/v1/alert-rules/{rule_id}"),
+            |_| None,
+        ),
+        (Class::Edit, "POST", "/api/v1/alert-rules".into(), |_| {
+            Some(crate::alerts::cpu_rule())
+        }),
+        (
+            Class::Edit,
+            "PATCH",
+            format!("/api/v1/alert-rules/{rule_id}"),
+            |_| Some(json!({"enabled": true})),
+        ),
+        (
+            Class::Edit,
+            "PUT",
+            format!("/api/v1/alert-rules/{rule_id}"),
+            |_| Some(crate::alerts::cpu_rule()),
+        ),
+        (Class::Read, "GET", "/api/v1/alerts".into(), |_| None),
+        (Class::Read, "GET", "/api/v1/alerts/history".into(), |_| {
+            None
+        }),
+        (Class::Read, "GET", "/api/v1/rules".into(), |_| None),
         (Class::Manage, "GET", "/api/v1/users".into(), |_| None),
         (Class::Manage, "POST", "/api/v1/users".into(), |caller| {
             let local = caller.replace(':', "-");

@@ -3,8 +3,7 @@ use serde_json::{json, Value};
 use super::*;
 
 fn validate(body: Value) -> Result<Rule, RuleError> {
-    let draft: RuleDraft = serde_json::from_value(body).expect("the body has the draft's shape");
-    draft.validate(&ExpressionLimits::default())
+    RuleDraft::from_json(&body)?.validate(&ExpressionLimits::default())
 }
 
 fn threshold_rule() -> Value {
@@ -162,4 +161,52 @@ fn rule_errors_are_422_invalid_field() {
     assert_eq!(error.kind(), ErrorKind::Unprocessable);
     assert_eq!(error.code(), "invalid_field");
     assert_eq!(error.to_string(), "window: must be at least 1 ms");
+}
+
+#[test]
+fn unknown_fields_and_wrong_types_name_their_field() {
+    let field_of = |body: Value| validate(body).expect_err("refused").field;
+    let mut unknown = threshold_rule();
+    unknown["treshold"] = json!(1);
+    assert_eq!(field_of(unknown), "treshold");
+    let mut other_kinds_field = threshold_rule();
+    other_kinds_field["expr"] = json!("up");
+    assert_eq!(field_of(other_kinds_field), "expr");
+    let mut wrong_type = threshold_rule();
+    wrong_type["thresholds"] = json!([{"severity": "warning", "op": ">", "value": 1}, {"severity": "critical", "op": "~", "value": 2}]);
+    wrong_type.as_object_mut().expect("object").remove("op");
+    wrong_type
+        .as_object_mut()
+        .expect("object")
+        .remove("threshold");
+    wrong_type
+        .as_object_mut()
+        .expect("object")
+        .remove("severity");
+    wrong_type
+        .as_object_mut()
+        .expect("object")
+        .remove("resolve_threshold");
+    assert_eq!(field_of(wrong_type), "thresholds[1].op");
+    let mut bad_aggregation = threshold_rule();
+    bad_aggregation["aggregation"] = json!("median");
+    assert_eq!(field_of(bad_aggregation), "aggregation");
+    assert_eq!(field_of(json!({"name": "x"})), "kind");
+    assert_eq!(field_of(json!({"name": "x", "kind": "sql"})), "kind");
+    let mut flap = threshold_rule();
+    flap["flap_max_changes"] = json!(0);
+    assert_eq!(field_of(flap), "flap_max_changes");
+    let mut timing = threshold_rule();
+    timing["repeat_interval"] = json!("often");
+    assert_eq!(field_of(timing), "repeat_interval");
+}
+
+#[test]
+fn flap_settings_reach_the_lifecycle() {
+    let mut body = threshold_rule();
+    body["flap_max_changes"] = json!(3);
+    body["flap_window"] = json!("10m");
+    let rule = validate(body).expect("valid");
+    assert_eq!(rule.lifecycle.flap.max_changes, 3);
+    assert_eq!(rule.lifecycle.flap.window_ms, 600_000);
 }

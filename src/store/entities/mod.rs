@@ -1,5 +1,8 @@
 //! SeaORM entities, one per table. Only the store layer uses them.
 
+pub mod alert_event;
+pub mod alert_instance;
+pub mod alert_rule;
 pub mod api_key;
 pub mod audit_entry;
 pub mod membership;

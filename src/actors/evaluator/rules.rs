@@ -1,0 +1,438 @@
+//! One rule's runtime inside the evaluator: its validated definition, its alerts (one per
+//! group, with the group's window for threshold rules) and its health. No actor, no I/O:
+//! the evaluator hands it samples, query results and times, and collects what changed.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::alerting::rule::{threshold_verdict, Rule, RuleKind};
+use crate::alerting::window::GroupWindow;
+use crate::alerting::{AlertState, Instance, Severity, Transition, Verdict};
+use crate::domain::metrics::{Labels, Sample, METRIC_NAME_LABEL};
+use crate::domain::{AlertId, AlertRuleId};
+use crate::promql::{selector_matchers, Expr, QueryValue, Selection};
+use crate::store::alerts::{AlertChange, AlertInstanceRecord};
+
+/// One alert: a rule's instance for one group of labels.
+#[derive(Debug, Clone)]
+pub struct Tracked {
+    pub id: AlertId,
+    /// The group's labels (threshold: the `group_by` labels; PromQL: the result series'
+    /// labels without `__name__`).
+    pub group: Labels,
+    pub fingerprint: String,
+    pub instance: Instance,
+    pub window: GroupWindow,
+    pub fired_at_ms: Option<i64>,
+}
+
+impl Tracked {
+    fn new(group: Labels) -> Self {
+        Self {
+            id: AlertId::generate(),
+            fingerprint: format!("{:016x}", group.fingerprint()),
+            group,
+            instance: Instance::default(),
+            window: GroupWindow::default(),
+            fired_at_ms: None,
+        }
+    }
+}
+
+/// A rule's last evaluation, for `/api/v1/rules`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Health {
+    pub last_error: Option<String>,
+    pub last_evaluation_ms: Option<i64>,
+    pub evaluation_seconds: f64,
+}
+
+/// What one evaluation changed for one alert, to write and then hand on.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub change: AlertChange,
+    pub labels: BTreeMap<String, String>,
+    pub transitions: Vec<Transition>,
+    pub value: f64,
+    pub at_ms: i64,
+}
+
+/// A rule as the evaluator runs it.
+pub struct RuleRuntime {
+    pub id: AlertRuleId,
+    pub updated_at_ms: i64,
+    pub rule: Rule,
+    /// Threshold rules: the selector's matchers, to test applied series against.
+    selection: Option<Selection>,
+    pub alerts: HashMap<u64, Tracked>,
+    pub health: Health,
+    /// PromQL rules: when the next evaluation is due, and whether one is running.
+    pub next_evaluation_ms: i64,
+    pub evaluating: bool,
+    max_alerts: usize,
+}
+
+/// The metric name a threshold rule's selector pins, to index the rule by.
+pub fn pinned_metric(rule: &Rule) -> Option<String> {
+    match &rule.kind {
+        RuleKind::Threshold {
+            selector: Expr::VectorSelector(vs),
+            ..
+        } => vs.name.clone().or_else(|| {
+            vs.matchers
+                .matchers
+                .iter()
+                .find(|m| {
+                    m.name == METRIC_NAME_LABEL
+                        && matches!(m.op, promql_parser::label::MatchOp::Equal)
+                })
+                .map(|m| m.value.clone())
+        }),
+        _ => None,
+    }
+}
+
+impl RuleRuntime {
+    pub fn new(
+        id: AlertRuleId,
+        updated_at_ms: i64,
+        rule: Rule,
+        max_alerts: usize,
+        now_ms: i64,
+    ) -> Self {
+        let selection = match &rule.kind {
+            RuleKind::Threshold {
+                selector: Expr::VectorSelector(vs),
+                ..
+            } => Some(Selection {
+                matchers: selector_matchers(vs),
+                start_ms: i64::MIN,
+                end_ms: i64::MAX,
+            }),
+            _ => None,
+        };
+        Self {
+            id,
+            updated_at_ms,
+            rule,
+            selection,
+            alerts: HashMap::new(),
+            health: Health::default(),
+            next_evaluation_ms: now_ms,
+            evaluating: false,
+            max_alerts,
+        }
+    }
+
+    /// Restores an alert from its stored row (after a restart).
+    pub fn restore(&mut self, record: &AlertInstanceRecord, group: Labels) {
+        let key = group.fingerprint();
+        let mut tracked = Tracked::new(group);
+        tracked.id = record.id;
+        tracked.fingerprint = record.fingerprint.clone();
+        tracked.fired_at_ms = record.fired_at_ms;
+        tracked.instance = Instance::restore(crate::alerting::StoredInstance {
+            state: record.state,
+            severity: record.severity,
+            active_since_ms: record.active_since_ms,
+            cleared_since_ms: record.cleared_since_ms,
+            last_data_ms: record.last_data_ms,
+            last_value: record.last_value,
+            no_data: record.no_data,
+            flapping: record.flapping,
+        });
+        self.alerts.insert(key, tracked);
+    }
+
+    /// The labels of the group a series belongs to, if the rule selects the series.
+    fn group_of(&self, series: &Labels) -> Option<Labels> {
+        let RuleKind::Threshold { group_by, .. } = &self.rule.kind else {
+            return None;
+        };
+        if !self.selection.as_ref()?.matches(series) {
+            return None;
+        }
+        Some(series.filtered(|l| group_by.contains(&l.name)))
+    }
+
+    /// Adds a series' samples to its group's window; answers the group's key, or `None`
+    /// when the rule does not select the series (or is at its alert limit).
+    pub fn offer(&mut self, series: &Labels, samples: &[Sample]) -> Option<u64> {
+        let group = self.group_of(series)?;
+        let key = group.fingerprint();
+        if !self.alerts.contains_key(&key) {
+            if self.alerts.len() >= self.max_alerts {
+                self.health.last_error = Some(format!(
+                    "more than {} groups; new groups are not evaluated \
+                     (TIDEWATCH_ALERT_MAX_INSTANCES_PER_RULE)",
+                    self.max_alerts
+                ));
+                return None;
+            }
+            self.alerts.insert(key, Tracked::new(group));
+        }
+        let tracked = self.alerts.get_mut(&key)?;
+        tracked
+            .window
+            .push(series.fingerprint(), samples.iter().copied());
+        Some(key)
+    }
+
+    /// Re-evaluates threshold groups: `fresh` ones just received samples; the others see
+    /// time pass (windows slide, `for` and no-data run out).
+    pub fn evaluate_threshold(
+        &mut self,
+        fresh: &[u64],
+        everything: bool,
+        now_ms: i64,
+        out: &mut Vec<Outgoing>,
+    ) {
+        let started = std::time::Instant::now();
+        let RuleKind::Threshold {
+            aggregation,
+            window_ms,
+            levels,
+            ..
+        } = &self.rule.kind
+        else {
+            return;
+        };
+        let policy = self.rule.lifecycle;
+        let since = now_ms - window_ms;
+        let keys: Vec<u64> = if everything {
+            self.alerts.keys().copied().collect()
+        } else {
+            fresh.to_vec()
+        };
+        for key in keys {
+            let Some(tracked) = self.alerts.get_mut(&key) else {
+                continue;
+            };
+            tracked.window.prune(since);
+            let before = tracked.instance.state;
+            let transitions = match tracked.window.aggregate(*aggregation, since, *window_ms) {
+                Some(value) if fresh.contains(&key) => {
+                    tracked
+                        .instance
+                        .observe(&policy, threshold_verdict(levels, value), now_ms)
+                }
+                Some(value) => {
+                    tracked.instance.revise(threshold_verdict(levels, value));
+                    tracked.instance.tick(&policy, now_ms)
+                }
+                None => {
+                    // An empty window is a cleared condition, unless the rule watches for
+                    // missing data: then no-data decides, after `no_data_after`.
+                    if policy.no_data_after_ms.is_none() {
+                        tracked.instance.revise(Verdict {
+                            value: f64::NAN,
+                            ..Verdict::default()
+                        });
+                    }
+                    tracked.instance.tick(&policy, now_ms)
+                }
+            };
+            if let Some(outgoing) =
+                record(&self.id, &self.rule, tracked, before, transitions, now_ms)
+            {
+                out.push(outgoing);
+            }
+        }
+        // Quiet, inactive groups cost nothing: forget them (their row stays inactive).
+        self.alerts
+            .retain(|_, t| t.instance.state != AlertState::Inactive || !t.window.is_empty());
+        self.health.last_evaluation_ms = Some(now_ms);
+        self.health.evaluation_seconds = started.elapsed().as_secs_f64();
+    }
+
+    /// Applies a PromQL rule's result: each series is an alert (its value `$value`); an
+    /// alert whose series is gone has a cleared condition. Over the alert limit, or not
+    /// an instant vector, the evaluation fails and nothing changes.
+    pub fn apply_promql(
+        &mut self,
+        result: Result<QueryValue, String>,
+        now_ms: i64,
+        took_seconds: f64,
+        out: &mut Vec<Outgoing>,
+    ) {
+        self.evaluating = false;
+        self.health.last_evaluation_ms = Some(now_ms);
+        self.health.evaluation_seconds = took_seconds;
+        let samples = match result {
+            Ok(QueryValue::Vector(samples)) => samples,
+            Ok(QueryValue::Scalar { .. } | QueryValue::String { .. } | QueryValue::Matrix(_)) => {
+                self.health.last_error = Some("the expression must give an instant vector".into());
+                return;
+            }
+            Err(e) => {
+                self.health.last_error = Some(e);
+                return;
+            }
+        };
+        if samples.len() > self.max_alerts {
+            self.health.last_error = Some(format!(
+                "the expression gave {} series, more than the {} alerts a rule may have \
+                 (TIDEWATCH_ALERT_MAX_INSTANCES_PER_RULE); nothing was changed",
+                samples.len(),
+                self.max_alerts
+            ));
+            return;
+        }
+        self.health.last_error = None;
+        let severity = self
+            .rule
+            .labels
+            .get("severity")
+            .and_then(|s| Severity::parse(s))
+            .unwrap_or(Severity::Warning);
+        let policy = self.rule.lifecycle;
+        let mut seen = Vec::with_capacity(samples.len());
+        for sample in samples {
+            let group = sample.labels.without_name();
+            let key = group.fingerprint();
+            seen.push(key);
+            let tracked = self
+                .alerts
+                .entry(key)
+                .or_insert_with(|| Tracked::new(group));
+            let before = tracked.instance.state;
+            let verdict = Verdict {
+                raising: Some(severity),
+                keeping: Some(severity),
+                value: sample.value,
+            };
+            let transitions = tracked.instance.observe(&policy, verdict, now_ms);
+            if let Some(outgoing) =
+                record(&self.id, &self.rule, tracked, before, transitions, now_ms)
+            {
+                out.push(outgoing);
+            }
+        }
+        for (key, tracked) in self.alerts.iter_mut() {
+            if seen.contains(key) {
+                continue;
+            }
+            let before = tracked.instance.state;
+            let transitions = tracked.instance.observe(
+                &policy,
+                Verdict {
+                    value: f64::NAN,
+                    ..Verdict::default()
+                },
+                now_ms,
+            );
+            if let Some(outgoing) =
+                record(&self.id, &self.rule, tracked, before, transitions, now_ms)
+            {
+                out.push(outgoing);
+            }
+        }
+        self.alerts
+            .retain(|key, t| t.instance.state != AlertState::Inactive || seen.contains(key));
+    }
+
+    /// Every active alert ends: the rule was disabled or changed kind.
+    pub fn resolve_all(&mut self, now_ms: i64, out: &mut Vec<Outgoing>) {
+        for tracked in self.alerts.values_mut() {
+            let before = tracked.instance.state;
+            if before == AlertState::Inactive {
+                continue;
+            }
+            let transition = if before == AlertState::Firing {
+                Transition::Resolved
+            } else {
+                Transition::Cancelled
+            };
+            tracked.instance = Instance::default();
+            if let Some(outgoing) = record(
+                &self.id,
+                &self.rule,
+                tracked,
+                before,
+                vec![transition],
+                now_ms,
+            ) {
+                out.push(outgoing);
+            }
+        }
+        self.alerts.clear();
+    }
+}
+
+/// The alert's labels: its group's, then the rule's (which win), `alertname`, and the
+/// current `severity` of a threshold alert.
+pub fn alert_labels(rule: &Rule, tracked: &Tracked) -> BTreeMap<String, String> {
+    let mut labels: BTreeMap<String, String> = tracked
+        .group
+        .iter()
+        .map(|l| (l.name.clone(), l.value.clone()))
+        .collect();
+    labels.extend(rule.labels.clone());
+    labels.insert("alertname".into(), rule.name.clone());
+    if let (RuleKind::Threshold { .. }, Some(severity)) = (&rule.kind, tracked.instance.severity) {
+        labels.insert("severity".into(), severity.as_str().into());
+    }
+    labels
+}
+
+/// The change to write for an alert's transitions, if it made any. An alert that became
+/// active just now gets a new id: the same group firing again is a new alert.
+fn record(
+    rule_id: &AlertRuleId,
+    rule: &Rule,
+    tracked: &mut Tracked,
+    before: AlertState,
+    transitions: Vec<Transition>,
+    now_ms: i64,
+) -> Option<Outgoing> {
+    if transitions.is_empty() {
+        return None;
+    }
+    let new_alert = before == AlertState::Inactive
+        && transitions
+            .iter()
+            .any(|t| matches!(t, Transition::Pending { .. } | Transition::Firing { .. }));
+    if new_alert {
+        tracked.id = AlertId::generate();
+        tracked.fired_at_ms = None;
+    }
+    if transitions
+        .iter()
+        .any(|t| matches!(t, Transition::Firing { .. }))
+    {
+        tracked.fired_at_ms = Some(now_ms);
+    }
+    let labels = alert_labels(rule, tracked);
+    let stored = tracked.instance.stored();
+    let value = stored.last_value.unwrap_or(f64::NAN);
+    let change = AlertChange {
+        instance: AlertInstanceRecord {
+            id: tracked.id,
+            rule_id: *rule_id,
+            fingerprint: tracked.fingerprint.clone(),
+            labels: serde_json::to_string(&labels).unwrap_or_else(|_| "{}".into()),
+            state: stored.state,
+            severity: stored.severity,
+            active_since_ms: stored.active_since_ms,
+            fired_at_ms: tracked.fired_at_ms,
+            cleared_since_ms: stored.cleared_since_ms,
+            last_value: stored.last_value,
+            last_data_ms: stored.last_data_ms,
+            no_data: stored.no_data,
+            flapping: stored.flapping,
+            acknowledgement: None,
+            updated_at_ms: now_ms,
+        },
+        new_alert,
+        transitions: transitions
+            .iter()
+            .map(|t| (t.name(), Some(value)))
+            .collect(),
+    };
+    Some(Outgoing {
+        change,
+        labels,
+        transitions,
+        value,
+        at_ms: now_ms,
+    })
+}

@@ -1,0 +1,206 @@
+//! The samples a threshold rule keeps for one group: each series' recent samples, and the
+//! aggregation over them. Pure; the evaluator feeds it applied samples and asks for the
+//! value at its clock's time.
+
+use std::collections::{HashMap, VecDeque};
+
+use super::rule::Aggregation;
+use crate::domain::metrics::Sample;
+
+/// One group's samples within the rule's window, per series (by label fingerprint).
+#[derive(Debug, Clone, Default)]
+pub struct GroupWindow {
+    series: HashMap<u64, VecDeque<Sample>>,
+}
+
+impl GroupWindow {
+    /// Adds samples of one series. Kept in time order; a timestamp already held is not
+    /// added twice (a batch replayed after a restart's rebuild).
+    pub fn push(&mut self, series: u64, samples: impl IntoIterator<Item = Sample>) {
+        let held = self.series.entry(series).or_default();
+        for sample in samples {
+            match held.back() {
+                Some(last) if last.timestamp_ms < sample.timestamp_ms => held.push_back(sample),
+                None => held.push_back(sample),
+                Some(_) => {
+                    let at = held.partition_point(|s| s.timestamp_ms < sample.timestamp_ms);
+                    if held.get(at).map(|s| s.timestamp_ms) != Some(sample.timestamp_ms) {
+                        held.insert(at, sample);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Drops samples older than `oldest_ms`, and series left without samples.
+    pub fn prune(&mut self, oldest_ms: i64) {
+        self.series.retain(|_, samples| {
+            while samples.front().is_some_and(|s| s.timestamp_ms < oldest_ms) {
+                samples.pop_front();
+            }
+            !samples.is_empty()
+        });
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty()
+    }
+
+    pub fn sample_count(&self) -> usize {
+        self.series.values().map(VecDeque::len).sum()
+    }
+
+    /// The group's value over its samples from `since_ms` on (samples slightly ahead of
+    /// the evaluator's clock count too), `None` without any; `window_ms` is the window's
+    /// length, for `rate`.
+    ///
+    /// `last` is the newest sample of any series; `avg`, `min`, `max`, `sum`, `count` and
+    /// the percentiles pool every sample of every series; `increase` is each series'
+    /// rise (counter resets counted as Prometheus does: a drop restarts from zero),
+    /// summed over the group; `rate` is that per second of the window.
+    pub fn aggregate(
+        &self,
+        aggregation: Aggregation,
+        since_ms: i64,
+        window_ms: i64,
+    ) -> Option<f64> {
+        let in_range = |samples: &VecDeque<Sample>| {
+            samples
+                .iter()
+                .filter(move |s| s.timestamp_ms >= since_ms)
+                .copied()
+                .collect::<Vec<_>>()
+        };
+        let per_series: Vec<Vec<Sample>> = self
+            .series
+            .values()
+            .map(in_range)
+            .filter(|s| !s.is_empty())
+            .collect();
+        if per_series.is_empty() {
+            return None;
+        }
+        let values = || per_series.iter().flatten().map(|s| s.value);
+        let count = per_series.iter().map(Vec::len).sum::<usize>() as f64;
+        Some(match aggregation {
+            Aggregation::Last => per_series
+                .iter()
+                .filter_map(|s| s.last())
+                .max_by_key(|s| s.timestamp_ms)
+                .map_or(f64::NAN, |s| s.value),
+            Aggregation::Avg => values().sum::<f64>() / count,
+            Aggregation::Min => values().fold(f64::INFINITY, f64::min),
+            Aggregation::Max => values().fold(f64::NEG_INFINITY, f64::max),
+            Aggregation::Sum => values().sum(),
+            Aggregation::Count => count,
+            Aggregation::Increase => per_series.iter().map(|s| increase(s)).sum(),
+            Aggregation::Rate => {
+                let seconds = window_ms as f64 / 1000.0;
+                per_series.iter().map(|s| increase(s)).sum::<f64>() / seconds.max(0.001)
+            }
+            Aggregation::P50 => quantile(values().collect(), 0.5),
+            Aggregation::P90 => quantile(values().collect(), 0.9),
+            Aggregation::P95 => quantile(values().collect(), 0.95),
+            Aggregation::P99 => quantile(values().collect(), 0.99),
+        })
+    }
+}
+
+/// A counter's rise over its samples; a drop is a reset (the counter restarted from 0).
+fn increase(samples: &[Sample]) -> f64 {
+    samples
+        .windows(2)
+        .map(|pair| {
+            let (before, after) = (pair[0].value, pair[1].value);
+            if after >= before {
+                after - before
+            } else {
+                after
+            }
+        })
+        .sum()
+}
+
+/// The φ-quantile by linear interpolation between closest ranks, as PromQL's
+/// `quantile_over_time` computes it.
+fn quantile(mut values: Vec<f64>, phi: f64) -> f64 {
+    values.retain(|v| !v.is_nan());
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.sort_by(f64::total_cmp);
+    let rank = phi * (values.len() - 1) as f64;
+    let lower = rank.floor() as usize;
+    let upper = (lower + 1).min(values.len() - 1);
+    let weight = rank - lower as f64;
+    values[lower] * (1.0 - weight) + values[upper] * weight
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(timestamp_ms: i64, value: f64) -> Sample {
+        Sample {
+            timestamp_ms,
+            value,
+        }
+    }
+
+    fn window() -> GroupWindow {
+        let mut w = GroupWindow::default();
+        w.push(1, [s(1_000, 1.0), s(2_000, 5.0), s(3_000, 3.0)]);
+        w.push(2, [s(1_500, 10.0), s(2_500, 2.0)]);
+        w
+    }
+
+    #[test]
+    fn each_aggregation_over_a_group() {
+        let w = window();
+        let cases = [
+            (Aggregation::Last, 3.0),
+            (Aggregation::Avg, 21.0 / 5.0),
+            (Aggregation::Min, 1.0),
+            (Aggregation::Max, 10.0),
+            (Aggregation::Sum, 21.0),
+            (Aggregation::Count, 5.0),
+            // Series 1: 1→5 (+4), 5→3 (reset: +3) = 7; series 2: 10→2 (reset: +2) = 2.
+            (Aggregation::Increase, 9.0),
+            (Aggregation::Rate, 9.0 / 3.0),
+            (Aggregation::P50, 3.0),
+            (Aggregation::P90, 5.0 + 0.6 * 5.0),
+        ];
+        for (aggregation, expected) in cases {
+            let got = w
+                .aggregate(aggregation, 0, 3_000)
+                .expect("samples in range");
+            assert!(
+                (got - expected).abs() < 1e-9,
+                "{aggregation:?}: {got} != {expected}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_the_range_counts_and_pruning_forgets() {
+        let mut w = window();
+        assert_eq!(w.aggregate(Aggregation::Count, 2_000, 1_000), Some(3.0));
+        assert_eq!(w.aggregate(Aggregation::Max, 10_000, 10_000), None);
+        w.prune(2_600);
+        assert_eq!(w.sample_count(), 1);
+        w.prune(5_000);
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn samples_stay_ordered_and_unique() {
+        let mut w = GroupWindow::default();
+        w.push(
+            7,
+            [s(3_000, 3.0), s(1_000, 1.0), s(2_000, 2.0), s(2_000, 9.0)],
+        );
+        assert_eq!(w.sample_count(), 3);
+        assert_eq!(w.aggregate(Aggregation::Last, 0, 5_000), Some(3.0));
+        assert_eq!(w.aggregate(Aggregation::Sum, 0, 5_000), Some(6.0));
+    }
+}

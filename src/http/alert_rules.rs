@@ -1,0 +1,314 @@
+//! `/api/v1/alert-rules`: editors and admins write alert rules, viewers read them. A rule
+//! is stored as the JSON object it was accepted as, after the validation the evaluator
+//! relies on; every write tells the tenant's evaluator to reload.
+
+use actix_web::{delete, get, patch, post, put, web, HttpRequest, HttpResponse};
+use serde_json::{Map, Value};
+
+use super::error::{ApiError, ErrorBody};
+use super::extract::TenantAccess;
+use super::state::AppState;
+use super::timestamp;
+use crate::alerting::rule::{Rule, RuleDraft};
+use crate::auth::principal::{Edit, Read};
+use crate::domain::{AlertRuleId, TenantId};
+use crate::store::alerts::{AlertRuleRecord, AlertRuleWrite};
+
+/// A rule as answered: its definition with `id`, `created_at`, `updated_at`, `created_by`.
+pub(crate) fn rule_body(record: &AlertRuleRecord) -> Result<Value, ApiError> {
+    let mut body: Map<String, Value> = serde_json::from_str(&record.definition)
+        .map_err(|e| ApiError::internal(format!("stored rule {} is not JSON: {e}", record.id)))?;
+    body.insert("id".into(), Value::String(record.id.to_string()));
+    body.insert("enabled".into(), Value::Bool(record.enabled));
+    body.insert("created_at".into(), timestamp(record.created_at_ms).into());
+    body.insert("updated_at".into(), timestamp(record.updated_at_ms).into());
+    body.insert(
+        "created_by".into(),
+        record.created_by.clone().map_or(Value::Null, Value::String),
+    );
+    Ok(Value::Object(body))
+}
+
+/// Reads and validates a rule body into what the store keeps.
+pub(crate) fn validated(state: &AppState, body: Value) -> Result<(Rule, AlertRuleWrite), ApiError> {
+    let draft = RuleDraft::from_json(&body)?;
+    let rule = draft.validate(&state.config.expression_limits())?;
+    let kind = match draft.kind {
+        crate::alerting::rule::RuleKindDraft::Threshold(_) => "threshold",
+        crate::alerting::rule::RuleKindDraft::Promql(_) => "promql",
+    };
+    let write = AlertRuleWrite {
+        name: rule.name.clone(),
+        kind: kind.to_owned(),
+        enabled: rule.enabled,
+        definition: body.to_string(),
+    };
+    Ok((rule, write))
+}
+
+/// Annotations with their templates expanded for one alert (`$labels`, `$value`).
+pub(crate) fn render_annotations(
+    annotations: &std::collections::BTreeMap<String, String>,
+    _labels: &Value,
+    _value: f64,
+) -> std::collections::BTreeMap<String, String> {
+    // TEMPORARY until the template module lands (not committed like this).
+    annotations.clone()
+}
+
+/// The tenant's evaluator picks up rule changes at once (and its next reload would anyway).
+pub(crate) async fn rules_changed(state: &AppState, tenant: TenantId) {
+    if let Ok(actors) = state.tenants.actors(tenant).await {
+        actors
+            .evaluator
+            .do_send(crate::actors::evaluator::ReloadRules);
+    }
+}
+
+/// Create an alert rule (`threshold` or `promql`).
+#[utoipa::path(
+    request_body(content = Object, description = "A rule: see the README's alert rules section"),
+    responses((status = 201, body = Object), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])),
+    tag = "alerts"
+)]
+#[post("/alert-rules")]
+pub async fn create(
+    state: web::Data<AppState>,
+    access: TenantAccess<Edit>,
+    body: super::body::JsonObject<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let (_, write) = validated(&state, body.into_inner())?;
+    let record = state
+        .store
+        .create_alert_rule(
+            access.tenant(),
+            write,
+            access.actor(),
+            state.config.alert_max_rules,
+        )
+        .await?;
+    rules_changed(&state, access.tenant()).await;
+    Ok(HttpResponse::Created().json(rule_body(&record)?))
+}
+
+/// Whether a stored rule passes the list filters.
+fn listed(
+    record: &AlertRuleRecord,
+    kind: Option<&str>,
+    enabled: Option<bool>,
+    labels: &[(String, String)],
+) -> bool {
+    if kind.is_some_and(|kind| kind != record.kind) || enabled.is_some_and(|e| e != record.enabled)
+    {
+        return false;
+    }
+    if labels.is_empty() {
+        return true;
+    }
+    let definition: Value = serde_json::from_str(&record.definition).unwrap_or_default();
+    labels
+        .iter()
+        .all(|(name, value)| definition["labels"][name].as_str() == Some(value.as_str()))
+}
+
+/// The tenant's alert rules; filters `kind`, `enabled`, and `label=name=value` (repeatable,
+/// all must match).
+#[utoipa::path(
+    params(
+        ("kind" = Option<String>, Query, description = "threshold or promql"),
+        ("enabled" = Option<bool>, Query),
+        ("label" = Option<String>, Query, description = "name=value; repeat for several"),
+    ),
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody)),
+    security(("bearer" = [])),
+    tag = "alerts"
+)]
+#[get("/alert-rules")]
+pub async fn list(
+    state: web::Data<AppState>,
+    access: TenantAccess<Read>,
+    request: HttpRequest,
+) -> Result<web::Json<Value>, ApiError> {
+    let mut kind = None;
+    let mut enabled = None;
+    let mut labels = Vec::new();
+    for (key, value) in form_urlencoded::parse(request.query_string().as_bytes()) {
+        match key.as_ref() {
+            "kind" => match value.as_ref() {
+                "threshold" | "promql" => kind = Some(value.into_owned()),
+                other => {
+                    return Err(ApiError::bad_request(
+                        "bad_parameter",
+                        format!("kind: {other:?} is not a rule kind; use threshold or promql"),
+                    ))
+                }
+            },
+            "enabled" => {
+                enabled = Some(value.parse::<bool>().map_err(|_| {
+                    ApiError::bad_request("bad_parameter", "enabled: use true or false")
+                })?)
+            }
+            "label" => match value.split_once('=') {
+                Some((name, wanted)) if !name.is_empty() => {
+                    labels.push((name.to_owned(), wanted.to_owned()))
+                }
+                _ => {
+                    return Err(ApiError::bad_request(
+                        "bad_parameter",
+                        "label: use name=value, e.g. label=team=web",
+                    ))
+                }
+            },
+            _ => {}
+        }
+    }
+    let rules = state.store.list_alert_rules(access.tenant()).await?;
+    let bodies = rules
+        .iter()
+        .filter(|r| listed(r, kind.as_deref(), enabled, &labels))
+        .map(rule_body)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(web::Json(serde_json::json!({ "rules": bodies })))
+}
+
+/// One alert rule.
+#[utoipa::path(
+    params(("id" = String, Path, description = "alert rule id")),
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])),
+    tag = "alerts"
+)]
+#[get("/alert-rules/{id}")]
+pub async fn get_one(
+    state: web::Data<AppState>,
+    access: TenantAccess<Read>,
+    id: web::Path<AlertRuleId>,
+) -> Result<web::Json<Value>, ApiError> {
+    let record = state.store.alert_rule(access.tenant(), *id).await?;
+    Ok(web::Json(rule_body(&record)?))
+}
+
+async fn replace(
+    state: &AppState,
+    access: &TenantAccess<Edit>,
+    id: AlertRuleId,
+    body: Value,
+) -> Result<web::Json<Value>, ApiError> {
+    let (_, write) = validated(state, body)?;
+    let record = state
+        .store
+        .update_alert_rule(access.tenant(), id, write, access.actor())
+        .await?;
+    rules_changed(state, access.tenant()).await;
+    Ok(web::Json(rule_body(&record)?))
+}
+
+/// Replace an alert rule with a whole new definition.
+#[utoipa::path(
+    params(("id" = String, Path, description = "alert rule id")),
+    request_body(content = Object, description = "A whole rule, as for create"),
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])),
+    tag = "alerts"
+)]
+#[put("/alert-rules/{id}")]
+pub async fn update(
+    state: web::Data<AppState>,
+    access: TenantAccess<Edit>,
+    id: web::Path<AlertRuleId>,
+    body: super::body::JsonObject<Value>,
+) -> Result<web::Json<Value>, ApiError> {
+    replace(&state, &access, *id, body.into_inner()).await
+}
+
+/// Change some fields of an alert rule (JSON merge patch: a `null` removes a field).
+#[utoipa::path(
+    params(("id" = String, Path, description = "alert rule id")),
+    request_body(content = Object, description = "The fields to change"),
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])),
+    tag = "alerts"
+)]
+#[patch("/alert-rules/{id}")]
+pub async fn modify(
+    state: web::Data<AppState>,
+    access: TenantAccess<Edit>,
+    id: web::Path<AlertRuleId>,
+    body: super::body::JsonObject<Value>,
+) -> Result<web::Json<Value>, ApiError> {
+    let record = state.store.alert_rule(access.tenant(), *id).await?;
+    let mut merged: Value = serde_json::from_str(&record.definition)
+        .map_err(|e| ApiError::internal(format!("stored rule {} is not JSON: {e}", record.id)))?;
+    merge_patch(&mut merged, body.into_inner());
+    replace(&state, &access, *id, merged).await
+}
+
+/// RFC 7396: objects merge key by key, `null` deletes, anything else replaces.
+fn merge_patch(target: &mut Value, patch: Value) {
+    match patch {
+        Value::Object(patch) => {
+            if !target.is_object() {
+                *target = Value::Object(Map::new());
+            }
+            if let Value::Object(target) = target {
+                for (key, value) in patch {
+                    if value.is_null() {
+                        target.remove(&key);
+                    } else {
+                        merge_patch(target.entry(key).or_insert(Value::Null), value);
+                    }
+                }
+            }
+        }
+        other => *target = other,
+    }
+}
+
+/// Delete an alert rule; its alerts end, its history stays.
+#[utoipa::path(
+    params(("id" = String, Path, description = "alert rule id")),
+    responses((status = 204), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])),
+    tag = "alerts"
+)]
+#[delete("/alert-rules/{id}")]
+pub async fn remove(
+    state: web::Data<AppState>,
+    access: TenantAccess<Edit>,
+    id: web::Path<AlertRuleId>,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .store
+        .delete_alert_rule(access.tenant(), *id, access.actor())
+        .await?;
+    rules_changed(&state, access.tenant()).await;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// This resource's routes, each served and documented by its one line.
+pub fn register(routes: &mut super::routes::Registrar<'_>) {
+    routes.api(create, __path_create);
+    routes.api(list, __path_list);
+    routes.api(get_one, __path_get_one);
+    routes.api(update, __path_update);
+    routes.api(modify, __path_modify);
+    routes.api(remove, __path_remove);
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::merge_patch;
+
+    #[test]
+    fn merge_patch_follows_rfc_7396() {
+        let mut target = json!({"a": 1, "labels": {"x": "1", "y": "2"}, "b": [1]});
+        merge_patch(
+            &mut target,
+            json!({"a": null, "labels": {"y": null, "z": "3"}, "b": [2]}),
+        );
+        assert_eq!(target, json!({"labels": {"x": "1", "z": "3"}, "b": [2]}));
+    }
+}
