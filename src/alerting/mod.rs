@@ -10,6 +10,8 @@
 pub mod lifecycle;
 pub mod promql_form;
 pub mod rule;
+pub mod rule_file;
+pub mod template;
 pub mod window;
 
 pub use lifecycle::{

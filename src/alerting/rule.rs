@@ -135,6 +135,29 @@ pub struct PromqlDraft {
     pub interval: Option<String>,
 }
 
+/// The rule's annotations rendered for one alert (`$labels`, `$value`), as Prometheus
+/// renders them; a template that fails at run time renders as its error text.
+pub fn render_annotations(
+    annotations: &BTreeMap<String, String>,
+    labels: &BTreeMap<String, String>,
+    value: f64,
+) -> BTreeMap<String, String> {
+    let none = BTreeMap::new();
+    let data = super::template::TemplateData {
+        labels,
+        external_labels: &none,
+        value,
+    };
+    annotations
+        .iter()
+        .map(|(key, text)| {
+            let rendered = super::template::expand(text, &data)
+                .unwrap_or_else(|e| format!("<error expanding template: {e}>"));
+            (key.clone(), rendered)
+        })
+        .collect()
+}
+
 /// A value checked against a threshold rule's levels (highest severity first).
 pub fn threshold_verdict(levels: &[ThresholdLevel], value: f64) -> super::Verdict {
     super::Verdict {
@@ -409,6 +432,11 @@ impl RuleDraft {
                 }
             }
         };
+        for (key, text) in &self.annotations {
+            if let Err(e) = super::template::Template::parse(text) {
+                return Err(RuleError::new(format!("annotations.{key}"), e.to_string()));
+            }
+        }
         for key in self.labels.keys() {
             if key.is_empty() || key.starts_with("__") {
                 return Err(RuleError::new(

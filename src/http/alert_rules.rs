@@ -10,6 +10,7 @@ use super::extract::TenantAccess;
 use super::state::AppState;
 use super::timestamp;
 use crate::alerting::rule::{Rule, RuleDraft};
+use crate::alerting::rule_file::Imported;
 use crate::auth::principal::{Edit, Read};
 use crate::domain::{AlertRuleId, TenantId};
 use crate::store::alerts::{AlertRuleRecord, AlertRuleWrite};
@@ -29,8 +30,20 @@ pub(crate) fn rule_body(record: &AlertRuleRecord) -> Result<Value, ApiError> {
     Ok(Value::Object(body))
 }
 
+/// Fields a rule is answered with that are not part of its definition.
+const READ_ONLY_FIELDS: &[&str] = &["id", "created_at", "updated_at", "created_by"];
+
 /// Reads and validates a rule body into what the store keeps.
-pub(crate) fn validated(state: &AppState, body: Value) -> Result<(Rule, AlertRuleWrite), ApiError> {
+pub(crate) fn validated(
+    state: &AppState,
+    mut body: Value,
+) -> Result<(Rule, AlertRuleWrite), ApiError> {
+    // What a GET answers can be sent back as it is: the read-only fields are dropped.
+    if let Some(object) = body.as_object_mut() {
+        for read_only in READ_ONLY_FIELDS {
+            object.remove(*read_only);
+        }
+    }
     let draft = RuleDraft::from_json(&body)?;
     let rule = draft.validate(&state.config.expression_limits())?;
     let kind = match draft.kind {
@@ -49,11 +62,12 @@ pub(crate) fn validated(state: &AppState, body: Value) -> Result<(Rule, AlertRul
 /// Annotations with their templates expanded for one alert (`$labels`, `$value`).
 pub(crate) fn render_annotations(
     annotations: &std::collections::BTreeMap<String, String>,
-    _labels: &Value,
-    _value: f64,
+    labels: &Value,
+    value: f64,
 ) -> std::collections::BTreeMap<String, String> {
-    // TEMPORARY until the template module lands (not committed like this).
-    annotations.clone()
+    let labels: std::collections::BTreeMap<String, String> =
+        serde_json::from_value(labels.clone()).unwrap_or_default();
+    crate::alerting::rule::render_annotations(annotations, &labels, value)
 }
 
 /// The tenant's evaluator picks up rule changes at once (and its next reload would anyway).
@@ -286,8 +300,126 @@ pub async fn remove(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// This resource's routes, each served and documented by its one line.
+/// Media types a Prometheus rule file is sent as.
+const YAML_TYPES: &[&str] = &[
+    "application/yaml",
+    "application/x-yaml",
+    "text/yaml",
+    "text/x-yaml",
+];
+
+/// Import a Prometheus rule file (YAML): each alerting rule becomes a `promql` rule;
+/// answers what was created, what was skipped (recording rules) and what was refused, and
+/// why, each with its group and index in the file.
+#[utoipa::path(
+    request_body(content = String, content_type = "application/yaml", description = "A Prometheus rule file"),
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 415, body = ErrorBody)),
+    security(("bearer" = [])),
+    tag = "alerts"
+)]
+#[post("/alert-rules/import")]
+pub async fn import(
+    state: web::Data<AppState>,
+    access: TenantAccess<Edit>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> Result<web::Json<Value>, ApiError> {
+    let media_type = request
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    if !YAML_TYPES.contains(&media_type.as_str()) {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the rule file as Content-Type: application/yaml",
+        ));
+    }
+    let body = super::body::read_limited(payload, None, state.config.max_body_bytes).await?;
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::bad_request("invalid_yaml", "the rule file is not UTF-8 text"))?;
+    let items = crate::alerting::rule_file::import(text)?;
+    let mut created = Vec::new();
+    let mut skipped = Vec::new();
+    let mut refused = Vec::new();
+    for item in items {
+        let place =
+            serde_json::json!({"group": item.group, "index": item.index, "name": item.name});
+        let with_reason = |reason: String| {
+            let mut entry = place.clone();
+            entry["reason"] = Value::String(reason);
+            entry
+        };
+        match item.outcome {
+            Imported::Skipped(reason) => skipped.push(with_reason(reason)),
+            Imported::Refused(reason) => refused.push(with_reason(reason)),
+            Imported::Draft(body) => {
+                let stored = match validated(&state, body) {
+                    Ok((_, write)) => state
+                        .store
+                        .create_alert_rule(
+                            access.tenant(),
+                            write,
+                            access.actor(),
+                            state.config.alert_max_rules,
+                        )
+                        .await
+                        .map_err(ApiError::from),
+                    Err(e) => Err(e),
+                };
+                match stored {
+                    Ok(record) => created.push(rule_body(&record)?),
+                    Err(e) if e.status.is_client_error() => refused.push(with_reason(e.message)),
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+    if !created.is_empty() {
+        rules_changed(&state, access.tenant()).await;
+    }
+    Ok(web::Json(serde_json::json!({
+        "created": created,
+        "skipped": skipped,
+        "refused": refused,
+    })))
+}
+
+/// The tenant's rules as a Prometheus rule file (threshold rules as the equivalent PromQL).
+#[utoipa::path(
+    responses((status = 200, content_type = "application/yaml", body = String), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])),
+    tag = "alerts"
+)]
+#[get("/alert-rules/export")]
+pub async fn export(
+    state: web::Data<AppState>,
+    access: TenantAccess<Read>,
+) -> Result<HttpResponse, ApiError> {
+    let limits = state.config.expression_limits();
+    let rules: Vec<Rule> = state
+        .store
+        .list_alert_rules(access.tenant())
+        .await?
+        .iter()
+        .filter_map(|record| {
+            let body: Value = serde_json::from_str(&record.definition).ok()?;
+            RuleDraft::from_json(&body).ok()?.validate(&limits).ok()
+        })
+        .collect();
+    Ok(HttpResponse::Ok()
+        .content_type("application/yaml")
+        .body(crate::alerting::rule_file::export(&rules)))
+}
+
+/// This resource's routes, each served and documented by its one line. The fixed paths
+/// come before `{id}`, which would otherwise take them.
 pub fn register(routes: &mut super::routes::Registrar<'_>) {
+    routes.api(import, __path_import);
+    routes.api(export, __path_export);
     routes.api(create, __path_create);
     routes.api(list, __path_list);
     routes.api(get_one, __path_get_one);

@@ -237,6 +237,10 @@ async fn invalid_rules_are_refused_naming_the_field() {
             "interval",
         ),
         (json!({"name": "p", "kind": "logs"}), "kind"),
+        (
+            with(&|r| r["annotations"] = json!({"summary": "{{ if $value }}unclosed"})),
+            "annotations.summary",
+        ),
         (json!({"name": " ", "kind": "promql", "expr": "up"}), "name"),
     ];
     for (rule, field) in cases {
@@ -293,6 +297,7 @@ async fn a_sample_over_the_line_fires_and_recovery_resolves() {
     assert_eq!(alert["severity"], "critical");
     assert_eq!(alert["rule_id"], rule_id.as_str());
     assert_eq!(alert["value"], "9.7e+01");
+    assert_eq!(alert["annotations"]["summary"], "db1 is busy: 97");
     assert_eq!(alert["acknowledged"], false);
     assert!(alert["activeAt"].is_string());
     assert_eq!(alert["fingerprint"].as_str().unwrap().len(), 16);
@@ -580,4 +585,188 @@ async fn another_tenant_cannot_read_or_change_rules_or_alerts() {
     assert_eq!(unchanged["threshold"], 90);
     let still = alerts_until(&app, &acme.admin_token, "still firing", |a| !a.is_empty()).await;
     assert_eq!(still[0]["acknowledged"], false);
+}
+
+/// A rule file as people write them (Prometheus' documentation examples and the node
+/// exporter mixin's style), with a recording rule and a broken rule among them.
+const PROMETHEUS_RULE_FILE: &str = r#"groups:
+- name: example
+  interval: 30s
+  rules:
+  - record: code:prometheus_http_requests_total:sum
+    expr: sum by (code) (prometheus_http_requests_total)
+  - alert: HighRequestLatency
+    expr: job:request_latency_seconds:mean5m{job="myjob"} > 0.5
+    for: 10m
+    keep_firing_for: 5m
+    labels:
+      severity: page
+    annotations:
+      summary: High request latency
+- name: node
+  rules:
+  - alert: InstanceDown
+    expr: up == 0
+    for: 5m
+    labels:
+      severity: critical
+    annotations:
+      summary: "Instance {{ $labels.instance }} down"
+      description: "{{ $labels.instance }} of job {{ $labels.job }} has been down for more than 5 minutes."
+  - alert: HostOutOfMemory
+    expr: (node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes * 100 < 10) and ON (instance, nodename) (node_uname_info{nodename=~".+"})
+    for: 2m
+    labels:
+      severity: warning
+    annotations:
+      summary: Host out of memory (instance {{ $labels.instance }})
+      description: "Node memory is filling up (< 10% left)\n  VALUE = {{ $value }}\n  LABELS = {{ $labels }}"
+  - alert: Broken
+    expr: sum(rate(x[5m]) >
+"#;
+
+fn promtool_accepts(rule_file: &str) -> Result<(), String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rules.yml");
+    std::fs::write(&path, rule_file).unwrap();
+    let output = std::process::Command::new("promtool")
+        .arg("check")
+        .arg("rules")
+        .arg(&path)
+        .output()
+        .map_err(|e| {
+            format!("promtool (Debian's prometheus package; scripts/test.sh installs it): {e}")
+        })?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}
+
+#[actix_web::test]
+async fn a_prometheus_rule_file_imports_and_the_export_passes_promtool() {
+    let app = spawn_app().await;
+    let acme = app.create_tenant("acme").await;
+    let response = app
+        .client
+        .post(app.url("/api/v1/alert-rules/import"))
+        .bearer_auth(&acme.admin_token)
+        .header("content-type", "application/yaml")
+        .body(PROMETHEUS_RULE_FILE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let report: Value = response.json().await.unwrap();
+    let created: Vec<&str> = report["created"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        created,
+        vec!["HighRequestLatency", "InstanceDown", "HostOutOfMemory"]
+    );
+    assert_eq!(report["created"][0]["interval"], "30s");
+    assert_eq!(report["created"][0]["keep_firing_for"], "5m");
+    assert_eq!(
+        report["skipped"][0]["name"],
+        "code:prometheus_http_requests_total:sum"
+    );
+    assert_eq!(report["refused"][0]["name"], "Broken");
+    assert_eq!(report["refused"][0]["group"], "node");
+    assert_eq!(report["refused"][0]["index"], 2);
+    assert!(
+        report["refused"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("expr:"),
+        "{report}"
+    );
+
+    // Threshold rules export as PromQL, one Prometheus rule per severity.
+    let mut levels = cpu_rule();
+    let o = levels.as_object_mut().unwrap();
+    for k in ["op", "threshold", "resolve_threshold", "severity"] {
+        o.remove(k);
+    }
+    o.insert(
+        "thresholds".into(),
+        json!([{"severity": "warning", "op": ">", "value": 70}, {"severity": "critical", "op": ">=", "value": 90}]),
+    );
+    o.insert("aggregation".into(), json!("p95"));
+    create_rule(&app, &acme.admin_token, levels).await;
+    create_rule(&app, &acme.admin_token, cpu_rule()).await;
+
+    let response = app
+        .get("/api/v1/alert-rules/export", &acme.admin_token)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-type"].to_str().unwrap(),
+        "application/yaml"
+    );
+    let exported = response.text().await.unwrap();
+    promtool_accepts(&exported).unwrap_or_else(|e| panic!("promtool refused:\n{e}\n{exported}"));
+    for expected in [
+        "alert: InstanceDown",
+        "keep_firing_for: 5m",
+        "interval: 30s",
+        "quantile_over_time(0.95, cpu_busy{env=\"prod\"}[1m])",
+        "severity: warning",
+        "severity: critical",
+    ] {
+        assert!(
+            exported.contains(expected),
+            "{expected:?} missing from\n{exported}"
+        );
+    }
+    // A round trip: the export imports back into another tenant.
+    let globex = app.create_tenant("globex").await;
+    let report: Value = app
+        .client
+        .post(app.url("/api/v1/alert-rules/import"))
+        .bearer_auth(&globex.admin_token)
+        .header("content-type", "application/yaml")
+        .body(exported)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["created"].as_array().unwrap().len(), 6, "{report}");
+    assert_eq!(report["refused"], json!([]));
+}
+
+#[actix_web::test]
+async fn imports_refuse_what_is_not_a_yaml_rule_file() {
+    let app = spawn_app().await;
+    let acme = app.create_tenant("acme").await;
+    let send = |content_type: &'static str, body: &'static str| {
+        app.client
+            .post(app.url("/api/v1/alert-rules/import"))
+            .bearer_auth(&acme.admin_token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    assert_error(
+        send("application/json", "{}").await.unwrap(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
+    assert_error(
+        send("application/yaml", "groups: [[[").await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "invalid_yaml",
+    )
+    .await;
 }

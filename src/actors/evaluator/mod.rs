@@ -30,7 +30,7 @@ use actix::{
 use futures_util::future::BoxFuture;
 
 use super::aggregator::AppliedBatch;
-use crate::alerting::rule::{Rule, RuleDraft, RuleKind};
+use crate::alerting::rule::{render_annotations, Rule, RuleDraft, RuleKind};
 use crate::alerting::{AlertState, Severity, Transition};
 use crate::domain::metrics::{Labels, MetricBatch, Sample, SeriesSamples};
 use crate::domain::time::SharedClock;
@@ -97,7 +97,7 @@ pub struct AlertTransition {
     pub alert_id: AlertId,
     pub fingerprint: String,
     pub labels: BTreeMap<String, String>,
-    /// The rule's annotation templates (rendered by whoever shows them).
+    /// The rule's annotations, rendered for this alert and value.
     pub annotations: BTreeMap<String, String>,
     pub channels: Vec<String>,
     pub transition: Transition,
@@ -475,7 +475,15 @@ impl AlertEvaluator {
                     alert_id: outgoing.change.instance.id,
                     fingerprint: outgoing.change.instance.fingerprint.clone(),
                     labels: outgoing.labels.clone(),
-                    annotations: rule.map(|r| r.rule.annotations.clone()).unwrap_or_default(),
+                    annotations: rule
+                        .map(|r| {
+                            render_annotations(
+                                &r.rule.annotations,
+                                &outgoing.labels,
+                                outgoing.value,
+                            )
+                        })
+                        .unwrap_or_default(),
                     channels: rule.map(|r| r.rule.channels.clone()).unwrap_or_default(),
                     transition: *transition,
                     state: outgoing.change.instance.state,

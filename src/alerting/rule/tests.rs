@@ -210,3 +210,29 @@ fn flap_settings_reach_the_lifecycle() {
     assert_eq!(rule.lifecycle.flap.max_changes, 3);
     assert_eq!(rule.lifecycle.flap.window_ms, 600_000);
 }
+
+#[test]
+fn annotation_templates_are_checked_with_their_position() {
+    let mut body = threshold_rule();
+    body["annotations"] =
+        json!({"summary": "ok {{ $labels.host }}", "description": "value {{ $value | humanise }}"});
+    let error = validate(body).expect_err("refused");
+    assert_eq!(error.field, "annotations.description");
+    assert!(
+        error.message.starts_with("line 1, column 19:"),
+        "{}",
+        error.message
+    );
+    assert!(error.message.contains("humanise"), "{}", error.message);
+}
+
+#[test]
+fn annotations_render_with_labels_and_value() {
+    let annotations = BTreeMap::from([(
+        "summary".to_owned(),
+        "{{ $labels.host }} is slow: {{ $value | humanize }}s".to_owned(),
+    )]);
+    let labels = BTreeMap::from([("host".to_owned(), "db1".to_owned())]);
+    let rendered = render_annotations(&annotations, &labels, 1234.5);
+    assert_eq!(rendered["summary"], "db1 is slow: 1.234ks");
+}
