@@ -415,11 +415,139 @@ pub async fn export(
         .body(crate::alerting::rule_file::export(&rules)))
 }
 
+/// How far back a preview may look.
+const MAX_PREVIEW_RANGE_MS: i64 = 31 * 86_400_000;
+const DEFAULT_PREVIEW_RANGE_MS: i64 = 3_600_000;
+
+/// A `start`/`end` of a preview body: RFC 3339 text or Unix seconds.
+fn preview_time(body: &Map<String, Value>, name: &str) -> Result<Option<i64>, ApiError> {
+    let text = match body.get(name) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(text)) => text.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "bad_parameter",
+                format!("{name}: use RFC 3339 or Unix seconds"),
+            ))
+        }
+    };
+    match crate::promql::parse_time(&text, name) {
+        Ok(crate::promql::TimeParam::At(ms)) => Ok(Some(ms)),
+        _ => Err(ApiError::bad_request(
+            "bad_parameter",
+            format!("{name}: use RFC 3339 or Unix seconds"),
+        )),
+    }
+}
+
+/// Evaluate a draft rule (the body of a create, plus optional `start` and `end`, default
+/// the last hour) over stored data: the transitions it would have made, oldest first.
+#[utoipa::path(
+    request_body(content = Object, description = "A rule as for create, with optional start and end"),
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])),
+    tag = "alerts"
+)]
+#[post("/alert-rules/preview")]
+pub async fn preview(
+    state: web::Data<AppState>,
+    access: TenantAccess<Read>,
+    body: super::body::JsonObject<Value>,
+) -> Result<web::Json<Value>, ApiError> {
+    use crate::actors::evaluator::preview::{preview_promql, preview_threshold};
+    use crate::alerting::rule::RuleKind;
+    use crate::promql::QueryValue;
+    let mut body = body.into_inner();
+    let object = body.as_object_mut().ok_or_else(|| {
+        ApiError::bad_request("invalid_json", "invalid JSON body: expected a JSON object")
+    })?;
+    let end = preview_time(object, "end")?.unwrap_or_else(|| state.clock.now_ms());
+    let start = preview_time(object, "start")?.unwrap_or(end - DEFAULT_PREVIEW_RANGE_MS);
+    object.remove("start");
+    object.remove("end");
+    if end < start {
+        return Err(ApiError::bad_request(
+            "bad_parameter",
+            "end: is before start",
+        ));
+    }
+    if end - start > MAX_PREVIEW_RANGE_MS {
+        return Err(ApiError::bad_request(
+            "bad_parameter",
+            "start: a preview covers at most 31 days",
+        ));
+    }
+    let (rule, _) = validated(&state, body)?;
+    let tenant = access.tenant();
+    let budget = state.reader.budget(None);
+    let max_alerts = state.config.alert_max_instances_per_rule;
+    let matrix = |value: QueryValue| match value {
+        QueryValue::Matrix(series) => series,
+        _ => Vec::new(),
+    };
+    let found = match &rule.kind {
+        RuleKind::Threshold {
+            selector,
+            window_ms,
+            ..
+        } => {
+            let lookback = end - start + window_ms;
+            let data = state
+                .reader
+                .instant(tenant, format!("{selector}[{lookback}ms]"), end, &budget)
+                .await?;
+            preview_threshold(rule.clone(), matrix(data), start, end, max_alerts)
+        }
+        RuleKind::Promql { expr, interval_ms } => {
+            let step = (*interval_ms).max((end - start) / 10_000).max(1);
+            let data = state
+                .reader
+                .range(
+                    tenant,
+                    crate::metrics::RangeQuery {
+                        text: expr.to_string(),
+                        start_ms: start,
+                        end_ms: end,
+                        step_ms: step,
+                    },
+                    &budget,
+                )
+                .await?;
+            preview_promql(rule.clone(), matrix(data), start, end, step, max_alerts)
+        }
+    };
+    let transitions: Vec<Value> = found
+        .transitions
+        .iter()
+        .map(|t| {
+            serde_json::json!({
+                "at": timestamp(t.at_ms),
+                "transition": t.transition,
+                "state": t.state.as_str(),
+                "severity": t.severity.map(crate::alerting::Severity::as_str),
+                "value": (!t.value.is_nan()).then_some(t.value),
+                "fingerprint": t.fingerprint,
+                "labels": t.labels,
+            })
+        })
+        .collect();
+    Ok(web::Json(serde_json::json!({
+        "start": timestamp(start),
+        "end": timestamp(end),
+        "evaluations": found.evaluations,
+        "transitions": transitions,
+        "truncated": found.truncated,
+        "error": found.last_error,
+    })))
+}
+
 /// This resource's routes, each served and documented by its one line. The fixed paths
 /// come before `{id}`, which would otherwise take them.
 pub fn register(routes: &mut super::routes::Registrar<'_>) {
     routes.api(import, __path_import);
     routes.api(export, __path_export);
+    routes.api(preview, __path_preview);
     routes.api(create, __path_create);
     routes.api(list, __path_list);
     routes.api(get_one, __path_get_one);

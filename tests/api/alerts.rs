@@ -770,3 +770,210 @@ async fn imports_refuse_what_is_not_a_yaml_rule_file() {
     )
     .await;
 }
+
+#[actix_web::test]
+async fn a_preview_replays_a_draft_over_stored_data() {
+    let app = spawn_app().await;
+    let (acme, key) = tenant_with_key(&app, "acme").await;
+    let base = now_ms() - 30 * 60_000;
+    let mut lines = String::new();
+    for minute in 0..20 {
+        let value = if (5..10).contains(&minute) { 99 } else { 10 };
+        lines.push_str(&format!(
+            "cpu_busy,env=prod,host=db1 value={value} {}\n",
+            base + minute * 60_000
+        ));
+    }
+    write_lines(&app, &key, lines).await;
+    let mut draft = cpu_rule();
+    draft["start"] = json!((base / 1000).to_string());
+    draft["end"] = json!(((base + 25 * 60_000) / 1000).to_string());
+    draft["for"] = json!("2m");
+    let response = app
+        .post("/api/v1/alert-rules/preview", &acme.admin_token, draft)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let preview: Value = response.json().await.unwrap();
+    let seen: Vec<(i64, &str)> = preview["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let at = chrono_ms(t["at"].as_str().unwrap());
+            ((at - base) / 60_000, t["transition"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![(5, "pending"), (7, "firing"), (10, "resolved")],
+        "{preview}"
+    );
+    assert_eq!(preview["truncated"], false);
+    // Nothing was stored: a preview is not a rule.
+    let rules: Value = app
+        .get("/api/v1/alert-rules", &acme.admin_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rules["rules"], json!([]));
+
+    let promql = json!({"name": "Hot", "kind": "promql", "expr": "cpu_busy > 90", "interval": "1m",
+        "start": (base / 1000).to_string(), "end": ((base + 25 * 60_000) / 1000).to_string()});
+    let preview: Value = app
+        .post("/api/v1/alert-rules/preview", &acme.admin_token, promql)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = preview["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["transition"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, vec!["firing", "resolved"], "{preview}");
+    assert_error(
+        app.post(
+            "/api/v1/alert-rules/preview",
+            &acme.admin_token,
+            json!({"name": "x", "kind": "promql", "expr": "up", "start": "1000", "end": "10"}),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "bad_parameter",
+    )
+    .await;
+}
+
+/// Milliseconds of an RFC 3339 time as Tidewatch writes it.
+fn chrono_ms(text: &str) -> i64 {
+    tidewatch::promql::parse_time(text, "at")
+        .map(|t| match t {
+            tidewatch::promql::TimeParam::At(ms) => ms,
+            tidewatch::promql::TimeParam::Unbounded => panic!("{text}"),
+        })
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn a_promql_rule_over_its_alert_limit_fails_visibly() {
+    let app = crate::helpers::spawn_app_with(|c| c.alert_max_instances_per_rule = 2).await;
+    let (acme, key) = tenant_with_key(&app, "acme").await;
+    create_rule(
+        &app,
+        &acme.admin_token,
+        json!({"name": "Many", "kind": "promql", "expr": "queue_depth > 0", "interval": "1s"}),
+    )
+    .await;
+    create_rule(&app, &acme.admin_token, cpu_rule()).await;
+    let t = now_ms();
+    write_lines(
+        &app,
+        &key,
+        format!(
+            "queue_depth,queue=a value=1 {t}\nqueue_depth,queue=b value=1 {t}\nqueue_depth,queue=c value=1 {t}\n"
+        ),
+    )
+    .await;
+    write_lines(&app, &key, cpu_line("db1", 99.0)).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let many = loop {
+        let rules: Value = app.get("/api/v1/rules", &key).await.json().await.unwrap();
+        let many = rules["data"]["groups"][0]["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "Many")
+            .cloned()
+            .unwrap();
+        if many["health"] == "err" {
+            break many;
+        }
+        assert!(Instant::now() < deadline, "never failed: {rules}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        many["lastError"]
+            .as_str()
+            .unwrap()
+            .contains("more than the 2 alerts"),
+        "{many}"
+    );
+    assert_eq!(many["alerts"], json!([]), "no partial result");
+    // The other rule is not stopped by it.
+    let alerts = alerts_until(&app, &acme.admin_token, "HighCpu firing", |a| {
+        a.iter().any(|a| a["labels"]["alertname"] == "HighCpu")
+    })
+    .await;
+    assert_eq!(alerts.len(), 1);
+}
+
+/// Collects the transitions the evaluator hands on.
+struct Collector(tokio::sync::mpsc::UnboundedSender<tidewatch::actors::evaluator::AlertTransition>);
+
+impl actix::Actor for Collector {
+    type Context = actix::Context<Self>;
+}
+
+impl actix::Handler<tidewatch::actors::evaluator::AlertTransition> for Collector {
+    type Result = ();
+
+    fn handle(
+        &mut self,
+        msg: tidewatch::actors::evaluator::AlertTransition,
+        _: &mut Self::Context,
+    ) {
+        let _ = self.0.send(msg);
+    }
+}
+
+#[actix_web::test]
+async fn transitions_are_handed_on_once_written() {
+    use actix::Actor as _;
+    let app = spawn_app().await;
+    let (acme, key) = tenant_with_key(&app, "acme").await;
+    create_rule(&app, &acme.admin_token, cpu_rule()).await;
+    let (sender, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let collector = Collector(sender).start();
+    let actors = app
+        .state
+        .tenants
+        .actors(acme.id.parse().unwrap())
+        .await
+        .unwrap();
+    actors
+        .evaluator
+        .send(tidewatch::actors::evaluator::SubscribeTransitions(
+            collector.recipient(),
+        ))
+        .await
+        .unwrap();
+    write_lines(&app, &key, cpu_line("db1", 99.0)).await;
+    let firing = tokio::time::timeout(Duration::from_secs(10), received.recv())
+        .await
+        .expect("a transition within 10 s")
+        .unwrap();
+    assert_eq!(firing.transition.name(), "firing");
+    assert_eq!(firing.labels["host"], "db1");
+    assert_eq!(firing.annotations["summary"], "db1 is busy: 99");
+    assert_eq!(firing.value, 99.0);
+    // Written before it was handed on: the history already has it.
+    let history: Value = app
+        .get("/api/v1/alerts/history", &acme.admin_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        history["events"][0]["alert_id"],
+        firing.alert_id.to_string()
+    );
+    write_lines(&app, &key, cpu_line("db1", 1.0)).await;
+    let resolved = tokio::time::timeout(Duration::from_secs(10), received.recv())
+        .await
+        .expect("a transition within 10 s")
+        .unwrap();
+    assert_eq!(resolved.transition.name(), "resolved");
+    assert_eq!(resolved.alert_id, firing.alert_id);
+}

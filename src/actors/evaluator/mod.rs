@@ -16,6 +16,7 @@
 //!   series (at each transition and every 15 s, staleness markers when one ends), as
 //!   Prometheus does, so PromQL can chart them.
 
+pub mod preview;
 mod rules;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -82,6 +83,9 @@ impl Default for EvaluatorConfig {
 }
 
 const TICK: Duration = Duration::from_secs(1);
+/// The most one tick spends on threshold rules, so the evaluator's mailbox (applied
+/// batches) is never held for long.
+const TICK_BUDGET: Duration = Duration::from_millis(200);
 const ALERTS_SERIES_EVERY_MS: i64 = 15_000;
 /// Applied batches held while rules load; past it, the windows are rebuilt again.
 const MAX_BUFFERED_BATCHES: usize = 1024;
@@ -150,6 +154,11 @@ pub struct AlertEvaluator {
     broken: HashMap<AlertRuleId, BrokenRule>,
     by_metric: HashMap<String, Vec<AlertRuleId>>,
     any_metric: Vec<AlertRuleId>,
+    /// The order ticks visit rules in, and where the last tick stopped.
+    tick_order: Vec<AlertRuleId>,
+    tick_cursor: usize,
+    /// Ticks that ran out of their budget.
+    overrun_ticks: u64,
     /// `Some` while rules load: batches applied meanwhile, replayed after.
     loading: Option<Vec<Arc<MetricBatch>>>,
     reload_again: bool,
@@ -182,6 +191,9 @@ impl AlertEvaluator {
             broken: HashMap::new(),
             by_metric: HashMap::new(),
             any_metric: Vec::new(),
+            tick_order: Vec::new(),
+            tick_cursor: 0,
+            overrun_ticks: 0,
             loading: None,
             reload_again: false,
             outbox: VecDeque::new(),
@@ -332,6 +344,9 @@ impl AlertEvaluator {
     }
 
     fn index(&mut self) {
+        self.tick_order = self.rules.keys().copied().collect();
+        self.tick_order.sort();
+        self.tick_cursor = 0;
         self.by_metric.clear();
         self.any_metric.clear();
         for (id, runtime) in &self.rules {
@@ -387,7 +402,23 @@ impl AlertEvaluator {
         let mut out = Vec::new();
         let data = self.data();
         let mut due = Vec::new();
-        for runtime in self.rules.values_mut() {
+        // One tick's threshold work is bounded: past the budget, the remaining rules wait
+        // for the next tick, which starts where this one stopped (streamed samples are
+        // evaluated as they arrive regardless; the tick only adds what time changes).
+        let started = Instant::now();
+        let count = self.tick_order.len();
+        let mut visited = 0;
+        while visited < count {
+            if started.elapsed() > TICK_BUDGET {
+                self.overrun_ticks += 1;
+                tracing::warn!(tenant = %self.tenant, evaluated = visited, rules = count, "alert tick over its budget; the rest wait for the next tick");
+                break;
+            }
+            let id = self.tick_order[(self.tick_cursor + visited) % count];
+            visited += 1;
+            let Some(runtime) = self.rules.get_mut(&id) else {
+                continue;
+            };
             match &runtime.rule.kind {
                 RuleKind::Threshold { .. } => {
                     runtime.evaluate_threshold(&[], true, now_ms, &mut out)
@@ -401,6 +432,11 @@ impl AlertEvaluator {
                 }
             }
         }
+        self.tick_cursor = if count == 0 {
+            0
+        } else {
+            (self.tick_cursor + visited) % count
+        };
         if let Some(data) = data {
             for (id, query) in due {
                 let started = Instant::now();
