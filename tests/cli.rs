@@ -604,3 +604,103 @@ fn migrate_creates_the_sqlite_directory_it_needs() {
     );
     assert!(nested.join("tidewatch.db").exists());
 }
+
+/// Polls `GET {path}` with `token` until `done` holds on the body (10 s at most).
+fn poll_until(
+    base: &str,
+    path: &str,
+    token: &str,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = call("GET", &format!("{base}{path}"), Some(token), None);
+        if status == 200 && done(&body) {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "waited 10 s for {what}: {status} {body}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_firing_alert_survives_kill_9_without_a_new_transition() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let db = database_url(data_dir.path());
+    let serve = || crash_test_server(&db, data_dir.path(), "100000");
+    let mut server = RunningServer::start(serve());
+    let key = bootstrap_tenant_key(&server.base, "root-password");
+    let (_, tokens) = call(
+        "POST",
+        &format!("{}/api/v1/auth/login", server.base),
+        None,
+        Some(json!({"email": "ops@crash.test", "password": "ops-password"})),
+    );
+    let admin = tokens["access_token"].as_str().unwrap().to_owned();
+    let (status, rule) = call(
+        "POST",
+        &format!("{}/api/v1/alert-rules", server.base),
+        Some(&admin),
+        Some(
+            json!({"name": "Hot", "kind": "threshold", "selector": "temp", "aggregation": "last",
+            "window": "5m", "group_by": ["room"], "op": ">", "threshold": 30, "for": "0s"}),
+        ),
+    );
+    assert_eq!(status, 201, "{rule}");
+    let write = |base: &str, value: f64| {
+        let line = format!(
+            "temp,room=a value={value} {}",
+            tidewatch::domain::time::now_ms()
+        );
+        runtime().block_on(async {
+            let response = ::reqwest::Client::new()
+                .post(format!("{base}/api/v2/write?precision=ms"))
+                .header("authorization", format!("Token {key}"))
+                .body(line)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status().as_u16(), 204);
+        });
+    };
+    write(&server.base, 45.0);
+    let firing = poll_until(&server.base, "/api/v1/alerts", &admin, "firing", |b| {
+        b["data"]["alerts"][0]["state"] == "firing"
+    });
+    server.child.kill().expect("SIGKILL");
+    server.child.wait().unwrap();
+
+    let server = RunningServer::start(serve());
+    // Its tenant's evaluator starts with the process (no request needed) and finds the
+    // alert still firing: same alert, no new transition.
+    poll_until(
+        &server.base,
+        "/api/v1/rules",
+        &admin,
+        "the rule evaluated",
+        |b| b["data"]["groups"][0]["rules"][0]["health"] == "ok",
+    );
+    let after = poll_until(&server.base, "/api/v1/alerts", &admin, "firing", |b| {
+        b["data"]["alerts"][0]["state"] == "firing"
+    });
+    assert_eq!(
+        after["data"]["alerts"][0]["id"],
+        firing["data"]["alerts"][0]["id"]
+    );
+    let (_, history) = call(
+        "GET",
+        &format!("{}/api/v1/alerts/history", server.base),
+        Some(&admin),
+        None,
+    );
+    assert_eq!(history["events"].as_array().unwrap().len(), 1, "{history}");
+    write(&server.base, 20.0);
+    poll_until(&server.base, "/api/v1/alerts", &admin, "resolved", |b| {
+        b["data"]["alerts"] == json!([])
+    });
+    server.terminate();
+}
