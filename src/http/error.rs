@@ -212,7 +212,12 @@ pub fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
 }
 
 /// An id in the path that does not parse cannot name anything: 404, like an unknown id.
-pub fn path_error(err: PathError, _: &HttpRequest) -> actix_web::Error {
+pub fn path_error(err: PathError, req: &HttpRequest) -> actix_web::Error {
+    // `PUT /api/v1/alert-rules/export` reaches the `{id}` route's extractor: a fixed path
+    // that exists under other methods is answered 405 as routing would have.
+    if let Some(response) = super::middleware::method_not_allowed(req) {
+        return actix_web::error::InternalError::from_response(err, response).into();
+    }
     ApiError::new(
         StatusCode::NOT_FOUND,
         "not_found",

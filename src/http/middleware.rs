@@ -39,32 +39,36 @@ pub async fn catch_request_panics(
     }
 }
 
+/// 405 with `Allow` when `path` exists under other methods than the request's, if it does.
+pub fn method_not_allowed(req: &actix_web::HttpRequest) -> Option<actix_web::HttpResponse> {
+    let allowed = crate::http::openapi::allowed_methods(req.path())?;
+    if allowed.contains(&req.method().as_str()) {
+        return None;
+    }
+    let allow = allowed.join(", ");
+    let error = ApiError::new(
+        actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!(
+            "{} is not allowed on {}; allowed: {allow}",
+            req.method(),
+            req.path()
+        ),
+    );
+    let mut response = actix_web::ResponseError::error_response(&error);
+    response.headers_mut().insert(
+        actix_web::http::header::ALLOW,
+        HeaderValue::from_str(&allow).expect("method names are valid header text"),
+    );
+    Some(response)
+}
+
 /// No route matched: 405 with `Allow` when the path exists under other methods (TRACE,
 /// a GET on a POST-only route, …), 404 otherwise.
 pub async fn unknown_route(
     req: actix_web::HttpRequest,
 ) -> Result<actix_web::HttpResponse, ApiError> {
-    match crate::http::openapi::allowed_methods(req.path()) {
-        Some(allowed) => {
-            let allow = allowed.join(", ");
-            let error = ApiError::new(
-                actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                format!(
-                    "{} is not allowed on {}; allowed: {allow}",
-                    req.method(),
-                    req.path()
-                ),
-            );
-            let mut response = actix_web::ResponseError::error_response(&error);
-            response.headers_mut().insert(
-                actix_web::http::header::ALLOW,
-                HeaderValue::from_str(&allow).expect("method names are valid header text"),
-            );
-            Ok(response)
-        }
-        None => Err(ApiError::not_found("route")),
-    }
+    method_not_allowed(&req).ok_or_else(|| ApiError::not_found("route"))
 }
 
 /// Counts and times every request by its route pattern, and returns the request id.

@@ -183,13 +183,23 @@ pub fn allowed_methods(path: &str) -> Option<Vec<&'static str>> {
         routes
     });
     let segments: Vec<&str> = path.split('/').collect();
+    // A fixed path (`/alert-rules/export`) wins over a template it also fits
+    // (`/alert-rules/{id}`), as in routing.
+    let literal = |template: &Vec<String>| {
+        template.iter().zip(&segments).all(|(t, s)| t == s) && template.len() == segments.len()
+    };
+    let exact = routes.iter().any(|(template, _)| literal(template));
     let mut allowed: Vec<&'static str> = Vec::new();
     for (template, methods) in routes {
-        let matches = template.len() == segments.len()
-            && template
-                .iter()
-                .zip(&segments)
-                .all(|(t, s)| t == s || (t.starts_with('{') && !s.is_empty()));
+        let matches = if exact {
+            literal(template)
+        } else {
+            template.len() == segments.len()
+                && template
+                    .iter()
+                    .zip(&segments)
+                    .all(|(t, s)| t == s || (t.starts_with('{') && !s.is_empty()))
+        };
         if matches {
             for method in methods {
                 if !allowed.contains(method) {
@@ -239,6 +249,14 @@ mod tests {
             Some(vec!["GET", "POST", "HEAD"])
         );
         assert_eq!(allowed_methods("/api/v1/no-such-thing"), None);
+        assert_eq!(
+            allowed_methods("/api/v1/alert-rules/export"),
+            Some(vec!["GET", "HEAD"])
+        );
+        assert_eq!(
+            allowed_methods("/api/v1/alert-rules/some-id"),
+            Some(vec!["GET", "PUT", "PATCH", "DELETE", "HEAD"])
+        );
         assert_eq!(
             allowed_methods("/api/v1/users/"),
             None,

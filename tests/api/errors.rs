@@ -343,3 +343,25 @@ async fn a_body_that_trickles_in_is_cut_off_with_408() {
     assert!(answer.contains("\"body_timeout\""), "{answer}");
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
+
+#[actix_web::test]
+async fn a_fixed_path_beside_an_id_route_answers_405_for_other_methods() {
+    let app = spawn_app().await;
+    let acme = app.create_tenant("acme").await;
+    for (method, path, allow) in [
+        ("PUT", "/api/v1/alert-rules/export", "GET, HEAD"),
+        ("DELETE", "/api/v1/alert-rules/import", "POST"),
+        ("GET", "/api/v1/alert-rules/preview", "POST"),
+        ("POST", "/api/v1/alerts/history", "GET, HEAD"),
+    ] {
+        let response = app
+            .request(method, path, Some(&acme.admin_token), Some(json!({})))
+            .await;
+        assert_eq!(
+            response.headers()["allow"].to_str().unwrap(),
+            allow,
+            "{method} {path}"
+        );
+        assert_error(response, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+    }
+}
