@@ -1,5 +1,6 @@
 //! Fuzz targets for every entry point that takes bytes from the network: the PromQL entry
-//! point (limits, parse, then evaluation over a small fixture) and each ingest decoder.
+//! point (limits, parse, then evaluation over a small fixture), each ingest decoder, and
+//! what tenants write into alert rules (annotation templates, Prometheus rule files).
 //!
 //! `cargo fuzz` needs a nightly toolchain this project's machines do not have, so this is a
 //! mutation fuzzer of its own: it starts from the seeds in `tests/fuzz_corpus/<target>/`
@@ -445,4 +446,103 @@ fn fuzz_otlp_json_and_protobuf() {
         let _ = protobuf.decode(input, &ctx);
         let _ = decode_request(&protobuf, input, Some("gzip"), &ctx);
     });
+}
+
+const TEMPLATE_TOKENS: &[&[u8]] = &[
+    b"{{",
+    b"}}",
+    b"{{-",
+    b"-}}",
+    b"$labels",
+    b"$value",
+    b"$",
+    b".",
+    b"|",
+    b"(",
+    b")",
+    b"if",
+    b"else",
+    b"end",
+    b"range",
+    b"with",
+    b":=",
+    b"=",
+    b"printf",
+    b"\"%",
+    b"%v",
+    b"%-999999d",
+    b"humanize",
+    b"humanizeDuration",
+    b"reReplaceAll",
+    b"\"(a*)*\"",
+    b"index",
+    b"len",
+    b"/*",
+    b"*/",
+    b"`",
+    b"1e308",
+    b"-0x1p-1074",
+];
+
+#[test]
+fn fuzz_annotation_templates() {
+    use std::collections::BTreeMap;
+    use tidewatch::alerting::template::{Template, TemplateData};
+    let labels = BTreeMap::from([
+        ("host".to_owned(), "db1".to_owned()),
+        ("path".to_owned(), "aaaa".to_owned()),
+    ]);
+    let none = BTreeMap::new();
+    fuzz(
+        "template",
+        seeds("template", Vec::new()),
+        TEMPLATE_TOKENS,
+        |input| {
+            let text = String::from_utf8_lossy(input);
+            if let Ok(template) = Template::parse(&text) {
+                for value in [0.5, f64::NAN, -1e300] {
+                    let _ = template.render(&TemplateData {
+                        labels: &labels,
+                        external_labels: &none,
+                        value,
+                    });
+                }
+            }
+        },
+    );
+}
+
+const RULE_FILE_TOKENS: &[&[u8]] = &[
+    b"groups:",
+    b"- name: ",
+    b"rules:",
+    b"- alert: ",
+    b"expr: ",
+    b"for: ",
+    b"labels:",
+    b"annotations:",
+    b"record: ",
+    b"\n  ",
+    b"\n",
+    b"&a",
+    b"*a",
+    b"!!binary",
+    b"{",
+    b"[",
+    b"? ",
+    b"|",
+    b">",
+    b"'",
+];
+
+#[test]
+fn fuzz_prometheus_rule_files() {
+    fuzz(
+        "rule_file",
+        seeds("rule_file", Vec::new()),
+        RULE_FILE_TOKENS,
+        |input| {
+            let _ = tidewatch::alerting::rule_file::import(&String::from_utf8_lossy(input));
+        },
+    );
 }

@@ -977,3 +977,45 @@ async fn transitions_are_handed_on_once_written() {
     assert_eq!(resolved.transition.name(), "resolved");
     assert_eq!(resolved.alert_id, firing.alert_id);
 }
+
+#[actix_web::test]
+async fn silence_after_no_data_after_fires_a_no_data_alert() {
+    let app = spawn_app().await;
+    let (acme, key) = tenant_with_key(&app, "acme").await;
+    let mut rule = cpu_rule();
+    rule["no_data"] = json!("alerting");
+    rule["no_data_after"] = json!("1s");
+    let rule = create_rule(&app, &acme.admin_token, rule).await;
+    write_lines(&app, &key, cpu_line("db1", 10.0)).await;
+    let alerts = alerts_until(&app, &acme.admin_token, "a no-data alert", |a| {
+        a.first().is_some_and(|a| a["state"] == "firing")
+    })
+    .await;
+    assert_eq!(alerts[0]["no_data"], true);
+    assert_eq!(
+        alerts[0]["severity"], "critical",
+        "no data fires at the highest level"
+    );
+    let history: Value = app
+        .get(
+            &format!(
+                "/api/v1/alerts/history?rule_id={}",
+                rule["id"].as_str().unwrap()
+            ),
+            &acme.admin_token,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let transitions: Vec<&str> = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["transition"].as_str().unwrap())
+        .collect();
+    assert_eq!(transitions, vec!["firing", "nodata"], "newest first");
+    // Data again: the alert's condition is judged on it (10 is fine), and it resolves.
+    write_lines(&app, &key, cpu_line("db1", 10.0)).await;
+    alerts_until(&app, &acme.admin_token, "resolved", |a| a.is_empty()).await;
+}

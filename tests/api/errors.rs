@@ -362,6 +362,11 @@ async fn a_fixed_path_beside_an_id_route_answers_405_for_other_methods() {
             allow,
             "{method} {path}"
         );
-        assert_error(response, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+        assert_error(
+            response,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        )
+        .await;
     }
 }
