@@ -312,7 +312,7 @@ const YAML_TYPES: &[&str] = &[
 /// answers what was created, what was skipped (recording rules) and what was refused, and
 /// why, each with its group and index in the file.
 #[utoipa::path(
-    request_body(content = String, content_type = "application/yaml", description = "A Prometheus rule file"),
+    request_body(content = Object, content_type = "application/yaml", description = "A Prometheus rule file (a YAML mapping with `groups`)"),
     responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 415, body = ErrorBody)),
     security(("bearer" = [])),
     tag = "alerts"
@@ -390,7 +390,7 @@ pub async fn import(
 
 /// The tenant's rules as a Prometheus rule file (threshold rules as the equivalent PromQL).
 #[utoipa::path(
-    responses((status = 200, content_type = "application/yaml", body = String), (status = 403, body = ErrorBody)),
+    responses((status = 200, content_type = "application/yaml", body = Object, description = "A Prometheus rule file (`groups[].rules[]`)"), (status = 403, body = ErrorBody)),
     security(("bearer" = [])),
     tag = "alerts"
 )]

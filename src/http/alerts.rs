@@ -248,7 +248,7 @@ pub struct AcknowledgeRequest {
 #[utoipa::path(
     params(("id" = String, Path, description = "alert id")),
     request_body(content = AcknowledgeRequest, description = "An optional comment"),
-    responses((status = 200, body = Object), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])),
     tag = "alerts"
 )]

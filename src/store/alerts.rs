@@ -172,6 +172,8 @@ pub struct AlertChange {
     pub instance: AlertInstanceRecord,
     /// The alert became active just now (a new id): its acknowledgement starts empty.
     pub new_alert: bool,
+    /// The rule was deleted (and its rows with it): record the transitions only.
+    pub rule_deleted: bool,
     /// (transition name, value) in order.
     pub transitions: Vec<(&'static str, Option<f64>)>,
 }
@@ -415,41 +417,44 @@ impl Store {
         let at = now_ms();
         for change in changes {
             let i = &change.instance;
-            let mut row = alert_instance::ActiveModel {
-                id: Set(i.id.to_string()),
-                tenant_id: Set(tenant_id.clone()),
-                rule_id: Set(i.rule_id.to_string()),
-                fingerprint: Set(i.fingerprint.clone()),
-                labels: Set(i.labels.clone()),
-                state: Set(i.state.as_str().to_owned()),
-                severity: Set(i.severity.map(|s| s.as_str().to_owned())),
-                active_since_ms: Set(i.active_since_ms),
-                fired_at_ms: Set(i.fired_at_ms),
-                cleared_since_ms: Set(i.cleared_since_ms),
-                last_value: Set(finite_or_none(i.last_value)),
-                last_data_ms: Set(i.last_data_ms),
-                no_data: Set(i.no_data),
-                flapping: Set(i.flapping),
-                updated_at_ms: Set(at),
-                ..Default::default()
-            };
-            if change.new_alert {
-                row.acknowledged_by = Set(None);
-                row.acknowledged_at_ms = Set(None);
-                row.ack_comment = Set(None);
-            }
-            let updated = alert_instance::Entity::update_many()
-                .set(row.clone())
-                .filter(alert_instance::Column::TenantId.eq(tenant_id.clone()))
-                .filter(alert_instance::Column::RuleId.eq(i.rule_id.to_string()))
-                .filter(alert_instance::Column::Fingerprint.eq(i.fingerprint.clone()))
-                .exec(&txn)
-                .await?;
-            if updated.rows_affected == 0 {
-                row.acknowledged_by = Set(None);
-                row.acknowledged_at_ms = Set(None);
-                row.ack_comment = Set(None);
-                row.insert(&txn).await?;
+            // A deleted rule's rows are gone with it; only its transitions are recorded.
+            if !change.rule_deleted {
+                let mut row = alert_instance::ActiveModel {
+                    id: Set(i.id.to_string()),
+                    tenant_id: Set(tenant_id.clone()),
+                    rule_id: Set(i.rule_id.to_string()),
+                    fingerprint: Set(i.fingerprint.clone()),
+                    labels: Set(i.labels.clone()),
+                    state: Set(i.state.as_str().to_owned()),
+                    severity: Set(i.severity.map(|s| s.as_str().to_owned())),
+                    active_since_ms: Set(i.active_since_ms),
+                    fired_at_ms: Set(i.fired_at_ms),
+                    cleared_since_ms: Set(i.cleared_since_ms),
+                    last_value: Set(finite_or_none(i.last_value)),
+                    last_data_ms: Set(i.last_data_ms),
+                    no_data: Set(i.no_data),
+                    flapping: Set(i.flapping),
+                    updated_at_ms: Set(at),
+                    ..Default::default()
+                };
+                if change.new_alert {
+                    row.acknowledged_by = Set(None);
+                    row.acknowledged_at_ms = Set(None);
+                    row.ack_comment = Set(None);
+                }
+                let updated = alert_instance::Entity::update_many()
+                    .set(row.clone())
+                    .filter(alert_instance::Column::TenantId.eq(tenant_id.clone()))
+                    .filter(alert_instance::Column::RuleId.eq(i.rule_id.to_string()))
+                    .filter(alert_instance::Column::Fingerprint.eq(i.fingerprint.clone()))
+                    .exec(&txn)
+                    .await?;
+                if updated.rows_affected == 0 {
+                    row.acknowledged_by = Set(None);
+                    row.acknowledged_at_ms = Set(None);
+                    row.ack_comment = Set(None);
+                    row.insert(&txn).await?;
+                }
             }
             for (transition, value) in &change.transitions {
                 alert_event::ActiveModel {

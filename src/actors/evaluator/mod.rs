@@ -31,7 +31,7 @@ use actix::{
 use futures_util::future::BoxFuture;
 
 use super::aggregator::AppliedBatch;
-use crate::alerting::rule::{render_annotations, Rule, RuleDraft, RuleKind};
+use crate::alerting::rule::{Rule, RuleDraft, RuleKind};
 use crate::alerting::{AlertState, Severity, Transition};
 use crate::domain::metrics::{Labels, MetricBatch, Sample, SeriesSamples};
 use crate::domain::time::SharedClock;
@@ -333,6 +333,16 @@ impl AlertEvaluator {
             }
             self.rules.insert(record.id, runtime);
         }
+        // Rules deleted since the last load: their alerts end, recorded and handed on like
+        // any other (the rows went with the rule).
+        for (_, mut removed) in previous {
+            let mut ended = Vec::new();
+            removed.resolve_all(now_ms, &mut ended);
+            for outgoing in &mut ended {
+                outgoing.change.rule_deleted = true;
+            }
+            out.extend(ended);
+        }
         self.index();
         self.watching
             .store(!self.rules.is_empty(), Ordering::Relaxed);
@@ -502,25 +512,16 @@ impl AlertEvaluator {
             return;
         }
         for outgoing in written {
-            let rule = self.rules.get(&outgoing.change.instance.rule_id);
             for transition in &outgoing.transitions {
                 let message = AlertTransition {
                     tenant: self.tenant,
                     rule_id: outgoing.change.instance.rule_id,
-                    rule_name: rule.map(|r| r.rule.name.clone()).unwrap_or_default(),
+                    rule_name: outgoing.rule_name.clone(),
                     alert_id: outgoing.change.instance.id,
                     fingerprint: outgoing.change.instance.fingerprint.clone(),
                     labels: outgoing.labels.clone(),
-                    annotations: rule
-                        .map(|r| {
-                            render_annotations(
-                                &r.rule.annotations,
-                                &outgoing.labels,
-                                outgoing.value,
-                            )
-                        })
-                        .unwrap_or_default(),
-                    channels: rule.map(|r| r.rule.channels.clone()).unwrap_or_default(),
+                    annotations: outgoing.annotations.clone(),
+                    channels: outgoing.channels.clone(),
                     transition: *transition,
                     state: outgoing.change.instance.state,
                     severity: outgoing.change.instance.severity,

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::alerting::rule::{threshold_verdict, Rule, RuleKind};
+use crate::alerting::rule::{render_annotations, threshold_verdict, Rule, RuleKind};
 use crate::alerting::window::GroupWindow;
 use crate::alerting::{AlertState, Instance, Severity, Transition, Verdict};
 use crate::domain::metrics::{Labels, Sample, METRIC_NAME_LABEL};
@@ -50,7 +50,11 @@ pub struct Health {
 #[derive(Debug, Clone)]
 pub struct Outgoing {
     pub change: AlertChange,
+    pub rule_name: String,
     pub labels: BTreeMap<String, String>,
+    /// The rule's annotations rendered for this alert and value.
+    pub annotations: BTreeMap<String, String>,
+    pub channels: Vec<String>,
     pub transitions: Vec<Transition>,
     pub value: f64,
     pub at_ms: i64,
@@ -423,6 +427,7 @@ fn record(
             updated_at_ms: now_ms,
         },
         new_alert,
+        rule_deleted: false,
         transitions: transitions
             .iter()
             .map(|t| (t.name(), Some(value)))
@@ -430,6 +435,9 @@ fn record(
     };
     Some(Outgoing {
         change,
+        rule_name: rule.name.clone(),
+        annotations: render_annotations(&rule.annotations, &labels, value),
+        channels: rule.channels.clone(),
         labels,
         transitions,
         value,
