@@ -34,30 +34,59 @@ pub async fn create_rule(app: &TestApp, token: &str, rule: Value) -> Value {
     response.json().await.unwrap()
 }
 
-/// Polls `/api/v1/alerts` until `done` holds (or fails after 10 s); answers the alerts.
+/// Polls `GET path` until `done` holds on the body (or fails after 10 s); answers it.
+pub async fn get_until(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let response = app.get(path, token).await;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if status == StatusCode::OK && done(&body) {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "waited 10 s for {what}: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Polls `/api/v1/alerts` until `done` holds on its alerts; answers them.
 pub async fn alerts_until(
     app: &TestApp,
     token: &str,
     what: &str,
     done: impl Fn(&[Value]) -> bool,
 ) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let body: Value = app.get("/api/v1/alerts", token).await.json().await.unwrap();
-        assert_eq!(body["status"], "success");
-        let alerts = body["data"]["alerts"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        if done(&alerts) {
-            return alerts;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "waited 10 s for {what}: {alerts:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let body = get_until(app, token, "/api/v1/alerts", what, |body| {
+        body["status"] == "success"
+            && done(
+                body["data"]["alerts"]
+                    .as_array()
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[]),
+            )
+    })
+    .await;
+    body["data"]["alerts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// `/api/v1/query` of `promql` at the current time, as a path.
+fn query_path(promql: &str) -> String {
+    format!(
+        "/api/v1/query?query={}",
+        form_urlencoded::byte_serialize(promql.as_bytes()).collect::<String>()
+    )
 }
 
 fn cpu_line(host: &str, value: f64) -> String {
@@ -315,20 +344,24 @@ async fn a_sample_over_the_line_fires_and_recovery_resolves() {
         listed["query"],
         "(max by (host) (last_over_time(cpu_busy{env=\"prod\"}[1m]))) > 90"
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let series = query(&app, &key, "ALERTS{alertname=\"HighCpu\"}", now_ms()).await;
-        if let Some(first) = series.first() {
-            assert_eq!(series.len(), 1, "{series:?}");
-            assert_eq!(first["metric"]["alertstate"], "firing");
-            assert_eq!(first["metric"]["host"], "db1");
-            assert_eq!(first["metric"]["severity"], "critical");
-            assert_eq!(first["value"][1], "1");
-            break;
-        }
-        assert!(Instant::now() < deadline, "ALERTS never answered");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let alerts_series = get_until(
+        &app,
+        &key,
+        &query_path("ALERTS{alertname=\"HighCpu\"}"),
+        "ALERTS",
+        |b| {
+            b["data"]["result"]
+                .as_array()
+                .is_some_and(|r| !r.is_empty())
+        },
+    )
+    .await;
+    let series = alerts_series["data"]["result"].as_array().unwrap();
+    assert_eq!(series.len(), 1, "{series:?}");
+    assert_eq!(series[0]["metric"]["alertstate"], "firing");
+    assert_eq!(series[0]["metric"]["host"], "db1");
+    assert_eq!(series[0]["metric"]["severity"], "critical");
+    assert_eq!(series[0]["value"][1], "1");
     let for_state = query(
         &app,
         &key,
@@ -378,15 +411,14 @@ async fn a_sample_over_the_line_fires_and_recovery_resolves() {
     assert_eq!(history["events"][1]["value"], 97.0);
     assert_eq!(history["events"][1]["alert_id"], alert_id.as_str());
     // The staleness marker is written right after the transition: ALERTS ends.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let series = query(&app, &key, "ALERTS{alertname=\"HighCpu\"}", now_ms() + 1000).await;
-        if series.is_empty() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "ALERTS never ended: {series:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    get_until(
+        &app,
+        &key,
+        &query_path("ALERTS{alertname=\"HighCpu\"}"),
+        "ALERTS to end",
+        |b| b["data"]["result"].as_array().is_some_and(Vec::is_empty),
+    )
+    .await;
 }
 
 #[actix_web::test]
@@ -473,18 +505,10 @@ async fn a_restart_keeps_firing_alerts_firing_without_a_new_transition() {
     let before = alerts_until(&app, &acme.admin_token, "firing", |a| !a.is_empty()).await;
     restart_tenant(&app, &acme.id).await;
     // Ask until the restarted evaluator has evaluated (its rules answer health again).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let rules: Value = app.get("/api/v1/rules", &key).await.json().await.unwrap();
-        if rules["data"]["groups"][0]["rules"][0]["health"] == "ok" {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the evaluator never came back: {rules}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    get_until(&app, &key, "/api/v1/rules", "the evaluator back", |b| {
+        b["data"]["groups"][0]["rules"][0]["health"] == "ok"
+    })
+    .await;
     let after = alerts_until(&app, &acme.admin_token, "still firing", |a| !a.is_empty()).await;
     assert_eq!(after[0]["id"], before[0]["id"]);
     assert_eq!(after[0]["state"], "firing");
@@ -882,22 +906,18 @@ async fn a_promql_rule_over_its_alert_limit_fails_visibly() {
     )
     .await;
     write_lines(&app, &key, cpu_line("db1", 99.0)).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let many = loop {
-        let rules: Value = app.get("/api/v1/rules", &key).await.json().await.unwrap();
-        let many = rules["data"]["groups"][0]["rules"]
+    let named_many = |b: &Value| {
+        b["data"]["groups"][0]["rules"]
             .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["name"] == "Many")
+            .and_then(|rules| rules.iter().find(|r| r["name"] == "Many"))
             .cloned()
-            .unwrap();
-        if many["health"] == "err" {
-            break many;
-        }
-        assert!(Instant::now() < deadline, "never failed: {rules}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+            .unwrap_or_default()
     };
+    let rules = get_until(&app, &key, "/api/v1/rules", "Many to fail", |b| {
+        named_many(b)["health"] == "err"
+    })
+    .await;
+    let many = named_many(&rules);
     assert!(
         many["lastError"]
             .as_str()
@@ -1042,22 +1062,13 @@ async fn deleting_a_rule_resolves_its_alerts_in_the_history() {
             .await
             .is_empty()
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let history: Value = app
-            .get(
-                &format!("/api/v1/alerts/history?rule_id={rule_id}"),
-                &acme.admin_token,
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
-        if history["events"][0]["transition"] == "resolved" {
-            assert_eq!(history["events"][1]["transition"], "firing");
-            break;
-        }
-        assert!(Instant::now() < deadline, "no resolved event: {history}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let history = get_until(
+        &app,
+        &acme.admin_token,
+        &format!("/api/v1/alerts/history?rule_id={rule_id}"),
+        "a resolved event",
+        |b| b["events"][0]["transition"] == "resolved",
+    )
+    .await;
+    assert_eq!(history["events"][1]["transition"], "firing");
 }
