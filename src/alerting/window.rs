@@ -32,14 +32,18 @@ impl GroupWindow {
         }
     }
 
-    /// Drops samples older than `oldest_ms`, and series left without samples.
-    pub fn prune(&mut self, oldest_ms: i64) {
+    /// Drops samples older than `oldest_ms`, and series left without samples; answers
+    /// how many samples were dropped (none: the group's value cannot have changed).
+    pub fn prune(&mut self, oldest_ms: i64) -> usize {
+        let mut dropped = 0;
         self.series.retain(|_, samples| {
             while samples.front().is_some_and(|s| s.timestamp_ms < oldest_ms) {
                 samples.pop_front();
+                dropped += 1;
             }
             !samples.is_empty()
         });
+        dropped
     }
 
     pub fn is_empty(&self) -> bool {
@@ -64,39 +68,33 @@ impl GroupWindow {
         since_ms: i64,
         window_ms: i64,
     ) -> Option<f64> {
-        let in_range = |samples: &VecDeque<Sample>| {
-            samples
-                .iter()
-                .filter(move |s| s.timestamp_ms >= since_ms)
-                .copied()
-                .collect::<Vec<_>>()
+        // Each series is in time order: its samples in range are a suffix. No copies: this
+        // runs for every group a batch touches and for every group on every tick.
+        let suffixes = || {
+            self.series.values().filter_map(move |samples| {
+                let from = samples.partition_point(|s| s.timestamp_ms < since_ms);
+                (from < samples.len()).then(|| samples.range(from..))
+            })
         };
-        let per_series: Vec<Vec<Sample>> = self
-            .series
-            .values()
-            .map(in_range)
-            .filter(|s| !s.is_empty())
-            .collect();
-        if per_series.is_empty() {
+        let values = || suffixes().flatten().map(|s| s.value);
+        let count = values().count();
+        if count == 0 {
             return None;
         }
-        let values = || per_series.iter().flatten().map(|s| s.value);
-        let count = per_series.iter().map(Vec::len).sum::<usize>() as f64;
         Some(match aggregation {
-            Aggregation::Last => per_series
-                .iter()
-                .filter_map(|s| s.last())
+            Aggregation::Last => suffixes()
+                .filter_map(|mut s| s.next_back())
                 .max_by_key(|s| s.timestamp_ms)
                 .map_or(f64::NAN, |s| s.value),
-            Aggregation::Avg => values().sum::<f64>() / count,
+            Aggregation::Avg => values().sum::<f64>() / count as f64,
             Aggregation::Min => values().fold(f64::INFINITY, f64::min),
             Aggregation::Max => values().fold(f64::NEG_INFINITY, f64::max),
             Aggregation::Sum => values().sum(),
-            Aggregation::Count => count,
-            Aggregation::Increase => per_series.iter().map(|s| increase(s)).sum(),
+            Aggregation::Count => count as f64,
+            Aggregation::Increase => suffixes().map(increase).sum(),
             Aggregation::Rate => {
                 let seconds = window_ms as f64 / 1000.0;
-                per_series.iter().map(|s| increase(s)).sum::<f64>() / seconds.max(0.001)
+                suffixes().map(increase).sum::<f64>() / seconds.max(0.001)
             }
             Aggregation::P50 => quantile(values().collect(), 0.5),
             Aggregation::P90 => quantile(values().collect(), 0.9),
@@ -107,18 +105,20 @@ impl GroupWindow {
 }
 
 /// A counter's rise over its samples; a drop is a reset (the counter restarted from 0).
-fn increase(samples: &[Sample]) -> f64 {
-    samples
-        .windows(2)
-        .map(|pair| {
-            let (before, after) = (pair[0].value, pair[1].value);
-            if after >= before {
-                after - before
+fn increase<'a>(samples: impl Iterator<Item = &'a Sample>) -> f64 {
+    let mut rise = 0.0;
+    let mut before: Option<f64> = None;
+    for sample in samples {
+        if let Some(before) = before {
+            rise += if sample.value >= before {
+                sample.value - before
             } else {
-                after
-            }
-        })
-        .sum()
+                sample.value
+            };
+        }
+        before = Some(sample.value);
+    }
+    rise
 }
 
 /// The φ-quantile by linear interpolation between closest ranks, as PromQL's

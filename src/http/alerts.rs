@@ -2,7 +2,7 @@
 //! history, and acknowledgements. States come from the store (written before any
 //! transition is handed on); the latest values from the tenant's evaluator.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use actix_web::{delete, get, post, web, HttpRequest};
 use serde::Deserialize;
@@ -42,17 +42,19 @@ pub(crate) fn go_exponent(value: f64) -> String {
     format!("{mantissa}e{sign}{digits:0>2}")
 }
 
-/// The evaluator's view of each rule (empty when the tenant's actors cannot answer).
+/// The evaluator's view of the rules in `only` (all: `None`); empty when the tenant's
+/// actors cannot answer.
 pub(crate) async fn rule_statuses(
     state: &AppState,
     tenant: TenantId,
+    only: Option<HashSet<AlertRuleId>>,
 ) -> HashMap<AlertRuleId, RuleStatus> {
     let Ok(actors) = state.tenants.actors(tenant).await else {
         return HashMap::new();
     };
     actors
         .evaluator
-        .send(DescribeRules)
+        .send(DescribeRules { only })
         .await
         .unwrap_or_default()
         .into_iter()
@@ -167,14 +169,20 @@ pub async fn list(
     }
     let tenant = access.tenant();
     let alerts = state.store.alert_instances(tenant, rule, false).await?;
+    // Only the rules these alerts belong to: a tenant may have many more.
+    let ids: HashSet<AlertRuleId> = alerts.iter().map(|a| a.rule_id).collect();
     let rules: HashMap<AlertRuleId, AlertRuleRecord> = state
         .store
-        .list_alert_rules(tenant)
+        .alert_rules_by_id(tenant, &ids)
         .await?
         .into_iter()
         .map(|r| (r.id, r))
         .collect();
-    let statuses = rule_statuses(&state, tenant).await;
+    let statuses = if ids.is_empty() {
+        HashMap::new()
+    } else {
+        rule_statuses(&state, tenant, Some(ids)).await
+    };
     let mut bodies = Vec::new();
     for alert in alerts {
         if wanted_state.is_some_and(|s| s != alert.state)
@@ -213,7 +221,7 @@ async fn one_alert(
         Ok(rule) => annotations_of(&rule),
         Err(_) => BTreeMap::new(),
     };
-    let live = rule_statuses(state, tenant)
+    let live = rule_statuses(state, tenant, Some(HashSet::from([alert.rule_id])))
         .await
         .get(&alert.rule_id)
         .and_then(|s| s.values.get(&alert.id).copied());

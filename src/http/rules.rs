@@ -47,7 +47,7 @@ pub async fn list(
     for alert in state.store.alert_instances(tenant, None, false).await? {
         alerts.entry(alert.rule_id).or_default().push(alert);
     }
-    let statuses = rule_statuses(&state, tenant).await;
+    let statuses = rule_statuses(&state, tenant, None).await;
     let limits = state.config.expression_limits();
     let mut bodies = Vec::new();
     let mut group_seconds = 0.0;

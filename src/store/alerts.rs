@@ -264,6 +264,25 @@ impl Store {
             .collect()
     }
 
+    /// The tenant's rules among `ids` (another tenant's ids find nothing).
+    pub async fn alert_rules_by_id(
+        &self,
+        tenant: TenantId,
+        ids: &std::collections::HashSet<AlertRuleId>,
+    ) -> Result<Vec<AlertRuleRecord>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        alert_rule::Entity::find()
+            .filter(alert_rule::Column::TenantId.eq(tenant.to_string()))
+            .filter(alert_rule::Column::Id.is_in(ids.iter().map(|id| id.to_string())))
+            .all(self.db())
+            .await?
+            .into_iter()
+            .map(TryInto::try_into)
+            .collect()
+    }
+
     /// A rule of this tenant; another tenant's rule id is "not found".
     pub async fn alert_rule(
         &self,

@@ -671,18 +671,22 @@ impl Handler<SubscribeTransitions> for AlertEvaluator {
     }
 }
 
-/// Each rule's health and its alerts' latest values.
-#[derive(Message)]
+/// Each rule's health and its alerts' latest values: of the rules in `only`, or all.
+#[derive(Message, Default)]
 #[rtype(result = "Vec<RuleStatus>")]
-pub struct DescribeRules;
+pub struct DescribeRules {
+    pub only: Option<HashSet<AlertRuleId>>,
+}
 
 impl Handler<DescribeRules> for AlertEvaluator {
     type Result = MessageResult<DescribeRules>;
 
-    fn handle(&mut self, _: DescribeRules, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: DescribeRules, _: &mut Self::Context) -> Self::Result {
+        let wanted = |id: &AlertRuleId| msg.only.as_ref().is_none_or(|only| only.contains(id));
         let mut statuses: Vec<RuleStatus> = self
             .rules
             .values()
+            .filter(|runtime| wanted(&runtime.id))
             .map(|runtime| RuleStatus {
                 rule_id: runtime.id,
                 health: match (
@@ -703,14 +707,19 @@ impl Handler<DescribeRules> for AlertEvaluator {
                     .collect(),
             })
             .collect();
-        statuses.extend(self.broken.iter().map(|(id, broken)| RuleStatus {
-            rule_id: *id,
-            health: "err",
-            last_error: Some(broken.error.clone()),
-            last_evaluation_ms: None,
-            evaluation_seconds: 0.0,
-            values: HashMap::new(),
-        }));
+        statuses.extend(
+            self.broken
+                .iter()
+                .filter(|(id, _)| wanted(id))
+                .map(|(id, broken)| RuleStatus {
+                    rule_id: *id,
+                    health: "err",
+                    last_error: Some(broken.error.clone()),
+                    last_evaluation_ms: None,
+                    evaluation_seconds: 0.0,
+                    values: HashMap::new(),
+                }),
+        );
         MessageResult(statuses)
     }
 }

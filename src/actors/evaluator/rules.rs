@@ -2,7 +2,7 @@
 //! group, with the group's window for threshold rules) and its health. No actor, no I/O:
 //! the evaluator hands it samples, query results and times, and collects what changed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::alerting::rule::{render_annotations, threshold_verdict, Rule, RuleKind};
 use crate::alerting::window::GroupWindow;
@@ -202,28 +202,35 @@ impl RuleRuntime {
         };
         let policy = self.rule.lifecycle;
         let since = now_ms - window_ms;
+        let fresh: HashSet<u64> = fresh.iter().copied().collect();
         let keys: Vec<u64> = if everything {
             self.alerts.keys().copied().collect()
         } else {
-            fresh.to_vec()
+            fresh.iter().copied().collect()
         };
         for key in keys {
             let Some(tracked) = self.alerts.get_mut(&key) else {
                 continue;
             };
-            tracked.window.prune(since);
+            let slid = tracked.window.prune(since) > 0;
+            let is_fresh = fresh.contains(&key);
             let before = tracked.instance.state;
-            let transitions = match tracked.window.aggregate(*aggregation, since, *window_ms) {
-                Some(value) if fresh.contains(&key) => {
+            // Nothing arrived and nothing slid out: the value is what it was, only time
+            // moved (`for`, `keep_firing_for`, no-data).
+            let value = (is_fresh || slid || tracked.window.is_empty())
+                .then(|| tracked.window.aggregate(*aggregation, since, *window_ms));
+            let transitions = match value {
+                None => tracked.instance.tick(&policy, now_ms),
+                Some(Some(value)) if is_fresh => {
                     tracked
                         .instance
                         .observe(&policy, threshold_verdict(levels, value), now_ms)
                 }
-                Some(value) => {
+                Some(Some(value)) => {
                     tracked.instance.revise(threshold_verdict(levels, value));
                     tracked.instance.tick(&policy, now_ms)
                 }
-                None => {
+                Some(None) => {
                     // An empty window is a cleared condition, unless the rule watches for
                     // missing data: then no-data decides, after `no_data_after`.
                     if policy.no_data_after_ms.is_none() {
