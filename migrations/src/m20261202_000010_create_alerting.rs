@@ -34,6 +34,7 @@ enum AlertInstances {
     RuleId,
     Fingerprint,
     Labels,
+    GroupLabels,
     State,
     Severity,
     ActiveSinceMs,
@@ -148,6 +149,13 @@ impl MigrationTrait for Migration {
                             .not_null(),
                     )
                     .col(ColumnDef::new(AlertInstances::Labels).text().not_null())
+                    // The group's (or result series') own labels: what `$labels` shows in
+                    // annotation templates, as in Prometheus, and the key after a restart.
+                    .col(
+                        ColumnDef::new(AlertInstances::GroupLabels)
+                            .text()
+                            .not_null(),
+                    )
                     .col(
                         ColumnDef::new(AlertInstances::State)
                             .string_len(16)

@@ -77,20 +77,19 @@ impl GroupWindow {
             })
         };
         let values = || suffixes().flatten().map(|s| s.value);
-        let count = values().count();
-        if count == 0 {
-            return None;
-        }
+        // Counting walks every sample: only the aggregations that need the count pay it.
+        let count = || values().count() as f64;
+        suffixes().next()?;
         Some(match aggregation {
             Aggregation::Last => suffixes()
                 .filter_map(|mut s| s.next_back())
                 .max_by_key(|s| s.timestamp_ms)
                 .map_or(f64::NAN, |s| s.value),
-            Aggregation::Avg => values().sum::<f64>() / count as f64,
+            Aggregation::Avg => values().sum::<f64>() / count(),
             Aggregation::Min => values().fold(f64::INFINITY, f64::min),
             Aggregation::Max => values().fold(f64::NEG_INFINITY, f64::max),
             Aggregation::Sum => values().sum(),
-            Aggregation::Count => count as f64,
+            Aggregation::Count => count(),
             Aggregation::Increase => suffixes().map(increase).sum(),
             Aggregation::Rate => {
                 let seconds = window_ms as f64 / 1000.0;

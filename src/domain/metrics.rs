@@ -252,10 +252,16 @@ impl Labels {
     /// A stable 64-bit fingerprint (FNV-1a over names and values with separators), the
     /// same on every run and platform, for the series index.
     pub fn fingerprint(&self) -> u64 {
+        self.fingerprint_of(|_| true)
+    }
+
+    /// The fingerprint the labels `keep` selects would have as a label set of their own
+    /// (`self.filtered(keep).fingerprint()`), without building that set.
+    pub fn fingerprint_of(&self, keep: impl Fn(&Label) -> bool) -> u64 {
         const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
         const PRIME: u64 = 0x0000_0100_0000_01b3;
         let mut hash = OFFSET;
-        for label in self.0.labels.iter() {
+        for label in self.0.labels.iter().filter(|l| keep(l)) {
             for byte in label
                 .name
                 .bytes()
@@ -502,6 +508,17 @@ fn series_problem(labels: &Labels, limits: &SampleLimits) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_subsets_fingerprint_is_that_of_the_subset() {
+        let labels = Labels::with_name("cpu", [("host", "a"), ("env", "prod"), ("dc", "x")]);
+        let keep = |l: &Label| l.name == "host" || l.name == "dc";
+        assert_eq!(
+            labels.fingerprint_of(keep),
+            labels.filtered(keep).fingerprint()
+        );
+        assert_eq!(labels.fingerprint_of(|_| true), labels.fingerprint());
+    }
 
     #[test]
     fn labels_are_sorted_deduplicated_and_drop_empty_values() {

@@ -72,6 +72,8 @@ pub struct AlertInstanceRecord {
     pub fingerprint: String,
     /// The alert's labels as a JSON object.
     pub labels: String,
+    /// Its group's own labels (what templates see as `$labels`), a JSON object.
+    pub group_labels: String,
     pub state: AlertState,
     pub severity: Option<Severity>,
     pub active_since_ms: Option<i64>,
@@ -115,6 +117,7 @@ impl TryFrom<alert_instance::Model> for AlertInstanceRecord {
             rule_id: parse_id(&row.rule_id, "alert rule")?,
             fingerprint: row.fingerprint,
             labels: row.labels,
+            group_labels: row.group_labels,
             state: state_of(&row.state)?,
             severity: severity_of(row.severity.as_deref())?,
             active_since_ms: row.active_since_ms,
@@ -444,6 +447,7 @@ impl Store {
                     rule_id: Set(i.rule_id.to_string()),
                     fingerprint: Set(i.fingerprint.clone()),
                     labels: Set(i.labels.clone()),
+                    group_labels: Set(i.group_labels.clone()),
                     state: Set(i.state.as_str().to_owned()),
                     severity: Set(i.severity.map(|s| s.as_str().to_owned())),
                     active_since_ms: Set(i.active_since_ms),

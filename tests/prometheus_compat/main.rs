@@ -2,6 +2,9 @@
 //! into a Tidewatch tenant; the same PromQL expressions, instant and range, must then give
 //! the same series and values from Tidewatch's query API as from Prometheus's own.
 //!
+//! `alerting.rs`: the same rule file in both, and `/api/v1/alerts` and `/api/v1/rules`
+//! answered in Prometheus' shape.
+//!
 //! Needs `prometheus` on PATH (`apt-get install prometheus`; `scripts/test.sh` installs it).
 //! See `docs/prometheus-compat.md`.
 
@@ -12,6 +15,7 @@
 #[path = "../api/helpers.rs"]
 mod helpers;
 
+mod alerting;
 mod neighbours;
 mod results;
 

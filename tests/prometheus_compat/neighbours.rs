@@ -18,7 +18,7 @@ const ADMIN_PASSWORD: &str = "compat-root-password";
 const TENANT_ADMIN_EMAIL: &str = "ops@compat.test";
 const TENANT_ADMIN_PASSWORD: &str = "compat-ops-password";
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .expect("bind a free port")
         .local_addr()
@@ -48,7 +48,7 @@ pub struct Process {
 }
 
 impl Process {
-    fn spawn(name: &'static str, mut cmd: Command, log: PathBuf) -> Self {
+    pub fn spawn(name: &'static str, mut cmd: Command, log: PathBuf) -> Self {
         let out = File::create(&log).expect("log file");
         let child = cmd
             .stdout(out.try_clone().expect("log file handle"))
@@ -58,7 +58,7 @@ impl Process {
         Self { name, child, log }
     }
 
-    fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         format!("--- {} log ---\n{}", self.name, log_tail(&self.log))
     }
 }
@@ -255,7 +255,7 @@ remote_write:
     }
 }
 
-async fn wait_until_ok(client: &reqwest::Client, url: &str, process: &Process) {
+pub async fn wait_until_ok(client: &reqwest::Client, url: &str, process: &Process) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(response) = client.get(url).send().await {

@@ -11,12 +11,17 @@ pub const RESOLUTIONS_SECS: [i32; 2] = [60, 3600];
 
 /// Partial aggregates of `samples` (sorted) per bucket at every resolution. A bucket that
 /// straddles two chunks yields two partial rows, which the store merges.
+///
+/// NaN samples are left out: staleness markers (which end a series, e.g. the evaluator's
+/// `ALERTS`) are not values, as in Prometheus' range functions; and SQLite stores a NaN
+/// as NULL, which the rollup columns refuse, so one NaN would stop every checkpoint of
+/// the tenant. A bucket of NaN only has no row. (Raw samples keep every NaN.)
 pub fn rollups_for(series_id: i64, samples: &[Sample]) -> Vec<RollupRow> {
     let mut rows = Vec::new();
     for resolution_secs in RESOLUTIONS_SECS {
         let width = i64::from(resolution_secs) * 1000;
         let mut buckets: BTreeMap<i64, RollupRow> = BTreeMap::new();
-        for sample in samples {
+        for sample in samples.iter().filter(|s| !s.value.is_nan()) {
             let start = sample.timestamp_ms.div_euclid(width) * width;
             let row = buckets.entry(start).or_insert(RollupRow {
                 series_id,
@@ -69,6 +74,31 @@ pub fn merge_partials(rows: Vec<RollupRow>) -> Vec<RollupRow> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nan_and_staleness_markers_are_not_rolled_up() {
+        let samples: Vec<Sample> = [
+            (0, 1.0),
+            (10_000, f64::NAN),
+            (20_000, crate::promql::stale_nan()),
+            (120_000, f64::NAN),
+        ]
+        .iter()
+        .map(|(t, v)| Sample {
+            timestamp_ms: *t,
+            value: *v,
+        })
+        .collect();
+        let rows = rollups_for(7, &samples);
+        assert_eq!(
+            rows.len(),
+            2,
+            "one row per resolution, none for the NaN-only minute"
+        );
+        assert!(rows
+            .iter()
+            .all(|r| r.count == 1 && r.sum == 1.0 && r.last == 1.0));
+    }
 
     #[test]
     fn buckets_aggregate_per_resolution() {

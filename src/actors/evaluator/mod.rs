@@ -302,13 +302,16 @@ impl AlertEvaluator {
                         now_ms,
                     );
                     for instance in stored.remove(&record.id).unwrap_or_default() {
-                        let group = stored_group(&runtime.rule, &instance.labels);
-                        runtime.restore(&instance, group);
+                        let group: BTreeMap<String, String> =
+                            serde_json::from_str(&instance.group_labels).unwrap_or_default();
+                        runtime.restore(&instance, Labels::from_pairs(group));
                     }
                     match window {
                         Some(Ok(QueryValue::Matrix(series))) => {
                             for s in series {
-                                if let Some(key) = runtime.offer(&s.labels, &s.samples) {
+                                if let Some(key) =
+                                    runtime.offer(&s.labels, s.labels.fingerprint(), &s.samples)
+                                {
                                     if let (Some(t), Some(last)) =
                                         (runtime.alerts.get_mut(&key), s.samples.last())
                                     {
@@ -379,11 +382,15 @@ impl AlertEvaluator {
         for series in &batch.series {
             let name = series.labels.metric_name().unwrap_or("");
             let named = self.by_metric.get(name).map(Vec::as_slice).unwrap_or(&[]);
+            if named.is_empty() && self.any_metric.is_empty() {
+                continue;
+            }
+            let series_key = series.labels.fingerprint();
             for id in named.iter().chain(self.any_metric.iter()) {
                 let Some(runtime) = self.rules.get_mut(id) else {
                     continue;
                 };
-                if let Some(key) = runtime.offer(&series.labels, &series.samples) {
+                if let Some(key) = runtime.offer(&series.labels, series_key, &series.samples) {
                     let keys = touched.entry(*id).or_default();
                     if !keys.contains(&key) {
                         keys.push(key);
@@ -611,16 +618,6 @@ fn window_query(rule: &Rule) -> Option<String> {
         } => Some(format!("{selector}[{window_ms}ms]")),
         RuleKind::Promql { .. } => None,
     }
-}
-
-/// The group labels of a stored alert: its labels without what the rule adds.
-fn stored_group(rule: &Rule, labels_json: &str) -> Labels {
-    let labels: BTreeMap<String, String> = serde_json::from_str(labels_json).unwrap_or_default();
-    let kept = labels.into_iter().filter(|(name, _)| match &rule.kind {
-        RuleKind::Threshold { group_by, .. } => group_by.contains(name),
-        RuleKind::Promql { .. } => name != "alertname" && !rule.labels.contains_key(name),
-    });
-    Labels::from_pairs(kept)
 }
 
 impl Actor for AlertEvaluator {

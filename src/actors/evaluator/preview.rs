@@ -81,6 +81,7 @@ pub fn preview_threshold(
         .flat_map(|(i, s)| s.samples.iter().map(move |p| (p.timestamp_ms, i, p.value)))
         .collect();
     samples.sort_by_key(|(t, i, _)| (*t, *i));
+    let keys: Vec<u64> = series.iter().map(|s| s.labels.fingerprint()).collect();
     let step = threshold_step(start_ms, end_ms);
     let mut preview = Preview::default();
     let mut next = 0;
@@ -96,7 +97,7 @@ pub fn preview_threshold(
                 timestamp_ms: t,
                 value,
             };
-            if let Some(key) = runtime.offer(&series[i].labels, &[sample]) {
+            if let Some(key) = runtime.offer(&series[i].labels, keys[i], &[sample]) {
                 if !fresh.contains(&key) {
                     fresh.push(key);
                 }

@@ -147,22 +147,19 @@ impl RuleRuntime {
         self.alerts.insert(key, tracked);
     }
 
-    /// The labels of the group a series belongs to, if the rule selects the series.
-    fn group_of(&self, series: &Labels) -> Option<Labels> {
+    /// Adds a series' samples to its group's window; answers the group's key, or `None`
+    /// when the rule does not select the series (or is at its alert limit). `series_key`
+    /// is the series' fingerprint (computed once per series by the caller, whatever the
+    /// number of rules). The group's label set is only built for a new group.
+    pub fn offer(&mut self, series: &Labels, series_key: u64, samples: &[Sample]) -> Option<u64> {
         let RuleKind::Threshold { group_by, .. } = &self.rule.kind else {
             return None;
         };
         if !self.selection.as_ref()?.matches(series) {
             return None;
         }
-        Some(series.filtered(|l| group_by.contains(&l.name)))
-    }
-
-    /// Adds a series' samples to its group's window; answers the group's key, or `None`
-    /// when the rule does not select the series (or is at its alert limit).
-    pub fn offer(&mut self, series: &Labels, samples: &[Sample]) -> Option<u64> {
-        let group = self.group_of(series)?;
-        let key = group.fingerprint();
+        let in_group = |l: &crate::domain::metrics::Label| group_by.contains(&l.name);
+        let key = series.fingerprint_of(in_group);
         if !self.alerts.contains_key(&key) {
             if self.alerts.len() >= self.max_alerts {
                 self.health.last_error = Some(format!(
@@ -172,12 +169,11 @@ impl RuleRuntime {
                 ));
                 return None;
             }
-            self.alerts.insert(key, Tracked::new(group));
+            self.alerts
+                .insert(key, Tracked::new(series.filtered(in_group)));
         }
         let tracked = self.alerts.get_mut(&key)?;
-        tracked
-            .window
-            .push(series.fingerprint(), samples.iter().copied());
+        tracked.window.push(series_key, samples.iter().copied());
         Some(key)
     }
 
@@ -413,6 +409,11 @@ fn record(
         tracked.fired_at_ms = Some(now_ms);
     }
     let labels = alert_labels(rule, tracked);
+    let group: BTreeMap<String, String> = tracked
+        .group
+        .iter()
+        .map(|l| (l.name.clone(), l.value.clone()))
+        .collect();
     let stored = tracked.instance.stored();
     let value = stored.last_value.unwrap_or(f64::NAN);
     let change = AlertChange {
@@ -421,6 +422,7 @@ fn record(
             rule_id: *rule_id,
             fingerprint: tracked.fingerprint.clone(),
             labels: serde_json::to_string(&labels).unwrap_or_else(|_| "{}".into()),
+            group_labels: serde_json::to_string(&group).unwrap_or_else(|_| "{}".into()),
             state: stored.state,
             severity: stored.severity,
             active_since_ms: stored.active_since_ms,
@@ -443,7 +445,8 @@ fn record(
     Some(Outgoing {
         change,
         rule_name: rule.name.clone(),
-        annotations: render_annotations(&rule.annotations, &labels, value),
+        // `$labels` is the group's own labels, without the rule's, as in Prometheus.
+        annotations: render_annotations(&rule.annotations, &group, value),
         channels: rule.channels.clone(),
         labels,
         transitions,

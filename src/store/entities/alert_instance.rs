@@ -9,6 +9,7 @@ pub struct Model {
     pub rule_id: String,
     pub fingerprint: String,
     pub labels: String,
+    pub group_labels: String,
     pub state: String,
     pub severity: Option<String>,
     pub active_since_ms: Option<i64>,
