@@ -36,13 +36,18 @@ impl GroupWindow {
     /// how many samples were dropped (none: the group's value cannot have changed).
     pub fn prune(&mut self, oldest_ms: i64) -> usize {
         let mut dropped = 0;
-        self.series.retain(|_, samples| {
+        let mut emptied = false;
+        for samples in self.series.values_mut() {
             while samples.front().is_some_and(|s| s.timestamp_ms < oldest_ms) {
                 samples.pop_front();
                 dropped += 1;
             }
-            !samples.is_empty()
-        });
+            emptied |= samples.is_empty();
+        }
+        // Walking the map again is only needed when a series ran empty.
+        if emptied {
+            self.series.retain(|_, samples| !samples.is_empty());
+        }
         dropped
     }
 
@@ -72,7 +77,12 @@ impl GroupWindow {
         // runs for every group a batch touches and for every group on every tick.
         let suffixes = || {
             self.series.values().filter_map(move |samples| {
-                let from = samples.partition_point(|s| s.timestamp_ms < since_ms);
+                // Usually pruned to `since_ms` already: then the whole series is in range.
+                let from = if samples.front().is_some_and(|s| s.timestamp_ms >= since_ms) {
+                    0
+                } else {
+                    samples.partition_point(|s| s.timestamp_ms < since_ms)
+                };
                 (from < samples.len()).then(|| samples.range(from..))
             })
         };

@@ -198,18 +198,24 @@ impl RuleRuntime {
         };
         let policy = self.rule.lifecycle;
         let since = now_ms - window_ms;
-        let fresh: HashSet<u64> = fresh.iter().copied().collect();
+        // Streamed samples evaluate only their groups (all fresh); the tick evaluates all,
+        // none of them fresh unless the caller says so.
+        let fresh_set: HashSet<u64> = if everything {
+            fresh.iter().copied().collect()
+        } else {
+            HashSet::new()
+        };
         let keys: Vec<u64> = if everything {
             self.alerts.keys().copied().collect()
         } else {
-            fresh.iter().copied().collect()
+            fresh.to_vec()
         };
         for key in keys {
             let Some(tracked) = self.alerts.get_mut(&key) else {
                 continue;
             };
             let slid = tracked.window.prune(since) > 0;
-            let is_fresh = fresh.contains(&key);
+            let is_fresh = !everything || fresh_set.contains(&key);
             let before = tracked.instance.state;
             // Nothing arrived and nothing slid out: the value is what it was, only time
             // moved (`for`, `keep_firing_for`, no-data).
@@ -244,9 +250,12 @@ impl RuleRuntime {
                 out.push(outgoing);
             }
         }
-        // Quiet, inactive groups cost nothing: forget them (their row stays inactive).
-        self.alerts
-            .retain(|_, t| t.instance.state != AlertState::Inactive || !t.window.is_empty());
+        // Quiet, inactive groups cost nothing: forget them (their row stays inactive). Once
+        // per tick is enough: a streamed evaluation has just added samples to its groups.
+        if everything {
+            self.alerts
+                .retain(|_, t| t.instance.state != AlertState::Inactive || !t.window.is_empty());
+        }
         self.health.last_evaluation_ms = Some(now_ms);
         self.health.evaluation_seconds = started.elapsed().as_secs_f64();
     }
