@@ -59,17 +59,6 @@ pub(crate) fn validated(
     Ok((rule, write))
 }
 
-/// Annotations with their templates expanded for one alert (`$labels`, `$value`).
-pub(crate) fn render_annotations(
-    annotations: &std::collections::BTreeMap<String, String>,
-    labels: &Value,
-    value: f64,
-) -> std::collections::BTreeMap<String, String> {
-    let labels: std::collections::BTreeMap<String, String> =
-        serde_json::from_value(labels.clone()).unwrap_or_default();
-    crate::alerting::rule::render_annotations(annotations, &labels, value)
-}
-
 /// The tenant's evaluator picks up rule changes at once (and its next reload would anyway).
 pub(crate) async fn rules_changed(state: &AppState, tenant: TenantId) {
     if let Ok(actors) = state.tenants.actors(tenant).await {

@@ -80,8 +80,9 @@ pub(crate) fn alert_body(
     let labels: Value = serde_json::from_str(&alert.labels).unwrap_or_else(|_| json!({}));
     let value = live_value.or(alert.last_value).unwrap_or(f64::NAN);
     // `$labels` is the group's own labels, without the rule's, as in Prometheus.
-    let group: Value = serde_json::from_str(&alert.group_labels).unwrap_or_else(|_| json!({}));
-    let rendered = super::alert_rules::render_annotations(annotations, &group, value);
+    let group: BTreeMap<String, String> =
+        serde_json::from_str(&alert.group_labels).unwrap_or_default();
+    let rendered = crate::alerting::rule::render_annotations(annotations, &group, value);
     json!({
         "labels": labels,
         "annotations": rendered,

@@ -57,7 +57,11 @@ pub async fn list(
         let validated = RuleDraft::from_json(&definition).and_then(|d| d.validate(&limits));
         let status = statuses.get(&record.id);
         let own = alerts.remove(&record.id).unwrap_or_default();
-        let annotations = annotations_of(record);
+        // The definition was just read: a valid rule's annotations need no second parse.
+        let annotations = validated
+            .as_ref()
+            .map(|rule| rule.annotations.clone())
+            .unwrap_or_else(|_| annotations_of(record));
         let rule_state = if own.iter().any(|a| a.state == AlertState::Firing) {
             "firing"
         } else if own.iter().any(|a| a.state == AlertState::Pending) {

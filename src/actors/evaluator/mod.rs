@@ -157,8 +157,6 @@ pub struct AlertEvaluator {
     /// The order ticks visit rules in, and where the last tick stopped.
     tick_order: Vec<AlertRuleId>,
     tick_cursor: usize,
-    /// Ticks that ran out of their budget.
-    overrun_ticks: u64,
     /// `Some` while rules load: batches applied meanwhile, replayed after.
     loading: Option<Vec<Arc<MetricBatch>>>,
     reload_again: bool,
@@ -193,7 +191,6 @@ impl AlertEvaluator {
             any_metric: Vec::new(),
             tick_order: Vec::new(),
             tick_cursor: 0,
-            overrun_ticks: 0,
             loading: None,
             reload_again: false,
             outbox: VecDeque::new(),
@@ -427,7 +424,6 @@ impl AlertEvaluator {
         let mut visited = 0;
         while visited < count {
             if started.elapsed() > TICK_BUDGET {
-                self.overrun_ticks += 1;
                 tracing::warn!(tenant = %self.tenant, evaluated = visited, rules = count, "alert tick over its budget; the rest wait for the next tick");
                 break;
             }
