@@ -99,6 +99,7 @@ impl Application {
             },
             alert_data: alert_data.clone(),
             clock: clock.clone(),
+            evaluator_thread: actix::Arbiter::new().handle(),
         };
         let tenants =
             TenantRegistryHandle::start(Duration::from_secs(config.tenant_idle_secs), services);

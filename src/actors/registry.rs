@@ -489,6 +489,7 @@ mod tests {
             evaluator: Default::default(),
             alert_data: Default::default(),
             clock: crate::domain::time::SystemClock::shared(),
+            evaluator_thread: actix::Arbiter::current(),
         }
     }
 

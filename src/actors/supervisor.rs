@@ -9,9 +9,7 @@
 
 use std::time::Instant;
 
-use actix::{
-    Actor, ActorContext, Addr, AsyncContext, Context, Handler, Message, MessageResult, Supervised,
-};
+use actix::{Actor, ActorContext, Addr, Context, Handler, Message, MessageResult, Supervised};
 use serde::Serialize;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,6 +32,9 @@ pub struct TenantServices {
     /// How evaluators query and write metrics; set once the metrics layer is built.
     pub alert_data: AlertDataSlot,
     pub clock: SharedClock,
+    /// The thread every tenant's evaluator runs on: evaluating a large batch must not hold
+    /// back the aggregators (whose admissions every ingest request waits for), nor they it.
+    pub evaluator_thread: actix::ArbiterHandle,
 }
 
 /// The running children of one tenant's supervisor.
@@ -55,11 +56,22 @@ impl TenantActors {
         services: &TenantServices,
         applied: &[actix::Recipient<AppliedBatch>],
     ) -> Self {
-        // The evaluator's address first: the aggregator is built with it as a subscriber,
-        // and the evaluator is built knowing nothing of the aggregator.
-        let evaluator_context = Context::<AlertEvaluator>::new();
+        // The evaluator first: the aggregator is built with it as a subscriber, and the
+        // evaluator is built knowing nothing of the aggregator.
+        let watching = Arc::new(AtomicBool::new(false));
+        let evaluator = {
+            let (store, clock) = (services.store.clone(), services.clock.clone());
+            let (data, config, watching) = (
+                services.alert_data.clone(),
+                services.evaluator,
+                watching.clone(),
+            );
+            AlertEvaluator::start_in_arbiter(&services.evaluator_thread, move |_| {
+                AlertEvaluator::new(tenant, store, clock, data, config, watching)
+            })
+        };
         let mut subscribers = applied.to_vec();
-        subscribers.push(evaluator_context.address().recipient());
+        subscribers.push(evaluator.clone().recipient());
         let aggregator = MetricAggregator::new(
             tenant,
             services.store.clone(),
@@ -69,15 +81,6 @@ impl TenantActors {
         )
         .with_subscribers(subscribers)
         .start();
-        let watching = Arc::new(AtomicBool::new(false));
-        let evaluator = evaluator_context.run(AlertEvaluator::new(
-            tenant,
-            services.store.clone(),
-            services.clock.clone(),
-            services.alert_data.clone(),
-            services.evaluator,
-            watching.clone(),
-        ));
         Self {
             aggregator,
             evaluator,

@@ -10,14 +10,37 @@ use crate::domain::metrics::Sample;
 /// One group's samples within the rule's window, per series (by label fingerprint).
 #[derive(Debug, Clone, Default)]
 pub struct GroupWindow {
-    series: HashMap<u64, VecDeque<Sample>>,
+    /// foldhash, not SipHash: one lookup per streamed sample, keyed by a fingerprint.
+    series: HashMap<u64, VecDeque<Sample>, foldhash::fast::RandomState>,
+    /// Whether only each series' newest sample matters (`last`).
+    newest_only: bool,
 }
 
 impl GroupWindow {
+    /// An empty window for `aggregation`. `last` needs only each series' newest sample
+    /// (the newest is also the last to slide out), so its window keeps no other: a 1 m
+    /// window of a series sampled every second holds one sample instead of sixty.
+    pub fn for_aggregation(aggregation: Aggregation) -> Self {
+        Self {
+            series: HashMap::default(),
+            newest_only: aggregation == Aggregation::Last,
+        }
+    }
+
     /// Adds samples of one series. Kept in time order; a timestamp already held is not
     /// added twice (a batch replayed after a restart's rebuild).
     pub fn push(&mut self, series: u64, samples: impl IntoIterator<Item = Sample>) {
         let held = self.series.entry(series).or_default();
+        if self.newest_only {
+            for sample in samples {
+                match held.back_mut() {
+                    Some(last) if last.timestamp_ms >= sample.timestamp_ms => {}
+                    Some(last) => *last = sample,
+                    None => held.push_back(sample),
+                }
+            }
+            return;
+        }
         for sample in samples {
             match held.back() {
                 Some(last) if last.timestamp_ms < sample.timestamp_ms => held.push_back(sample),
@@ -198,6 +221,20 @@ mod tests {
         w.prune(2_600);
         assert_eq!(w.sample_count(), 1);
         w.prune(5_000);
+        assert!(w.is_empty());
+    }
+
+    #[test]
+    fn a_last_window_keeps_only_the_newest_sample() {
+        let mut w = GroupWindow::for_aggregation(Aggregation::Last);
+        w.push(1, [s(1_000, 1.0), s(3_000, 3.0), s(2_000, 2.0)]);
+        w.push(2, [s(2_500, 7.0)]);
+        assert_eq!(w.sample_count(), 2);
+        assert_eq!(w.aggregate(Aggregation::Last, 0, 5_000), Some(3.0));
+        // Series 2's only sample is older than series 1's newest: it slides out first.
+        w.prune(2_600);
+        assert_eq!(w.aggregate(Aggregation::Last, 0, 5_000), Some(3.0));
+        w.prune(3_001);
         assert!(w.is_empty());
     }
 

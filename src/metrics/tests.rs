@@ -51,6 +51,7 @@ async fn writer(clock: SharedClock) -> (MetricsWriter, TenantRegistryHandle, [Te
             evaluator: Default::default(),
             alert_data: Default::default(),
             clock: clock.clone(),
+            evaluator_thread: actix::Arbiter::current(),
         },
     );
     let persister = Persister::new(store, PersisterLimits::default(), metrics.clone()).start();

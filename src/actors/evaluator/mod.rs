@@ -375,7 +375,8 @@ impl AlertEvaluator {
         if self.rules.is_empty() {
             return;
         }
-        let mut touched: HashMap<AlertRuleId, Vec<u64>> = HashMap::new();
+        let mut touched: HashMap<AlertRuleId, Vec<u64>, foldhash::fast::RandomState> =
+            HashMap::default();
         for series in &batch.series {
             let name = series.labels.metric_name().unwrap_or("");
             let named = self.by_metric.get(name).map(Vec::as_slice).unwrap_or(&[]);

@@ -26,13 +26,13 @@ pub struct Tracked {
 }
 
 impl Tracked {
-    fn new(group: Labels) -> Self {
+    fn new(group: Labels, window: GroupWindow) -> Self {
         Self {
             id: AlertId::generate(),
             fingerprint: format!("{:016x}", group.fingerprint()),
             group,
             instance: Instance::default(),
-            window: GroupWindow::default(),
+            window,
             fired_at_ms: None,
         }
     }
@@ -67,7 +67,8 @@ pub struct RuleRuntime {
     pub rule: Rule,
     /// Threshold rules: the selector's matchers, to test applied series against.
     selection: Option<Selection>,
-    pub alerts: HashMap<u64, Tracked>,
+    /// By group fingerprint; foldhash: looked up for every streamed sample.
+    pub alerts: HashMap<u64, Tracked, foldhash::fast::RandomState>,
     pub health: Health,
     /// PromQL rules: when the next evaluation is due, and whether one is running.
     pub next_evaluation_ms: i64,
@@ -119,7 +120,7 @@ impl RuleRuntime {
             updated_at_ms,
             rule,
             selection,
-            alerts: HashMap::new(),
+            alerts: HashMap::default(),
             health: Health::default(),
             next_evaluation_ms: now_ms,
             evaluating: false,
@@ -127,10 +128,18 @@ impl RuleRuntime {
         }
     }
 
+    /// A new group's window: shaped by the rule's aggregation (PromQL rules keep none).
+    fn empty_window(&self) -> GroupWindow {
+        match &self.rule.kind {
+            RuleKind::Threshold { aggregation, .. } => GroupWindow::for_aggregation(*aggregation),
+            RuleKind::Promql { .. } => GroupWindow::default(),
+        }
+    }
+
     /// Restores an alert from its stored row (after a restart).
     pub fn restore(&mut self, record: &AlertInstanceRecord, group: Labels) {
         let key = group.fingerprint();
-        let mut tracked = Tracked::new(group);
+        let mut tracked = Tracked::new(group, self.empty_window());
         tracked.id = record.id;
         tracked.fingerprint = record.fingerprint.clone();
         tracked.fired_at_ms = record.fired_at_ms;
@@ -169,8 +178,9 @@ impl RuleRuntime {
                 ));
                 return None;
             }
+            let window = self.empty_window();
             self.alerts
-                .insert(key, Tracked::new(series.filtered(in_group)));
+                .insert(key, Tracked::new(series.filtered(in_group), window));
         }
         let tracked = self.alerts.get_mut(&key)?;
         tracked.window.push(series_key, samples.iter().copied());
@@ -309,7 +319,7 @@ impl RuleRuntime {
             let tracked = self
                 .alerts
                 .entry(key)
-                .or_insert_with(|| Tracked::new(group));
+                .or_insert_with(|| Tracked::new(group, GroupWindow::default()));
             let before = tracked.instance.state;
             let verdict = Verdict {
                 raising: Some(severity),
