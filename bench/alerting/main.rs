@@ -64,6 +64,13 @@ struct Cli {
     /// Background load before the first trial.
     #[arg(long, default_value_t = 5)]
     warmup_secs: u64,
+    /// The service's database (read-only use): the trials watch `alert_events` there for
+    /// the firing event's commit, the issue's "ingest → `firing` written".
+    #[arg(long)]
+    db_url: Option<String>,
+    /// Pause between two reads of `alert_events` while watching for the commit.
+    #[arg(long, default_value_t = 250)]
+    db_poll_us: u64,
     /// Pause after deleting the rules, before the window without them.
     #[arg(long, default_value_t = 3)]
     settle_secs: u64,
@@ -394,8 +401,55 @@ impl Trigger {
     }
 }
 
+/// Watches the service's own database for the trigger rule's firing event: a row there is
+/// committed, so the first read that sees it bounds "ingest → `firing` written" to within
+/// one read (≈ `db_poll_us` + a query round trip).
+struct EventWatch {
+    db: sea_orm::DatabaseConnection,
+    rule: String,
+    pause: Duration,
+}
+
+impl EventWatch {
+    /// Waits for a firing event of the rule decided at or after `since_wall_ms`; answers
+    /// when it became visible, relative to `t0`.
+    async fn firing_written(
+        &self,
+        t0: Instant,
+        since_wall_ms: f64,
+        timeout: Duration,
+    ) -> anyhow::Result<f64> {
+        use sea_orm::{ConnectionTrait, Statement};
+        // Both values are ours (a UUID and an integer): no quoting concerns.
+        let sql = format!(
+            "SELECT COUNT(*) AS n FROM alert_events WHERE rule_id = '{}' \
+             AND transition = 'firing' AND at_ms >= {}",
+            self.rule, since_wall_ms as i64
+        );
+        let backend = self.db.get_database_backend();
+        loop {
+            let row = self
+                .db
+                .query_one_raw(Statement::from_string(backend, sql.clone()))
+                .await?
+                .ok_or_else(|| anyhow!("COUNT(*) answered no row"))?;
+            let n: i64 = row.try_get("", "n")?;
+            if n > 0 {
+                return Ok(ms(t0.elapsed()));
+            }
+            if t0.elapsed() > timeout {
+                bail!("no firing event in alert_events after {timeout:?}");
+            }
+            tokio::time::sleep(self.pause).await;
+        }
+    }
+}
+
 struct Trial {
     fire_ms: f64,
+    /// From just before the write to the first read of the database that shows the
+    /// firing event committed.
+    written_ms: Option<f64>,
     /// History `at` of the firing event minus the wall clock just before the write.
     evaluator_ms: Option<f64>,
     trigger_ack_ms: f64,
@@ -476,11 +530,28 @@ async fn fired_at_ms(api: &Api, alert_id: &str) -> anyhow::Result<Option<f64>> {
 
 /// One trial: write 200, poll until firing; read the firing event; write 0, poll until the
 /// alert is gone.
-async fn trial(trigger: &mut Trigger, polling: &mut Polling<'_>) -> anyhow::Result<Trial> {
+async fn trial(
+    trigger: &mut Trigger,
+    polling: &mut Polling<'_>,
+    watch: Option<&EventWatch>,
+) -> anyhow::Result<Trial> {
     let wall_before = wall_ms();
     let t0 = Instant::now();
-    trigger.set(200).await?;
-    let trigger_ack_ms = ms(t0.elapsed());
+    // The event may be committed before the write's answer arrives: watch from the start.
+    let write = async {
+        trigger.set(200).await?;
+        anyhow::Ok(ms(t0.elapsed()))
+    };
+    let written = async {
+        match watch {
+            Some(w) => w
+                .firing_written(t0, wall_before, polling.timeout)
+                .await
+                .map(Some),
+            None => Ok(None),
+        }
+    };
+    let (trigger_ack_ms, written_ms) = tokio::try_join!(write, written)?;
     let (alerts, polls) = polling.until(t0, true, is_firing).await?;
     let fire_ms = ms(t0.elapsed());
     let alert_id = alerts
@@ -495,6 +566,7 @@ async fn trial(trigger: &mut Trigger, polling: &mut Polling<'_>) -> anyhow::Resu
     let resolve_ms = reset(trigger, polling).await?;
     Ok(Trial {
         fire_ms,
+        written_ms,
         evaluator_ms,
         trigger_ack_ms,
         polls,
@@ -649,19 +721,36 @@ async fn run(cli: Cli) -> anyhow::Result<Value> {
         sleep: Duration::from_micros(cli.poll_sleep_us),
         round_trips_ms: &mut round_trips_ms,
     };
-    let warmup = trial(&mut trigger, &mut polling).await?;
+    let watch = match &cli.db_url {
+        Some(url) => Some(EventWatch {
+            db: sea_orm::Database::connect(url.as_str())
+                .await
+                .with_context(|| format!("connecting to {url}"))?,
+            rule: trigger_rule.clone(),
+            pause: Duration::from_micros(cli.db_poll_us),
+        }),
+        None => None,
+    };
+    let warmup = trial(&mut trigger, &mut polling, watch.as_ref()).await?;
     report["warmup_fire_ms"] = warmup.fire_ms.into();
     tokio::time::sleep(Duration::from_millis(100)).await;
     polling.round_trips_ms.clear();
     let (trials_started, acked_before) = (Instant::now(), load.stats.acked());
-    let (mut fire, mut evaluator, mut ack, mut polls, mut resolve) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut fire, mut written, mut evaluator, mut ack, mut polls, mut resolve) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
     let mut failures = 0;
     let mut first_failure: Option<String> = None;
     for n in 0..cli.trials {
-        match trial(&mut trigger, &mut polling).await {
+        match trial(&mut trigger, &mut polling, watch.as_ref()).await {
             Ok(t) => {
                 fire.push(t.fire_ms);
+                written.extend(t.written_ms);
                 evaluator.extend(t.evaluator_ms);
                 ack.push(t.trigger_ack_ms);
                 polls.push(t.polls as f64);
@@ -688,6 +777,7 @@ async fn run(cli: Cli) -> anyhow::Result<Value> {
     report["trial_phase_samples_per_sec"] =
         ((load.stats.acked() - acked_before) as f64 / trial_secs).into();
     spread(&mut report, "fire", &mut fire);
+    spread(&mut report, "written", &mut written);
     spread(&mut report, "evaluator", &mut evaluator);
     spread(&mut report, "trigger_ack", &mut ack);
     spread(&mut report, "poll", &mut round_trips_ms);
