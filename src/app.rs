@@ -89,6 +89,9 @@ impl Application {
         let metrics = ServiceMetrics::new();
         let clock = SystemClock::shared();
         let alert_data = AlertDataSlot::default();
+        let notifier = Arc::new(crate::actors::notifier::NotifierConfig::from_config(
+            &config,
+        ));
         let services = TenantServices {
             store: store.clone(),
             metrics: metrics.clone(),
@@ -100,6 +103,7 @@ impl Application {
             alert_data: alert_data.clone(),
             clock: clock.clone(),
             evaluator_thread: actix::Arbiter::new().handle(),
+            notifier: notifier.clone(),
         };
         let tenants =
             TenantRegistryHandle::start(Duration::from_secs(config.tenant_idle_secs), services);
@@ -173,6 +177,7 @@ impl Application {
             metrics,
             redis,
             clock,
+            notifier,
         });
         let app_state = state.clone();
         let mut server = HttpServer::new(move || {

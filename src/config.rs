@@ -112,6 +112,21 @@ pub struct Config {
     pub alert_max_instances_per_rule: usize,
     /// Longest one PromQL rule's evaluation may take, in milliseconds.
     pub alert_eval_timeout_ms: u64,
+    /// The SMTP server e-mail channels use: `smtp://host:2525` (plain),
+    /// `smtp://host:587?tls=required` (STARTTLS), `smtps://user:pass@host:465`.
+    pub smtp_url: Option<String>,
+    /// The sender of notification e-mails, e.g. `Tidewatch <alerts@example.com>`.
+    pub smtp_from: Option<String>,
+    /// Where users reach Tidewatch, for links in notifications; default `http://` + bind.
+    pub external_url: Option<String>,
+    /// Longest one notification attempt may take, in seconds.
+    pub notify_timeout_secs: u64,
+    /// Attempts per notification before it becomes a dead letter.
+    pub notify_max_attempts: u32,
+    /// Longest wait between two attempts, in seconds (backoff doubles from 1 s up to it).
+    pub notify_backoff_max_secs: u64,
+    /// Notifications in flight per channel at once.
+    pub notify_channel_concurrency: usize,
     /// `text` or `json`.
     pub log_format: LogFormat,
     /// tracing filter, e.g. `info` or `tidewatch=debug,info`.
@@ -166,6 +181,13 @@ impl Default for Config {
             alert_max_rules: 1000,
             alert_max_instances_per_rule: 1000,
             alert_eval_timeout_ms: 10_000,
+            smtp_url: None,
+            smtp_from: None,
+            external_url: None,
+            notify_timeout_secs: 10,
+            notify_max_attempts: 8,
+            notify_backoff_max_secs: 300,
+            notify_channel_concurrency: 4,
             log_format: LogFormat::Text,
             log_level: "info".into(),
         }
@@ -237,7 +259,20 @@ impl Config {
                 );
             }
         }
-        let positive: [(&'static str, u64); 29] = [
+        let positive: [(&'static str, u64); 33] = [
+            ("TIDEWATCH_NOTIFY_TIMEOUT_SECS", self.notify_timeout_secs),
+            (
+                "TIDEWATCH_NOTIFY_MAX_ATTEMPTS",
+                self.notify_max_attempts.into(),
+            ),
+            (
+                "TIDEWATCH_NOTIFY_BACKOFF_MAX_SECS",
+                self.notify_backoff_max_secs,
+            ),
+            (
+                "TIDEWATCH_NOTIFY_CHANNEL_CONCURRENCY",
+                self.notify_channel_concurrency as u64,
+            ),
             ("TIDEWATCH_ALERT_MAX_RULES", self.alert_max_rules),
             (
                 "TIDEWATCH_ALERT_MAX_INSTANCES_PER_RULE",
@@ -325,6 +360,31 @@ impl Config {
         for (key, value) in positive {
             if value == 0 {
                 return invalid(key, "must be greater than 0".into());
+            }
+        }
+        if let Some(url) = &self.smtp_url {
+            use lettre::{AsyncSmtpTransport, Tokio1Executor};
+            if AsyncSmtpTransport::<Tokio1Executor>::from_url(url).is_err() {
+                return invalid(
+                    "TIDEWATCH_SMTP_URL",
+                    "must be smtp://host:port, smtp://host:port?tls=required or smtps://user:pass@host:465".into(),
+                );
+            }
+        }
+        if let Some(from) = &self.smtp_from {
+            if from.parse::<lettre::message::Mailbox>().is_err() {
+                return invalid(
+                    "TIDEWATCH_SMTP_FROM",
+                    format!("{from:?} is not an address like Tidewatch <alerts@example.com>"),
+                );
+            }
+        }
+        if let Some(url) = &self.external_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return invalid(
+                    "TIDEWATCH_EXTERNAL_URL",
+                    "must be an http:// or https:// URL".into(),
+                );
             }
         }
         if let Some(password) = &self.admin_password {

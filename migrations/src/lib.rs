@@ -14,6 +14,7 @@ mod m20261125_000007_create_metric_storage;
 mod m20261125_000008_add_tenant_limits;
 mod m20261125_000009_store_payloads_uncompressed;
 mod m20261202_000010_create_alerting;
+mod m20261202_000011_create_notifications;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000008_add_tenant_limits::Migration),
             Box::new(m20261125_000009_store_payloads_uncompressed::Migration),
             Box::new(m20261202_000010_create_alerting::Migration),
+            Box::new(m20261202_000011_create_notifications::Migration),
         ]
     }
 }

@@ -7,6 +7,7 @@
 pub mod aggregator;
 pub mod evaluator;
 pub mod login_throttle;
+pub mod notifier;
 pub mod persister;
 pub mod registry;
 pub mod supervisor;

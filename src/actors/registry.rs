@@ -490,6 +490,9 @@ mod tests {
             alert_data: Default::default(),
             clock: crate::domain::time::SystemClock::shared(),
             evaluator_thread: actix::Arbiter::current(),
+            notifier: std::sync::Arc::new(crate::actors::notifier::NotifierConfig::from_config(
+                &crate::config::Config::default(),
+            )),
         }
     }
 

@@ -16,7 +16,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use super::aggregator::{AggregatorConfig, AppliedBatch, MetricAggregator, StopAggregator};
-use super::evaluator::{AlertDataSlot, AlertEvaluator, EvaluatorConfig, StopEvaluator};
+use super::evaluator::{
+    AlertDataSlot, AlertEvaluator, EvaluatorConfig, StopEvaluator, SubscribeTransitions,
+};
+use super::notifier::{Notifier, NotifierConfig, StopNotifier};
 use crate::domain::time::SharedClock;
 use crate::domain::TenantId;
 use crate::self_metrics::ServiceMetrics;
@@ -35,6 +38,8 @@ pub struct TenantServices {
     /// The thread every tenant's evaluator runs on: evaluating a large batch must not hold
     /// back the aggregators (whose admissions every ingest request waits for), nor they it.
     pub evaluator_thread: actix::ArbiterHandle,
+    /// How notifications are delivered (channels' HTTP client, SMTP, retries).
+    pub notifier: Arc<NotifierConfig>,
 }
 
 /// The running children of one tenant's supervisor.
@@ -44,6 +49,8 @@ pub struct TenantActors {
     pub aggregator: Addr<MetricAggregator>,
     /// Evaluates the tenant's alert rules on the aggregator's applied batches and a tick.
     pub evaluator: Addr<AlertEvaluator>,
+    /// Delivers the notifications the evaluator wrote to the outbox.
+    pub notifier: Addr<Notifier>,
     /// Set by the evaluator while the tenant has rules: such a tenant is never idle.
     watching: Arc<AtomicBool>,
 }
@@ -70,6 +77,14 @@ impl TenantActors {
                 AlertEvaluator::new(tenant, store, clock, data, config, watching)
             })
         };
+        let notifier = Notifier::new(
+            tenant,
+            services.store.clone(),
+            services.clock.clone(),
+            services.notifier.clone(),
+        )
+        .start();
+        evaluator.do_send(SubscribeTransitions(notifier.clone().recipient()));
         let mut subscribers = applied.to_vec();
         subscribers.push(evaluator.clone().recipient());
         let aggregator = MetricAggregator::new(
@@ -84,13 +99,14 @@ impl TenantActors {
         Self {
             aggregator,
             evaluator,
+            notifier,
             watching,
         }
     }
 
     /// All children still running (a panic drops an actor's mailbox).
     pub fn connected(&self) -> bool {
-        self.aggregator.connected() && self.evaluator.connected()
+        self.aggregator.connected() && self.evaluator.connected() && self.notifier.connected()
     }
 
     /// Whether the tenant has alert rules to evaluate, so must keep running when idle.
@@ -102,6 +118,7 @@ impl TenantActors {
     /// last checkpoint.
     fn stop(self) -> Addr<MetricAggregator> {
         self.evaluator.do_send(StopEvaluator);
+        self.notifier.do_send(StopNotifier);
         self.aggregator.do_send(StopAggregator);
         self.aggregator
     }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::lifecycle::{LifecyclePolicy, NoDataPolicy, Severity};
 use crate::error::{Classify, ErrorKind};
+use crate::notify::policy::RuleTimings;
 use crate::promql::{parse_duration, parse_within, Expr, ExpressionLimits};
 
 /// A rule field that is not valid, named as the request body spells it.
@@ -259,6 +260,8 @@ pub struct Rule {
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
     pub channels: Vec<String>,
+    /// `group_wait`, `group_interval`, `repeat_interval` for alerts routed by `channels`.
+    pub notify_timings: RuleTimings,
     pub enabled: bool,
 }
 
@@ -354,12 +357,23 @@ impl RuleDraft {
             keep_firing_for_ms: optional_duration(&self.keep_firing_for, "keep_firing_for")?,
             ..LifecyclePolicy::default()
         };
-        for (text, field) in [
-            (&self.group_wait, "group_wait"),
-            (&self.group_interval, "group_interval"),
-            (&self.repeat_interval, "repeat_interval"),
-        ] {
-            optional_duration(text, field)?;
+        let timed = |text: &Option<String>, field: &str| -> Result<Option<i64>, RuleError> {
+            text.as_deref()
+                .map(|text| duration(text, field, 0))
+                .transpose()
+        };
+        let notify_timings = RuleTimings {
+            group_wait_ms: timed(&self.group_wait, "group_wait")?,
+            group_interval_ms: timed(&self.group_interval, "group_interval")?,
+            repeat_interval_ms: timed(&self.repeat_interval, "repeat_interval")?,
+        };
+        for (index, channel) in self.channels.iter().enumerate() {
+            if channel.parse::<crate::domain::ChannelId>().is_err() {
+                return Err(RuleError::new(
+                    format!("channels[{index}]"),
+                    format!("{channel:?} is not a channel id"),
+                ));
+            }
         }
         if let Some(max_changes) = self.flap_max_changes {
             if max_changes == 0 {
@@ -452,6 +466,7 @@ impl RuleDraft {
             labels: self.labels.clone(),
             annotations: self.annotations.clone(),
             channels: self.channels.clone(),
+            notify_timings,
             enabled: self.enabled.unwrap_or(true),
         })
     }

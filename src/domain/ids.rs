@@ -60,6 +60,14 @@ uuid_id!(
     AlertId
 );
 uuid_id!(
+    /// A notification channel (where notifications go).
+    ChannelId
+);
+uuid_id!(
+    /// One notification: one alert event for one channel, in the outbox until delivered.
+    NotificationId
+);
+uuid_id!(
     /// One login session: the family of refresh tokens that rotate from one login.
     SessionId
 );

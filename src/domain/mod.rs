@@ -8,7 +8,9 @@ pub mod tenant;
 pub mod time;
 pub mod user;
 
-pub use ids::{AlertId, AlertRuleId, ApiKeyId, SessionId, TenantId, UserId};
+pub use ids::{
+    AlertId, AlertRuleId, ApiKeyId, ChannelId, NotificationId, SessionId, TenantId, UserId,
+};
 pub use role::{ApiKeyScope, Role};
 pub use tenant::{TenantName, TenantSlug};
 pub use user::{Email, Password};

@@ -7,11 +7,13 @@ pub mod api_keys;
 pub mod audit;
 pub mod auth;
 pub mod body;
+pub mod channels;
 pub mod current_tenant;
 pub mod error;
 pub mod extract;
 pub mod ingest;
 pub mod middleware;
+pub mod notifications;
 pub mod openapi;
 pub mod ops;
 pub mod prometheus;
@@ -39,6 +41,8 @@ pub const RESOURCES: &[routes::Register] = &[
     alert_rules::register,
     alerts::register,
     rules::register,
+    channels::register,
+    notifications::register,
     audit::register,
     prometheus::register,
 ];

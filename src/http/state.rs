@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::actors::notifier::NotifierConfig;
 use crate::actors::registry::TenantRegistryHandle;
 use crate::auth::Authenticator;
 use crate::config::Config;
@@ -27,4 +28,6 @@ pub struct AppState {
     pub redis: Option<redis::Client>,
     /// "Now" for requests: samples without a timestamp, queries without a time.
     pub clock: SharedClock,
+    /// How notifications are sent (channel tests send with it too).
+    pub notifier: Arc<NotifierConfig>,
 }

@@ -52,6 +52,9 @@ async fn writer(clock: SharedClock) -> (MetricsWriter, TenantRegistryHandle, [Te
             alert_data: Default::default(),
             clock: clock.clone(),
             evaluator_thread: actix::Arbiter::current(),
+            notifier: std::sync::Arc::new(crate::actors::notifier::NotifierConfig::from_config(
+                &crate::config::Config::default(),
+            )),
         },
     );
     let persister = Persister::new(store, PersisterLimits::default(), metrics.clone()).start();

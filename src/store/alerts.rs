@@ -1,6 +1,7 @@
 //! Alert rules, alert instances (the current state of each rule and group) and alert
 //! events (every transition). Instances and events are written together, in one
-//! transaction, before the evaluator hands a transition on.
+//! transaction, before the evaluator hands a transition on, with the notification outbox
+//! rows the transitions decided.
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
@@ -179,6 +180,8 @@ pub struct AlertChange {
     pub rule_deleted: bool,
     /// (transition name, value) in order.
     pub transitions: Vec<(&'static str, Option<f64>)>,
+    /// Who is to hear of these transitions: written in the same transaction.
+    pub notifications: Vec<super::notifications::OutboxDraft>,
 }
 
 /// Which events to read: newest first, those before `before_id` (the cursor).
@@ -374,10 +377,13 @@ impl Store {
         Ok(())
     }
 
-    /// Tenants that have at least one enabled rule, so their evaluators start at boot.
-    /// Not tenant-scoped: it is the process deciding which tenants to wake.
+    /// Tenants that have at least one enabled rule or an undelivered notification, so
+    /// their evaluators and notifiers start at boot. Not tenant-scoped: it is the process
+    /// deciding which tenants to wake.
     pub async fn tenants_with_enabled_alert_rules(&self) -> Result<Vec<TenantId>, StoreError> {
-        let ids: Vec<String> = alert_rule::Entity::find()
+        use super::entities::notification_outbox;
+        use super::notifications::NotificationStatus;
+        let mut ids: Vec<String> = alert_rule::Entity::find()
             .select_only()
             .column(alert_rule::Column::TenantId)
             .filter(alert_rule::Column::Enabled.eq(true))
@@ -385,6 +391,20 @@ impl Store {
             .into_tuple()
             .all(self.db())
             .await?;
+        let notifying: Vec<String> = notification_outbox::Entity::find()
+            .select_only()
+            .column(notification_outbox::Column::TenantId)
+            .filter(notification_outbox::Column::Status.is_in([
+                NotificationStatus::Pending.as_str(),
+                NotificationStatus::Sending.as_str(),
+            ]))
+            .distinct()
+            .into_tuple()
+            .all(self.db())
+            .await?;
+        ids.extend(notifying);
+        ids.sort();
+        ids.dedup();
         ids.iter().map(|id| parse_id(id, "tenant")).collect()
     }
 
@@ -479,8 +499,9 @@ impl Store {
                     row.insert(&txn).await?;
                 }
             }
+            let mut event_ids = Vec::with_capacity(change.transitions.len());
             for (transition, value) in &change.transitions {
-                alert_event::ActiveModel {
+                let event = alert_event::ActiveModel {
                     tenant_id: Set(tenant_id.clone()),
                     rule_id: Set(i.rule_id.to_string()),
                     instance_id: Set(i.id.to_string()),
@@ -495,7 +516,16 @@ impl Store {
                 }
                 .insert(&txn)
                 .await?;
+                event_ids.push(event.id);
             }
+            super::notifications::insert_outbox_on(
+                &txn,
+                tenant,
+                &change.notifications,
+                &event_ids,
+                at,
+            )
+            .await?;
         }
         txn.commit().await?;
         Ok(())

@@ -11,8 +11,8 @@ use super::{Store, StoreError};
 use crate::domain::time::now_ms;
 use crate::domain::TenantId;
 
-/// What was done, as the audit log names it (`tenant.create`, …). Channels and
-/// silences to come add their variants here.
+/// What was done, as the audit log names it (`tenant.create`, …). Silences to come
+/// add their variants here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuditAction {
     Login,
@@ -30,6 +30,11 @@ pub enum AuditAction {
     AlertRuleDelete,
     AlertAcknowledge,
     AlertUnacknowledge,
+    ChannelCreate,
+    ChannelUpdate,
+    ChannelDelete,
+    NotificationPolicyUpdate,
+    NotificationRetry,
 }
 
 impl AuditAction {
@@ -51,6 +56,11 @@ impl AuditAction {
             Self::AlertRuleDelete => "alert_rule.delete",
             Self::AlertAcknowledge => "alert.acknowledge",
             Self::AlertUnacknowledge => "alert.unacknowledge",
+            Self::ChannelCreate => "channel.create",
+            Self::ChannelUpdate => "channel.update",
+            Self::ChannelDelete => "channel.delete",
+            Self::NotificationPolicyUpdate => "notification_policy.update",
+            Self::NotificationRetry => "notification.retry",
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod entities;
 pub mod metrics;
+pub mod notifications;
 pub mod sessions;
 pub mod tenants;
 pub mod users;

@@ -89,7 +89,7 @@ fn query_path(promql: &str) -> String {
     )
 }
 
-fn cpu_line(host: &str, value: f64) -> String {
+pub fn cpu_line(host: &str, value: f64) -> String {
     format!("cpu_busy,env=prod,host={host} value={value} {}\n", now_ms())
 }
 

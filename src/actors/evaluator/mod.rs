@@ -7,7 +7,8 @@
 //!   and runs PromQL rules whose interval is due (through [`AlertData`], on the query
 //!   threads).
 //! - **Durable before handed on**: every transition is written (`alert_instances`,
-//!   `alert_events`) before it is sent to subscribers as an [`AlertTransition`]; writes
+//!   `alert_events`, and the `notification_outbox` rows routing decided for it, in one
+//!   transaction) before it is sent to subscribers as an [`AlertTransition`]; writes
 //!   are serial and retried, so history keeps its order.
 //! - **Restart**: rules and alerts are loaded from the store and windows rebuilt from
 //!   stored samples before evaluation resumes; an alert still firing stays firing with no
@@ -36,11 +37,12 @@ use crate::alerting::{AlertState, Severity, Transition};
 use crate::domain::metrics::{Labels, MetricBatch, Sample, SeriesSamples};
 use crate::domain::time::SharedClock;
 use crate::domain::{AlertId, AlertRuleId, TenantId};
+use crate::notify::routing::Routing;
 use crate::promql::{stale_nan, ExpressionLimits, QueryValue};
 use crate::store::alerts::{AlertInstanceRecord, AlertRuleRecord};
 use crate::store::{Store, StoreError};
 pub use rules::Health;
-use rules::{alert_labels, pinned_metric, Outgoing, RuleRuntime};
+use rules::{alert_labels, pinned_metric, plan_notifications, Outgoing, RuleRuntime};
 
 /// How the evaluator reads PromQL and writes the `ALERTS` series. The metrics layer
 /// implements it (`metrics::AlertDataAccess`); the actor layer may not import that layer,
@@ -142,6 +144,7 @@ struct LoadedRule {
 struct Loaded {
     rules: Vec<LoadedRule>,
     instances: Vec<AlertInstanceRecord>,
+    routing: Routing,
 }
 
 pub struct AlertEvaluator {
@@ -162,6 +165,8 @@ pub struct AlertEvaluator {
     reload_again: bool,
     outbox: VecDeque<Outgoing>,
     writing: bool,
+    /// Who hears of transitions: decided as each is queued, written with it.
+    routing: Routing,
     subscribers: Vec<Recipient<AlertTransition>>,
     /// `ALERTS` series written last time, to end with a staleness marker when they stop.
     alerts_series: HashSet<Labels>,
@@ -195,6 +200,7 @@ impl AlertEvaluator {
             reload_again: false,
             outbox: VecDeque::new(),
             writing: false,
+            routing: Routing::default(),
             subscribers: Vec::new(),
             alerts_series: HashSet::new(),
             alerts_written_ms: 0,
@@ -246,7 +252,12 @@ impl AlertEvaluator {
                     window,
                 });
             }
-            Ok::<_, StoreError>(Loaded { rules, instances })
+            let routing = store.notification_routing(tenant).await?;
+            Ok::<_, StoreError>(Loaded {
+                rules,
+                instances,
+                routing,
+            })
         };
         ctx.spawn(load.into_actor(self).map(|loaded, act, ctx| {
             match loaded {
@@ -265,6 +276,7 @@ impl AlertEvaluator {
 
     fn install(&mut self, loaded: Loaded, ctx: &mut Context<Self>) {
         let now_ms = self.clock.now_ms();
+        self.routing = loaded.routing;
         let mut previous = std::mem::take(&mut self.rules);
         self.broken.clear();
         let mut out = Vec::new();
@@ -475,7 +487,10 @@ impl AlertEvaluator {
         }
     }
 
-    fn queue(&mut self, out: Vec<Outgoing>, ctx: &mut Context<Self>) {
+    fn queue(&mut self, mut out: Vec<Outgoing>, ctx: &mut Context<Self>) {
+        for outgoing in &mut out {
+            plan_notifications(&self.routing, outgoing);
+        }
         self.outbox.extend(out);
         self.flush(ctx);
     }

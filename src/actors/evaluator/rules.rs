@@ -9,8 +9,12 @@ use crate::alerting::window::GroupWindow;
 use crate::alerting::{AlertState, Instance, Severity, Transition, Verdict};
 use crate::domain::metrics::{Labels, Sample, METRIC_NAME_LABEL};
 use crate::domain::{AlertId, AlertRuleId};
+use crate::notify::message::{notified, AlertStatus as NotifiedStatus, NotifiedAlert};
+use crate::notify::policy::RuleTimings;
+use crate::notify::routing::{Routed, Routing};
 use crate::promql::{selector_matchers, Expr, QueryValue, Selection};
 use crate::store::alerts::{AlertChange, AlertInstanceRecord};
+use crate::store::notifications::OutboxDraft;
 
 /// One alert: a rule's instance for one group of labels.
 #[derive(Debug, Clone)]
@@ -55,9 +59,60 @@ pub struct Outgoing {
     /// The rule's annotations rendered for this alert and value.
     pub annotations: BTreeMap<String, String>,
     pub channels: Vec<String>,
+    pub notify_timings: RuleTimings,
     pub transitions: Vec<Transition>,
     pub value: f64,
     pub at_ms: i64,
+}
+
+/// Decides who hears of an outgoing change's transitions (its `notifications`).
+pub fn plan_notifications(routing: &Routing, outgoing: &mut Outgoing) {
+    let instance = &outgoing.change.instance;
+    let mut drafts = Vec::new();
+    for (index, transition) in outgoing.transitions.iter().enumerate() {
+        let Some((status, name)) = notified(*transition) else {
+            continue;
+        };
+        let rule_id = instance.rule_id.to_string();
+        let planned = routing.plan(&Routed {
+            rule_id: &rule_id,
+            rule_channels: &outgoing.channels,
+            rule_timings: outgoing.notify_timings,
+            labels: &outgoing.labels,
+            status,
+        });
+        for plan in planned {
+            let Ok(channel_id) = plan.channel_id.parse() else {
+                continue;
+            };
+            drafts.push(OutboxDraft {
+                channel_id,
+                group_key: plan.group_key,
+                group_labels: plan.group_labels,
+                alert: NotifiedAlert {
+                    alert_id: instance.id.to_string(),
+                    rule_id: rule_id.clone(),
+                    rule_name: outgoing.rule_name.clone(),
+                    fingerprint: instance.fingerprint.clone(),
+                    status,
+                    transition: name.to_owned(),
+                    severity: instance.severity.map(|s| s.as_str().to_owned()),
+                    value: outgoing.value.is_finite().then_some(outgoing.value),
+                    labels: outgoing.labels.clone(),
+                    annotations: outgoing.annotations.clone(),
+                    starts_at_ms: instance
+                        .fired_at_ms
+                        .or(instance.active_since_ms)
+                        .unwrap_or(outgoing.at_ms),
+                    ends_at_ms: (status == NotifiedStatus::Resolved).then_some(outgoing.at_ms),
+                    at_ms: outgoing.at_ms,
+                },
+                timings: plan.timings,
+                transition_index: index,
+            });
+        }
+    }
+    outgoing.change.notifications = drafts;
 }
 
 /// A rule as the evaluator runs it.
@@ -460,6 +515,7 @@ fn record(
             .iter()
             .map(|t| (t.name(), Some(value)))
             .collect(),
+        notifications: Vec::new(),
     };
     Some(Outgoing {
         change,
@@ -467,6 +523,7 @@ fn record(
         // `$labels` is the group's own labels, without the rule's, as in Prometheus.
         annotations: render_annotations(&rule.annotations, &group, value),
         channels: rule.channels.clone(),
+        notify_timings: rule.notify_timings,
         labels,
         transitions,
         value,

@@ -1,0 +1,244 @@
+//! Notification tables:
+//! - `channels`: where notifications go (kind, config with its secrets, `send_resolved`);
+//! - `notification_policies`: one routing tree per tenant (JSON), absent = the default;
+//! - `notification_outbox`: one row per (alert event, channel), written in the same
+//!   transaction as the event, so a decision to notify is never lost; delivery claims it,
+//!   sends, and records the outcome on the row (`pending` → `sending` → `sent` | `dead`, or
+//!   `silenced` / `muted` / `throttled` when held back).
+
+use sea_orm_migration::prelude::*;
+
+use crate::m20261125_000001_create_tenants::Tenants;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[derive(DeriveIden)]
+enum Channels {
+    Table,
+    Id,
+    TenantId,
+    Name,
+    Kind,
+    Config,
+    SendResolved,
+    CreatedBy,
+    CreatedAtMs,
+    UpdatedAtMs,
+}
+
+#[derive(DeriveIden)]
+enum NotificationPolicies {
+    Table,
+    TenantId,
+    Tree,
+    UpdatedAtMs,
+}
+
+#[derive(DeriveIden)]
+enum NotificationOutbox {
+    Table,
+    Id,
+    TenantId,
+    ChannelId,
+    GroupKey,
+    GroupLabels,
+    AlertId,
+    RuleId,
+    Fingerprint,
+    EventId,
+    Transition,
+    Alert,
+    GroupWaitMs,
+    GroupIntervalMs,
+    RepeatIntervalMs,
+    Status,
+    Attempts,
+    NextAttemptAtMs,
+    ClaimedUntilMs,
+    LastError,
+    ProviderStatus,
+    EventAtMs,
+    CreatedAtMs,
+    SentAtMs,
+    UpdatedAtMs,
+}
+
+fn tenant_fk(table: impl IntoIden, name: &str) -> ForeignKeyCreateStatement {
+    ForeignKey::create()
+        .name(name)
+        .from(table, Alias::new("tenant_id"))
+        .to(Tenants::Table, Tenants::Id)
+        .on_delete(ForeignKeyAction::Cascade)
+        .to_owned()
+}
+
+fn ms(column: impl IntoIden) -> ColumnDef {
+    ColumnDef::new(column).big_integer().not_null().to_owned()
+}
+
+fn id(column: impl IntoIden) -> ColumnDef {
+    ColumnDef::new(column).string_len(36).not_null().to_owned()
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Channels::Table)
+                    .if_not_exists()
+                    .col(id(Channels::Id).primary_key())
+                    .col(id(Channels::TenantId))
+                    .col(ColumnDef::new(Channels::Name).string_len(200).not_null())
+                    .col(ColumnDef::new(Channels::Kind).string_len(16).not_null())
+                    .col(ColumnDef::new(Channels::Config).text().not_null())
+                    .col(ColumnDef::new(Channels::SendResolved).boolean().not_null())
+                    .col(ColumnDef::new(Channels::CreatedBy).string_len(64).null())
+                    .col(ms(Channels::CreatedAtMs))
+                    .col(ms(Channels::UpdatedAtMs))
+                    .foreign_key(&mut tenant_fk(Channels::Table, "fk_channels_tenant"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_channels_tenant_name")
+                    .table(Channels::Table)
+                    .col(Channels::TenantId)
+                    .col(Channels::Name)
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(NotificationPolicies::Table)
+                    .if_not_exists()
+                    .col(id(NotificationPolicies::TenantId).primary_key())
+                    .col(ColumnDef::new(NotificationPolicies::Tree).text().not_null())
+                    .col(ms(NotificationPolicies::UpdatedAtMs))
+                    .foreign_key(&mut tenant_fk(
+                        NotificationPolicies::Table,
+                        "fk_notification_policies_tenant",
+                    ))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(NotificationOutbox::Table)
+                    .if_not_exists()
+                    .col(id(NotificationOutbox::Id).primary_key())
+                    .col(id(NotificationOutbox::TenantId))
+                    .col(id(NotificationOutbox::ChannelId))
+                    .col(
+                        ColumnDef::new(NotificationOutbox::GroupKey)
+                            .string_len(64)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(NotificationOutbox::GroupLabels)
+                            .text()
+                            .not_null(),
+                    )
+                    .col(id(NotificationOutbox::AlertId))
+                    .col(id(NotificationOutbox::RuleId))
+                    .col(
+                        ColumnDef::new(NotificationOutbox::Fingerprint)
+                            .string_len(16)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(NotificationOutbox::EventId)
+                            .big_integer()
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(NotificationOutbox::Transition)
+                            .string_len(24)
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(NotificationOutbox::Alert).text().not_null())
+                    .col(ms(NotificationOutbox::GroupWaitMs))
+                    .col(ms(NotificationOutbox::GroupIntervalMs))
+                    .col(ms(NotificationOutbox::RepeatIntervalMs))
+                    .col(
+                        ColumnDef::new(NotificationOutbox::Status)
+                            .string_len(16)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(NotificationOutbox::Attempts)
+                            .integer()
+                            .not_null(),
+                    )
+                    .col(ms(NotificationOutbox::NextAttemptAtMs))
+                    .col(
+                        ColumnDef::new(NotificationOutbox::ClaimedUntilMs)
+                            .big_integer()
+                            .null(),
+                    )
+                    .col(ColumnDef::new(NotificationOutbox::LastError).text().null())
+                    .col(
+                        ColumnDef::new(NotificationOutbox::ProviderStatus)
+                            .integer()
+                            .null(),
+                    )
+                    .col(ms(NotificationOutbox::EventAtMs))
+                    .col(ms(NotificationOutbox::CreatedAtMs))
+                    .col(
+                        ColumnDef::new(NotificationOutbox::SentAtMs)
+                            .big_integer()
+                            .null(),
+                    )
+                    .col(ms(NotificationOutbox::UpdatedAtMs))
+                    .foreign_key(&mut tenant_fk(
+                        NotificationOutbox::Table,
+                        "fk_notification_outbox_tenant",
+                    ))
+                    .to_owned(),
+            )
+            .await?;
+        // Delivery reads a tenant's open rows; the API lists a tenant's rows newest first.
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_notification_outbox_open")
+                    .table(NotificationOutbox::Table)
+                    .col(NotificationOutbox::TenantId)
+                    .col(NotificationOutbox::Status)
+                    .col(NotificationOutbox::NextAttemptAtMs)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_notification_outbox_listing")
+                    .table(NotificationOutbox::Table)
+                    .col(NotificationOutbox::TenantId)
+                    .col(NotificationOutbox::CreatedAtMs)
+                    .to_owned(),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for table in [
+            NotificationOutbox::Table.into_iden(),
+            NotificationPolicies::Table.into_iden(),
+            Channels::Table.into_iden(),
+        ] {
+            manager
+                .drop_table(Table::drop().table(table).if_exists().to_owned())
+                .await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,568 @@
+//! The per-tenant notifier, a child of the tenant supervisor: it delivers what the
+//! evaluator decided and wrote to `notification_outbox`.
+//!
+//! - **Wake-ups**: every written transition (it subscribes to the evaluator) and a 1 s
+//!   tick make it read the tenant's open rows; rows are the truth, messages only say
+//!   "look now", so nothing depends on a message arriving.
+//! - **Groups**: rows of one (channel, group) go out as one message, after `group_wait`
+//!   for a new group and at most every `group_interval` after; each message carries the
+//!   group's other firing alerts, as Alertmanager's do. Still-firing groups are notified
+//!   again every `repeat_interval`, except alerts someone acknowledged.
+//! - **Claims**: rows are claimed (`sending`, until a deadline) before the send and
+//!   finished after; a crash in between leaves them claimed until the deadline, then they
+//!   are sent again with the same `Idempotency-Key`.
+//! - **Failures**: a timeout per attempt, exponential backoff with jitter, `Retry-After`,
+//!   dead letters for refusals and after the last attempt. Sends run concurrently, at
+//!   most a few per channel, so a slow channel never holds back another.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::{
+    Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, Message, SpawnHandle,
+    WrapFuture,
+};
+
+use super::evaluator::AlertTransition;
+use crate::alerting::AlertState;
+use crate::channels::{self, DeliveryError, ProviderAnswer, SendContext};
+use crate::domain::time::SharedClock;
+use crate::domain::{ChannelId, NotificationId, TenantId};
+use crate::notify::delivery::{after_delivery, due_ms, message_alerts, RetryPolicy};
+use crate::notify::message::{Notification, NotifiedAlert};
+use crate::notify::policy::Timings;
+use crate::store::notifications::{
+    DeliveryOutcome, NotificationRecord, NotificationStatus, OutboxDraft,
+};
+use crate::store::{Store, StoreError};
+
+/// How delivery behaves; one for the process.
+#[derive(Clone)]
+pub struct NotifierConfig {
+    pub send: SendContext,
+    pub retry: RetryPolicy,
+    /// Sends in flight per channel.
+    pub per_channel: usize,
+    /// Where links in messages point (`TIDEWATCH_EXTERNAL_URL`).
+    pub external_url: String,
+}
+
+impl NotifierConfig {
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Self {
+            send: SendContext::new(
+                channels::SmtpSettings {
+                    url: config.smtp_url.clone(),
+                    from: config.smtp_from.clone(),
+                },
+                Duration::from_secs(config.notify_timeout_secs),
+            ),
+            retry: RetryPolicy {
+                max_attempts: config.notify_max_attempts,
+                base_ms: 1_000,
+                max_ms: config.notify_backoff_max_secs as i64 * 1_000,
+            },
+            per_channel: config.notify_channel_concurrency,
+            external_url: config
+                .external_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", config.bind)),
+        }
+    }
+}
+
+const TICK: Duration = Duration::from_secs(1);
+/// Open rows read per pass; more wait for the next.
+const SCAN_LIMIT: u64 = 5_000;
+/// A claim outlives the attempt's timeout by this much before another worker may take it.
+const CLAIM_MARGIN_MS: i64 = 5_000;
+/// How far back a restart looks for each group's last message.
+const HISTORY_MS: i64 = 7 * 24 * 3_600_000;
+
+/// One (channel, group) as delivery knows it.
+#[derive(Default)]
+struct Group {
+    last_sent_ms: Option<i64>,
+    /// Alerts last notified as firing and not yet as resolved, by fingerprint.
+    active: BTreeMap<String, NotifiedAlert>,
+    group_labels: BTreeMap<String, String>,
+    timings: Timings,
+    sending: bool,
+}
+
+type GroupKey = (ChannelId, String);
+
+pub struct Notifier {
+    tenant: TenantId,
+    store: Store,
+    clock: SharedClock,
+    config: Arc<NotifierConfig>,
+    groups: HashMap<GroupKey, Group>,
+    in_flight: HashMap<ChannelId, usize>,
+    /// Restored from history before the first pass.
+    ready: bool,
+    scanning: bool,
+    scan_again: bool,
+    wake: Option<(i64, SpawnHandle)>,
+}
+
+impl Notifier {
+    pub fn new(
+        tenant: TenantId,
+        store: Store,
+        clock: SharedClock,
+        config: Arc<NotifierConfig>,
+    ) -> Self {
+        Self {
+            tenant,
+            store,
+            clock,
+            config,
+            groups: HashMap::new(),
+            in_flight: HashMap::new(),
+            ready: false,
+            scanning: false,
+            scan_again: false,
+            wake: None,
+        }
+    }
+
+    /// Rebuilds each group's last message time and firing alerts from what was sent.
+    fn restore(&mut self, ctx: &mut Context<Self>) {
+        let (store, tenant) = (self.store.clone(), self.tenant);
+        let since = self.clock.now_ms() - HISTORY_MS;
+        let load = async move { store.last_notified(tenant, since).await };
+        ctx.spawn(load.into_actor(self).map(|sent, act, ctx| {
+            match sent {
+                Ok(rows) => {
+                    for row in rows {
+                        let group = act
+                            .groups
+                            .entry((row.channel_id, row.group_key.clone()))
+                            .or_default();
+                        group.last_sent_ms = group.last_sent_ms.max(row.sent_at_ms);
+                        group.group_labels = row.group_labels.clone();
+                        group.timings = row.timings;
+                        after_delivery(&mut group.active, std::slice::from_ref(&row.alert));
+                    }
+                    act.groups
+                        .retain(|_, g| !g.active.is_empty() || g.last_sent_ms.is_some());
+                    act.ready = true;
+                    act.scan(ctx);
+                }
+                Err(e) => {
+                    tracing::warn!(tenant = %act.tenant, error = %e, "reading notification history failed; retrying");
+                    ctx.run_later(TICK, |act, ctx| act.restore(ctx));
+                }
+            }
+        }));
+    }
+
+    /// Reads the open rows and sends every group that is due; wakes again at the next
+    /// due time.
+    fn scan(&mut self, ctx: &mut Context<Self>) {
+        if !self.ready {
+            return;
+        }
+        if self.scanning {
+            self.scan_again = true;
+            return;
+        }
+        self.scanning = true;
+        let (store, tenant) = (self.store.clone(), self.tenant);
+        let read = async move { store.open_notifications(tenant, SCAN_LIMIT).await };
+        ctx.spawn(read.into_actor(self).map(|rows, act, ctx| {
+            act.scanning = false;
+            match rows {
+                Ok(rows) => act.dispatch(rows, ctx),
+                Err(e) => {
+                    tracing::warn!(tenant = %act.tenant, error = %e, "reading the notification outbox failed")
+                }
+            }
+            act.repeat_due(ctx);
+            if std::mem::take(&mut act.scan_again) {
+                act.scan(ctx);
+            }
+        }));
+    }
+
+    fn dispatch(&mut self, rows: Vec<NotificationRecord>, ctx: &mut Context<Self>) {
+        let now = self.clock.now_ms();
+        let mut by_group: BTreeMap<GroupKey, Vec<NotificationRecord>> = BTreeMap::new();
+        for row in rows {
+            by_group
+                .entry((row.channel_id, row.group_key.clone()))
+                .or_default()
+                .push(row);
+        }
+        let mut next_wake: Option<i64> = None;
+        for (key, rows) in by_group {
+            let group = self.groups.entry(key.clone()).or_default();
+            if group.sending {
+                continue;
+            }
+            // Claimed by a worker that may still be sending: not before its deadline.
+            let held_until = rows
+                .iter()
+                .filter(|r| r.status == NotificationStatus::Sending)
+                .filter_map(|r| r.claimed_until_ms)
+                .max()
+                .unwrap_or(0);
+            let timings = rows.last().map_or(group.timings, |r| r.timings);
+            let oldest = rows.iter().map(|r| r.created_at_ms).min().unwrap_or(now);
+            let latest_attempt = rows.iter().map(|r| r.next_attempt_at_ms).max().unwrap_or(0);
+            let due = due_ms(group.last_sent_ms, oldest, latest_attempt, timings)
+                .max(held_until.saturating_add(1));
+            let busy = self.in_flight.get(&key.0).copied().unwrap_or(0) >= self.config.per_channel;
+            if due <= now && !busy {
+                group.timings = timings;
+                if let Some(last) = rows.last() {
+                    group.group_labels = last.group_labels.clone();
+                }
+                self.deliver(key, rows, ctx);
+            } else {
+                let at = if due <= now { now + 100 } else { due };
+                next_wake = Some(next_wake.map_or(at, |w| w.min(at)));
+            }
+        }
+        if let Some(at) = next_wake {
+            self.wake_at(at, ctx);
+        }
+    }
+
+    fn wake_at(&mut self, at_ms: i64, ctx: &mut Context<Self>) {
+        if let Some((current, handle)) = self.wake {
+            if current <= at_ms {
+                return;
+            }
+            ctx.cancel_future(handle);
+        }
+        let delay = (at_ms - self.clock.now_ms()).max(0) as u64;
+        let handle = ctx.run_later(Duration::from_millis(delay), |act, ctx| {
+            act.wake = None;
+            act.scan(ctx);
+        });
+        self.wake = Some((at_ms, handle));
+    }
+
+    /// Claims a group's rows, sends one message, records the outcome.
+    fn deliver(&mut self, key: GroupKey, rows: Vec<NotificationRecord>, ctx: &mut Context<Self>) {
+        let Some(group) = self.groups.get_mut(&key) else {
+            return;
+        };
+        group.sending = true;
+        *self.in_flight.entry(key.0).or_default() += 1;
+        let now = self.clock.now_ms();
+        let send_timeout = self.config.send.timeout;
+        let claimed_until = now + send_timeout.as_millis() as i64 + CLAIM_MARGIN_MS;
+        let ids: Vec<NotificationId> = rows.iter().map(|r| r.id).collect();
+        let active = group.active.clone();
+        let group_labels = group.group_labels.clone();
+        let (store, tenant, config) = (self.store.clone(), self.tenant, self.config.clone());
+        let (retry, clock) = (config.retry, self.clock.clone());
+        let channel_id = key.0;
+        let group_key = key.1.clone();
+        let work = async move {
+            let claimed = store
+                .claim_notifications(tenant, &ids, now, claimed_until)
+                .await?;
+            if claimed.is_empty() {
+                return Ok::<_, StoreError>(None);
+            }
+            let rows: Vec<&NotificationRecord> =
+                rows.iter().filter(|r| claimed.contains(&r.id)).collect();
+            let attempts = rows.iter().map(|r| r.attempts + 1).max().unwrap_or(1);
+            let alerts =
+                message_alerts(&active, &rows.iter().map(|r| &r.alert).collect::<Vec<_>>());
+            let sent = match store.channel(tenant, channel_id).await {
+                Err(StoreError::NotFound(_)) => Err(DeliveryError::Refused {
+                    message: "the channel was deleted".into(),
+                    answer: None,
+                }),
+                Err(e) => return Err(e),
+                Ok(channel) => match channels::kind(&channel.kind) {
+                    None => Err(DeliveryError::Refused {
+                        message: format!("unknown channel kind {:?}", channel.kind),
+                        answer: None,
+                    }),
+                    Some(kind) => {
+                        let message = Notification {
+                            receiver: channel.name.clone(),
+                            group_key: group_key.clone(),
+                            group_labels,
+                            alerts: alerts.clone(),
+                            external_url: config.external_url.clone(),
+                            idempotency_key: idempotency_key(&claimed),
+                        };
+                        let attempt = kind.send(&config.send, &channel.config, &message);
+                        // Every kind sets its own timeouts; this bounds the whole attempt.
+                        match tokio::time::timeout(send_timeout + Duration::from_secs(1), attempt)
+                            .await
+                        {
+                            Ok(result) => result,
+                            Err(_) => Err(DeliveryError::Retry {
+                                message: format!("timed out after {send_timeout:?}"),
+                                answer: None,
+                                after: None,
+                            }),
+                        }
+                    }
+                },
+            };
+            let outcome = outcome_of(&sent, attempts, &retry, clock.now_ms());
+            store
+                .finish_notifications(tenant, &claimed, &outcome)
+                .await?;
+            Ok(Some((outcome, alerts)))
+        };
+        ctx.spawn(work.into_actor(self).map(move |result, act, ctx| {
+            if let Some(count) = act.in_flight.get_mut(&key.0) {
+                *count = count.saturating_sub(1);
+            }
+            let now = act.clock.now_ms();
+            let mut forget = false;
+            if let Some(group) = act.groups.get_mut(&key) {
+                group.sending = false;
+                match result {
+                    Ok(Some((DeliveryOutcome::Sent { .. }, alerts))) => {
+                        group.last_sent_ms = Some(now);
+                        after_delivery(&mut group.active, &alerts);
+                        forget = group.active.is_empty();
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(tenant = %act.tenant, error = %e, "recording a delivery failed; the rows stay claimed until their deadline");
+                    }
+                }
+            }
+            // A group whose alerts are all over starts afresh (with `group_wait`).
+            if forget {
+                act.groups.remove(&key);
+            }
+            act.scan(ctx);
+        }));
+    }
+
+    /// Queues a repeat of each group still firing after `repeat_interval`.
+    fn repeat_due(&mut self, ctx: &mut Context<Self>) {
+        let now = self.clock.now_ms();
+        let mut drafts = Vec::new();
+        for ((channel_id, group_key), group) in &mut self.groups {
+            let interval = group.timings.repeat_interval_ms;
+            let Some(last) = group.last_sent_ms else {
+                continue;
+            };
+            if group.sending || interval <= 0 || group.active.is_empty() || now < last + interval {
+                continue;
+            }
+            // Marked as if sent, so the same repeat is not queued twice; the repeat rows
+            // are then due at once (their group's interval has passed).
+            group.last_sent_ms = Some(now - group.timings.group_interval_ms);
+            for alert in group.active.values() {
+                drafts.push(OutboxDraft {
+                    channel_id: *channel_id,
+                    group_key: group_key.clone(),
+                    group_labels: group.group_labels.clone(),
+                    alert: NotifiedAlert {
+                        transition: "repeat".into(),
+                        at_ms: now,
+                        ..alert.clone()
+                    },
+                    timings: group.timings,
+                    transition_index: 0,
+                });
+            }
+        }
+        if drafts.is_empty() {
+            return;
+        }
+        let (store, tenant) = (self.store.clone(), self.tenant);
+        let write = async move {
+            // Acknowledged alerts are not repeated; alerts that are over (resolved where
+            // the channel hears no resolutions) leave their group.
+            let mut kept = Vec::with_capacity(drafts.len());
+            let mut over = Vec::new();
+            for draft in drafts {
+                let Ok(id) = draft.alert.alert_id.parse() else {
+                    continue;
+                };
+                match store.alert_instance(tenant, id).await {
+                    Ok(alert) if alert.id == id && alert.state != AlertState::Inactive => {
+                        if alert.acknowledgement.is_none() {
+                            kept.push(draft);
+                        }
+                    }
+                    Ok(_) | Err(StoreError::NotFound(_)) => {
+                        over.push(((draft.channel_id, draft.group_key), draft.alert.fingerprint))
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            store.insert_notifications(tenant, &kept).await?;
+            Ok(over)
+        };
+        ctx.spawn(write.into_actor(self).map(|written, act, ctx| {
+            match written {
+                Ok(over) => {
+                    for (key, fingerprint) in over {
+                        let emptied = act.groups.get_mut(&key).is_some_and(|g| {
+                            g.active.remove(&fingerprint);
+                            g.active.is_empty()
+                        });
+                        if emptied {
+                            act.groups.remove(&key);
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(tenant = %act.tenant, error = %e, "queueing repeat notifications failed")
+                }
+            }
+            act.scan(ctx);
+        }));
+    }
+}
+
+/// The same for every attempt at the same rows.
+fn idempotency_key(ids: &[NotificationId]) -> String {
+    use sha2::Digest;
+    let mut sorted: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    sorted.sort();
+    hex::encode(&sha2::Sha256::digest(sorted.join(",").as_bytes())[..16])
+}
+
+fn outcome_of(
+    sent: &Result<ProviderAnswer, DeliveryError>,
+    attempts: u32,
+    retry: &RetryPolicy,
+    now_ms: i64,
+) -> DeliveryOutcome {
+    match sent {
+        Ok(answer) => DeliveryOutcome::Sent {
+            provider_status: answer.status,
+        },
+        Err(e) => {
+            let provider_status = e.answer().and_then(|a| a.status);
+            let error = match e.answer() {
+                Some(answer) if !answer.body.is_empty() => {
+                    format!("{}: {}", e.message(), answer.body)
+                }
+                _ => e.message().to_owned(),
+            };
+            match e {
+                DeliveryError::Retry { after, .. } if !retry.exhausted(attempts) => {
+                    let wait = retry.delay_ms(
+                        attempts,
+                        after.map(|a| a.as_millis() as i64),
+                        rand::random::<f64>(),
+                    );
+                    DeliveryOutcome::Retry {
+                        next_attempt_at_ms: now_ms + wait,
+                        error,
+                        provider_status,
+                    }
+                }
+                DeliveryError::Retry { .. } => DeliveryOutcome::Dead {
+                    error: format!("{error} (after {attempts} attempts)"),
+                    provider_status,
+                },
+                DeliveryError::Refused { .. } => DeliveryOutcome::Dead {
+                    error,
+                    provider_status,
+                },
+            }
+        }
+    }
+}
+
+impl Actor for Notifier {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        self.restore(ctx);
+        ctx.run_interval(TICK, |act, ctx| act.scan(ctx));
+    }
+}
+
+impl Handler<AlertTransition> for Notifier {
+    type Result = ();
+
+    fn handle(&mut self, _: AlertTransition, ctx: &mut Self::Context) {
+        self.scan(ctx);
+    }
+}
+
+/// Look at the outbox now (a row was written outside a transition: a retry, a test).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CheckOutbox;
+
+impl Handler<CheckOutbox> for Notifier {
+    type Result = ();
+
+    fn handle(&mut self, _: CheckOutbox, ctx: &mut Self::Context) {
+        self.scan(ctx);
+    }
+}
+
+/// Stop (the tenant is stopping); rows in flight stay claimed until their deadline.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopNotifier;
+
+impl Handler<StopNotifier> for Notifier {
+    type Result = ();
+
+    fn handle(&mut self, _: StopNotifier, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_retry_then_die_and_refusals_die_at_once() {
+        let retry = RetryPolicy {
+            max_attempts: 3,
+            base_ms: 1_000,
+            max_ms: 10_000,
+        };
+        let failed = Err(DeliveryError::Retry {
+            message: "the provider answered 503".into(),
+            answer: Some(ProviderAnswer::new(Some(503), "busy")),
+            after: Some(Duration::from_secs(2)),
+        });
+        match outcome_of(&failed, 1, &retry, 0) {
+            DeliveryOutcome::Retry {
+                next_attempt_at_ms,
+                error,
+                provider_status,
+            } => {
+                assert!(next_attempt_at_ms >= 2_000, "Retry-After honoured");
+                assert_eq!(error, "the provider answered 503: busy");
+                assert_eq!(provider_status, Some(503));
+            }
+            other => panic!("expected a retry, got {other:?}"),
+        }
+        assert!(matches!(
+            outcome_of(&failed, 3, &retry, 0),
+            DeliveryOutcome::Dead { .. }
+        ));
+        let refused = Err(DeliveryError::Refused {
+            message: "the provider answered 400 Bad Request".into(),
+            answer: Some(ProviderAnswer::new(Some(400), "no")),
+        });
+        assert!(matches!(
+            outcome_of(&refused, 1, &retry, 0),
+            DeliveryOutcome::Dead {
+                provider_status: Some(400),
+                ..
+            }
+        ));
+        let key = idempotency_key(&[NotificationId::generate(), NotificationId::generate()]);
+        assert_eq!(key.len(), 32);
+    }
+}

@@ -1,0 +1,825 @@
+//! Notifications end to end: channels through the API (validation, masked secrets, roles,
+//! isolation, the test button), then alerts crossing a line reaching a real webhook
+//! receiver and a real SMTP server, resolutions, grouping, policies, retries, dead
+//! letters, `Retry-After`, and a hanging provider that holds back no other channel.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::alerts::{cpu_line, cpu_rule, create_rule};
+use crate::helpers::{
+    assert_error, spawn_app, spawn_app_with, tenant_with_key, write_lines, TestApp,
+};
+use crate::receivers::{HttpReceiver, Reply, SmtpSink};
+
+async fn create_channel(app: &TestApp, token: &str, body: Value) -> Value {
+    let response = app.post("/api/v1/channels", token, body.clone()).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::CREATED,
+        "create channel {body}"
+    );
+    response.json().await.unwrap()
+}
+
+/// A rule on `cpu_busy` that notifies `channels` at once (`group_wait: 0s`).
+fn notifying_rule(channels: &[&str]) -> Value {
+    let mut rule = cpu_rule();
+    rule["channels"] = json!(channels);
+    rule["group_wait"] = json!("0s");
+    rule["group_interval"] = json!("0s");
+    rule
+}
+
+async fn notifications(app: &TestApp, token: &str, query: &str) -> Vec<Value> {
+    let body: Value = app
+        .get(&format!("/api/v1/notifications{query}"), token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    body["notifications"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Polls `/api/v1/notifications` until `done`; answers the rows.
+async fn notifications_until(
+    app: &TestApp,
+    token: &str,
+    query: &str,
+    what: &str,
+    done: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let rows = notifications(app, token, query).await;
+        if done(&rows) {
+            return rows;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited for {what}: {rows:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+fn hmac_hex(secret: &str, body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+#[actix_web::test]
+async fn channels_are_validated_masked_and_admin_only() {
+    let app = spawn_app().await;
+    let acme = app.create_tenant("acme").await;
+    let token = &acme.admin_token;
+    let created = create_channel(
+        &app,
+        token,
+        json!({"name": "ops hook", "kind": "webhook",
+               "config": {"url": "http://127.0.0.1:9/hook", "secret": "s3cret"}}),
+    )
+    .await;
+    assert_eq!(created["config"]["secret"], "********");
+    assert_eq!(created["config"]["url"], "http://127.0.0.1:9/hook");
+    assert_eq!(created["send_resolved"], true);
+    let id = created["id"].as_str().unwrap();
+
+    for (body, field) in [
+        (
+            json!({"name": "x", "kind": "carrier-pigeon", "config": {}}),
+            "kind",
+        ),
+        (
+            json!({"name": "x", "kind": "webhook", "config": {}}),
+            "config.url",
+        ),
+        (
+            json!({"name": "x", "kind": "email", "config": {"to": ["not an address"]}}),
+            "config.to[0]",
+        ),
+        (
+            json!({"name": "", "kind": "webhook", "config": {"url": "http://a/"}}),
+            "name",
+        ),
+        (
+            json!({"name": "x", "kind": "slack", "config": {"url": "http://a/"}, "colour": 1}),
+            "colour",
+        ),
+    ] {
+        let message = assert_error(
+            app.post("/api/v1/channels", token, body.clone()).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        )
+        .await;
+        assert!(
+            message.starts_with(&format!("{field}:")),
+            "{body}: {message}"
+        );
+    }
+    assert_error(
+        app.post(
+            "/api/v1/channels",
+            token,
+            json!({"name": "ops hook", "kind": "webhook", "config": {"url": "http://a/"}}),
+        )
+        .await,
+        StatusCode::CONFLICT,
+        "conflict",
+    )
+    .await;
+
+    // Sent back as answered, the secret stays; the stored config still has it.
+    let mut update = created.clone();
+    update["config"]["url"] = json!("http://127.0.0.1:9/other");
+    let response = app
+        .request(
+            "PUT",
+            &format!("/api/v1/channels/{id}"),
+            Some(token),
+            Some(update),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let stored = app
+        .state
+        .store
+        .channel(acme.id.parse().unwrap(), id.parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(stored.config["secret"], "s3cret");
+    assert_eq!(stored.config["url"], "http://127.0.0.1:9/other");
+
+    // Viewers and editors read (masked); only admins write.
+    let (_, viewer) = app.create_user(token, "vic@acme.test", "viewer").await;
+    let (_, editor) = app.create_user(token, "eve@acme.test", "editor").await;
+    let listed: Value = app
+        .get("/api/v1/channels", &viewer)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["channels"][0]["config"]["secret"], "********");
+    for who in [&viewer, &editor] {
+        assert_error(
+            app.post(
+                "/api/v1/channels",
+                who,
+                json!({"name": "y", "kind": "webhook", "config": {"url": "http://a/"}}),
+            )
+            .await,
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        )
+        .await;
+        assert_error(
+            app.delete(&format!("/api/v1/channels/{id}"), who).await,
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        )
+        .await;
+    }
+
+    // Another tenant sees nothing and changes nothing.
+    let globex = app.create_tenant("globex").await;
+    for (method, path, body) in [
+        ("GET", format!("/api/v1/channels/{id}"), None),
+        (
+            "PUT",
+            format!("/api/v1/channels/{id}"),
+            Some(created.clone()),
+        ),
+        ("DELETE", format!("/api/v1/channels/{id}"), None),
+        ("POST", format!("/api/v1/channels/{id}/test"), None),
+    ] {
+        let response = app
+            .request(method, &path, Some(&globex.admin_token), body)
+            .await;
+        assert_error(response, StatusCode::NOT_FOUND, "not_found").await;
+    }
+    let theirs: Value = app
+        .get("/api/v1/channels", &globex.admin_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(theirs["channels"], json!([]));
+
+    let response = app.delete(&format!("/api/v1/channels/{id}"), token).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_error(
+        app.get(&format!("/api/v1/channels/{id}"), token).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+}
+
+#[actix_web::test]
+async fn the_test_button_reaches_every_kind_of_provider_as_it_expects() {
+    let receiver = HttpReceiver::start();
+    let smtp = SmtpSink::start().await;
+    let smtp_url = smtp.url();
+    let app = spawn_app_with(|c| c.smtp_url = Some(smtp_url)).await;
+    let acme = app.create_tenant("acme").await;
+    let token = &acme.admin_token;
+    let base = receiver.base.clone();
+    let kinds = [
+        (
+            "webhook",
+            json!({"url": format!("{base}/hook"), "secret": "k"}),
+        ),
+        ("slack", json!({"url": format!("{base}/slack/T1/B1/x")})),
+        ("teams", json!({"url": format!("{base}/teams")})),
+        ("discord", json!({"url": format!("{base}/discord")})),
+        (
+            "telegram",
+            json!({"bot_token": "123:abc", "chat_id": "-100", "base_url": base}),
+        ),
+        (
+            "pagerduty",
+            json!({"routing_key": "rk-1", "base_url": base}),
+        ),
+        ("opsgenie", json!({"api_key": "og-key", "base_url": base})),
+        (
+            "sms",
+            json!({"account_sid": "AC42", "auth_token": "tok", "from": "+15550001", "to": ["+15550002"], "base_url": base}),
+        ),
+        (
+            "email",
+            json!({"to": ["ops@example.com"], "from": "Tidewatch <tw@example.com>"}),
+        ),
+    ];
+    for (kind, config) in &kinds {
+        let channel = create_channel(
+            &app,
+            token,
+            json!({"name": kind, "kind": kind, "config": config}),
+        )
+        .await;
+        let answer: Value = app
+            .post(
+                &format!("/api/v1/channels/{}/test", channel["id"].as_str().unwrap()),
+                token,
+                json!({}),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(answer["delivered"], true, "{kind}: {answer}");
+        let expected_status = if *kind == "email" { 250 } else { 200 };
+        assert_eq!(
+            answer["provider_status"], expected_status,
+            "{kind}: {answer}"
+        );
+    }
+    let got = receiver.wait_for(8, Duration::from_secs(5)).await;
+    assert!(got.iter().all(|r| r.method == "POST"), "{got:?}");
+    let by_path = |prefix: &str| {
+        got.iter()
+            .find(|r| r.path.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no request to {prefix}: {got:?}"))
+    };
+
+    let hook = by_path("/hook");
+    let body = hook.json();
+    assert_eq!(body["version"], "4");
+    assert_eq!(body["receiver"], "webhook");
+    assert_eq!(body["alerts"][0]["labels"]["alertname"], "TidewatchTest");
+    assert!(hook.header("idempotency-key").is_some());
+    assert_eq!(
+        hook.header("x-tidewatch-signature").unwrap(),
+        format!("sha256={}", hmac_hex("k", &hook.body))
+    );
+
+    let slack = by_path("/slack").json();
+    assert_eq!(slack["blocks"][0]["type"], "header");
+    assert!(slack["text"].as_str().unwrap().contains("TidewatchTest"));
+
+    let teams = by_path("/teams").json();
+    assert_eq!(
+        teams["attachments"][0]["contentType"],
+        "application/vnd.microsoft.card.adaptive"
+    );
+
+    let discord = by_path("/discord").json();
+    assert!(discord["embeds"][0]["description"]
+        .as_str()
+        .unwrap()
+        .contains("TidewatchTest"));
+
+    let telegram = by_path("/bot123:abc/sendMessage");
+    assert_eq!(telegram.json()["chat_id"], "-100");
+
+    let pagerduty = by_path("/v2/enqueue").json();
+    assert_eq!(pagerduty["routing_key"], "rk-1");
+    assert_eq!(pagerduty["event_action"], "trigger");
+    assert_eq!(pagerduty["payload"]["severity"], "info");
+    assert_eq!(pagerduty["dedup_key"].as_str().unwrap().len(), 32);
+
+    let opsgenie = by_path("/v2/alerts");
+    assert_eq!(opsgenie.header("authorization"), Some("GenieKey og-key"));
+    assert!(opsgenie.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("TidewatchTest"));
+
+    let sms = by_path("/2010-04-01/Accounts/AC42/Messages.json");
+    let form: Vec<(String, String)> = form_urlencoded::parse(&sms.body).into_owned().collect();
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    assert_eq!(field("To"), "+15550002");
+    assert_eq!(field("From"), "+15550001");
+    assert!(field("Body").chars().count() <= 160);
+    use base64::Engine;
+    let basic = base64::engine::general_purpose::STANDARD.encode("AC42:tok");
+    assert_eq!(
+        sms.header("authorization"),
+        Some(format!("Basic {basic}").as_str())
+    );
+
+    let mails = smtp.wait_for(1, Duration::from_secs(5)).await;
+    assert_eq!(mails[0].to, ["ops@example.com"]);
+    assert_eq!(mails[0].from, "tw@example.com");
+    assert!(
+        mails[0].data.contains("multipart/alternative"),
+        "{}",
+        mails[0].data
+    );
+    assert!(mails[0].data.contains("TidewatchTest"), "{}", mails[0].data);
+
+    // A provider that refuses: the answer says so, with its status and body.
+    receiver.script([Reply::Status(403)]);
+    let channel = create_channel(
+        &app,
+        token,
+        json!({"name": "refused", "kind": "discord", "config": {"url": format!("{base}/refuse")}}),
+    )
+    .await;
+    let answer: Value = app
+        .post(
+            &format!("/api/v1/channels/{}/test", channel["id"].as_str().unwrap()),
+            token,
+            json!({}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["delivered"], false, "{answer}");
+    assert_eq!(answer["provider_status"], 403);
+    assert_eq!(answer["provider_body"], "{\"answered\":403}");
+}
+
+#[actix_web::test]
+async fn a_crossing_sample_reaches_a_signed_webhook_and_email_then_the_resolution_follows() {
+    let receiver = HttpReceiver::start();
+    let smtp = SmtpSink::start().await;
+    let smtp_url = smtp.url();
+    let app = spawn_app_with(|c| {
+        c.smtp_url = Some(smtp_url);
+        c.smtp_from = Some("Tidewatch <alerts@acme.test>".into());
+        c.external_url = Some("https://tidewatch.acme.test".into());
+    })
+    .await;
+    let (acme, key) = tenant_with_key(&app, "acme").await;
+    let token = &acme.admin_token;
+    let hook = create_channel(
+        &app,
+        token,
+        json!({"name": "hook", "kind": "webhook",
+        "config": {"url": receiver.url("/alerts"), "secret": "hook-secret"}}),
+    )
+    .await;
+    let mail = create_channel(
+        &app,
+        token,
+        json!({"name": "mail", "kind": "email",
+        "config": {"to": ["oncall@acme.test"]}}),
+    )
+    .await;
+    let ids = [hook["id"].as_str().unwrap(), mail["id"].as_str().unwrap()];
+    create_rule(&app, token, notifying_rule(&ids)).await;
+
+    write_lines(&app, &key, cpu_line("db1", 97.0)).await;
+    let got = receiver.wait_for(1, Duration::from_secs(10)).await;
+    let request = &got[0];
+    let body = request.json();
+    assert_eq!(body["version"], "4");
+    assert_eq!(body["status"], "firing");
+    assert_eq!(body["receiver"], "hook");
+    assert_eq!(body["externalURL"], "https://tidewatch.acme.test");
+    assert_eq!(body["groupLabels"], json!({"alertname": "HighCpu"}));
+    assert_eq!(body["commonLabels"]["host"], "db1");
+    assert_eq!(body["commonLabels"]["team"], "infra");
+    assert_eq!(body["commonLabels"]["severity"], "critical");
+    assert_eq!(
+        body["alerts"][0]["annotations"]["summary"],
+        "db1 is busy: 97"
+    );
+    assert_eq!(body["alerts"][0]["fingerprint"].as_str().unwrap().len(), 16);
+    assert!(body["groupKey"]
+        .as_str()
+        .unwrap()
+        .contains("alertname=\"HighCpu\""));
+    assert!(body["alerts"][0]["generatorURL"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://tidewatch.acme.test/alerts/"));
+    assert_eq!(
+        request.header("x-tidewatch-signature").unwrap(),
+        format!("sha256={}", hmac_hex("hook-secret", &request.body))
+    );
+    let mails = smtp.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(mails[0].to, ["oncall@acme.test"]);
+    assert!(
+        mails[0]
+            .data
+            .contains("Subject: [FIRING:1] HighCpu (critical)"),
+        "{}",
+        mails[0].data
+    );
+    assert!(mails[0].data.contains("text/html"), "{}", mails[0].data);
+
+    let sent = notifications_until(
+        &app,
+        token,
+        "?status=sent",
+        "two sent notifications",
+        |rows| rows.len() == 2,
+    )
+    .await;
+    for row in &sent {
+        assert_eq!(row["transition"], "firing");
+        assert_eq!(row["attempts"], 1);
+        assert!(row["latency_ms"].as_i64().unwrap() >= 0, "{row}");
+        assert!(
+            row["provider_status"] == 200 || row["provider_status"] == 250,
+            "{row}"
+        );
+    }
+
+    // Over: the resolution follows, to both.
+    write_lines(&app, &key, cpu_line("db1", 20.0)).await;
+    let got = receiver.wait_for(2, Duration::from_secs(10)).await;
+    let resolved = got[1].json();
+    assert_eq!(resolved["status"], "resolved");
+    assert_eq!(resolved["alerts"][0]["status"], "resolved");
+    assert_ne!(resolved["alerts"][0]["endsAt"], "0001-01-01T00:00:00Z");
+    let mails = smtp.wait_for(2, Duration::from_secs(10)).await;
+    assert!(
+        mails[1]
+            .data
+            .contains("Subject: [RESOLVED:1] HighCpu (critical)"),
+        "{}",
+        mails[1].data
+    );
+    // Exactly once each.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(receiver.received().len(), 2);
+}
+
+#[actix_web::test]
+async fn send_resolved_off_and_policies_route_alerts_without_rule_channels() {
+    let receiver = HttpReceiver::start();
+    let app = spawn_app().await;
+    let (acme, key) = tenant_with_key(&app, "acme").await;
+    let token = &acme.admin_token;
+    let infra = create_channel(
+        &app,
+        token,
+        json!({"name": "infra", "kind": "webhook",
+        "config": {"url": receiver.url("/infra")}, "send_resolved": false}),
+    )
+    .await;
+    let other = create_channel(
+        &app,
+        token,
+        json!({"name": "other", "kind": "webhook",
+        "config": {"url": receiver.url("/other")}}),
+    )
+    .await;
+    // Unknown channel ids and bad matchers are refused, naming the field.
+    assert_error(
+        app.request(
+            "PUT",
+            "/api/v1/notification-policies",
+            Some(token),
+            Some(json!({"channels": ["00000000-0000-0000-0000-000000000000"]})),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    )
+    .await;
+    let message = assert_error(
+        app.request(
+            "PUT",
+            "/api/v1/notification-policies",
+            Some(token),
+            Some(json!({"routes": [{"matchers": [{"name": "team", "op": "~", "value": "x"}]}]})),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    )
+    .await;
+    assert!(
+        message.starts_with("routes[0].matchers[0].op:"),
+        "{message}"
+    );
+    let tree = json!({
+        "channels": [other["id"]],
+        "group_wait": "0s",
+        "group_interval": "0s",
+        "routes": [{"matchers": ["team=infra"], "channels": [infra["id"]]}]
+    });
+    let response = app
+        .request(
+            "PUT",
+            "/api/v1/notification-policies",
+            Some(token),
+            Some(tree),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let stored: Value = app
+        .get("/api/v1/notification-policies", token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        stored["routes"][0]["group_wait"], "0s",
+        "inherited: {stored}"
+    );
+    assert_eq!(stored["repeat_interval"], "4h");
+
+    // cpu_rule carries team=infra: the child route takes it, not the default.
+    create_rule(&app, token, cpu_rule()).await;
+    write_lines(&app, &key, cpu_line("db1", 97.0)).await;
+    let got = receiver.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(got[0].path, "/infra");
+    write_lines(&app, &key, cpu_line("db1", 20.0)).await;
+    crate::alerts::alerts_until(&app, token, "the alert to end", |alerts| alerts.is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // No resolution for a channel that does not want them, and nothing for the default.
+    assert_eq!(receiver.received().len(), 1, "{:?}", receiver.received());
+    // A viewer reads the tree but cannot change it.
+    let (_, viewer) = app.create_user(token, "vic@acme.test", "viewer").await;
+    assert_eq!(
+        app.get("/api/v1/notification-policies", &viewer)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_error(
+        app.request(
+            "PUT",
+            "/api/v1/notification-policies",
+            Some(&viewer),
+            Some(json!({})),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+}
+
+#[actix_web::test]
+async fn one_group_is_one_message_after_group_wait() {
+    let receiver = HttpReceiver::start();
+    let app = spawn_app().await;
+    let (acme, key) = tenant_with_key(&app, "acme").await;
+    let token = &acme.admin_token;
+    let hook = create_channel(
+        &app,
+        token,
+        json!({"name": "hook", "kind": "webhook", "config": {"url": receiver.url("/g")}}),
+    )
+    .await;
+    let mut rule = notifying_rule(&[hook["id"].as_str().unwrap()]);
+    rule["group_wait"] = json!("1s");
+    create_rule(&app, token, rule).await;
+    write_lines(&app, &key, cpu_line("db1", 97.0) + &cpu_line("db2", 98.0)).await;
+    let got = receiver.wait_for(1, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(receiver.received().len(), 1, "one message for the group");
+    let body = got[0].json();
+    let hosts: Vec<&str> = body["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["labels"]["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(hosts.len(), 2, "{body}");
+    assert!(hosts.contains(&"db1") && hosts.contains(&"db2"));
+}
+
+#[actix_web::test]
+async fn failures_are_retried_with_backoff_refusals_are_dead_letters_and_can_be_retried() {
+    let flaky = HttpReceiver::start();
+    let app = spawn_app().await;
+    let (acme, key) = tenant_with_key(&app, "acme").await;
+    let token = &acme.admin_token;
+    let hook = create_channel(
+        &app,
+        token,
+        json!({"name": "flaky", "kind": "webhook", "config": {"url": flaky.url("/f")}}),
+    )
+    .await;
+    create_rule(&app, token, notifying_rule(&[hook["id"].as_str().unwrap()])).await;
+
+    // Fails twice, then succeeds: one delivery, three attempts.
+    flaky.script([Reply::Status(500), Reply::Status(502)]);
+    write_lines(&app, &key, cpu_line("db1", 97.0)).await;
+    let got = flaky.wait_for(3, Duration::from_secs(15)).await;
+    let keys: Vec<&str> = got
+        .iter()
+        .map(|r| r.header("idempotency-key").unwrap())
+        .collect();
+    assert!(
+        keys.iter().all(|k| *k == keys[0]),
+        "one idempotency key for all attempts: {keys:?}"
+    );
+    assert!(
+        got[1].at - got[0].at >= Duration::from_millis(700),
+        "backoff before attempt 2"
+    );
+    let rows = notifications_until(&app, token, "?status=sent", "the delivery", |rows| {
+        rows.len() == 1
+    })
+    .await;
+    assert_eq!(rows[0]["attempts"], 3);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(flaky.received().len(), 3);
+
+    // 429 with Retry-After: 2 — the next attempt waits at least 2 s.
+    flaky.script([Reply::RetryAfter(429, 2)]);
+    write_lines(&app, &key, cpu_line("db2", 97.0)).await;
+    let got = flaky.wait_for(5, Duration::from_secs(15)).await;
+    assert!(
+        got[4].at - got[3].at >= Duration::from_secs(2),
+        "Retry-After honoured: {:?}",
+        got[4].at - got[3].at
+    );
+
+    // 400: a dead letter at once, with the provider's answer.
+    flaky.script([Reply::Status(400)]);
+    write_lines(&app, &key, cpu_line("db3", 97.0)).await;
+    let dead = notifications_until(&app, token, "?status=dead", "a dead letter", |rows| {
+        rows.len() == 1
+    })
+    .await;
+    assert_eq!(dead[0]["attempts"], 1);
+    assert_eq!(dead[0]["provider_status"], 400);
+    assert!(
+        dead[0]["last_error"].as_str().unwrap().contains("400"),
+        "{}",
+        dead[0]
+    );
+    let before = flaky.received().len();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        flaky.received().len(),
+        before,
+        "a dead letter is not retried on its own"
+    );
+
+    // Retried by hand: delivered.
+    let id = dead[0]["id"].as_str().unwrap();
+    let (_, viewer) = app.create_user(token, "vic@acme.test", "viewer").await;
+    assert_error(
+        app.post(
+            &format!("/api/v1/notifications/{id}/retry"),
+            &viewer,
+            json!({}),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let globex = app.create_tenant("globex").await;
+    assert_error(
+        app.post(
+            &format!("/api/v1/notifications/{id}/retry"),
+            &globex.admin_token,
+            json!({}),
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    assert_error(
+        app.get(&format!("/api/v1/notifications/{id}"), &globex.admin_token)
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    assert!(notifications(&app, &globex.admin_token, "")
+        .await
+        .is_empty());
+    let response = app
+        .post(
+            &format!("/api/v1/notifications/{id}/retry"),
+            token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    notifications_until(
+        &app,
+        token,
+        &format!("?alert={}", dead[0]["alert_id"].as_str().unwrap()),
+        "the retried delivery",
+        |rows| rows.iter().any(|r| r["status"] == "sent"),
+    )
+    .await;
+    assert_error(
+        app.post(
+            &format!("/api/v1/notifications/{id}/retry"),
+            token,
+            json!({}),
+        )
+        .await,
+        StatusCode::CONFLICT,
+        "conflict",
+    )
+    .await;
+    assert_error(
+        app.get("/api/v1/notifications?status=lost", token).await,
+        StatusCode::BAD_REQUEST,
+        "bad_parameter",
+    )
+    .await;
+}
+
+#[actix_web::test]
+async fn a_hanging_provider_holds_back_no_other_channel() {
+    let hanging = HttpReceiver::start();
+    let healthy = HttpReceiver::start();
+    let app = spawn_app_with(|c| c.notify_timeout_secs = 1).await;
+    let (acme, key) = tenant_with_key(&app, "acme").await;
+    let token = &acme.admin_token;
+    hanging.script([Reply::Hang(Duration::from_secs(5))]);
+    let slow = create_channel(
+        &app,
+        token,
+        json!({"name": "slow", "kind": "webhook", "config": {"url": hanging.url("/slow")}}),
+    )
+    .await;
+    let fast = create_channel(
+        &app,
+        token,
+        json!({"name": "fast", "kind": "webhook", "config": {"url": healthy.url("/fast")}}),
+    )
+    .await;
+    create_rule(
+        &app,
+        token,
+        notifying_rule(&[slow["id"].as_str().unwrap(), fast["id"].as_str().unwrap()]),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    write_lines(&app, &key, cpu_line("db1", 97.0)).await;
+    healthy.wait_for(1, Duration::from_secs(5)).await;
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "the healthy channel waited {:?}",
+        started.elapsed()
+    );
+    // The hanging attempt times out and is tried again.
+    let rows = notifications_until(
+        &app,
+        token,
+        &format!("?channel={}", slow["id"].as_str().unwrap()),
+        "a timed-out attempt",
+        |rows| {
+            rows.iter().any(|r| {
+                r["last_error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("timed out"))
+            })
+        },
+    )
+    .await;
+    assert_eq!(rows[0]["status"], "pending");
+    hanging.wait_for(2, Duration::from_secs(10)).await;
+}
