@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 
 use super::lifecycle::{LifecyclePolicy, NoDataPolicy, Severity};
 use crate::error::{Classify, ErrorKind};
-use crate::notify::policy::RuleTimings;
 use crate::promql::{parse_duration, parse_within, Expr, ExpressionLimits};
 
 /// A rule field that is not valid, named as the request body spells it.
@@ -263,6 +262,14 @@ pub struct Rule {
     /// `group_wait`, `group_interval`, `repeat_interval` for alerts routed by `channels`.
     pub notify_timings: RuleTimings,
     pub enabled: bool,
+}
+
+/// A rule's own notification timings, each optional.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RuleTimings {
+    pub group_wait_ms: Option<i64>,
+    pub group_interval_ms: Option<i64>,
+    pub repeat_interval_ms: Option<i64>,
 }
 
 /// Default and bounds.

@@ -9,6 +9,7 @@ use serde_json::{json, Map, Value};
 
 use super::matcher::{all_match, matchers_from_json, Matcher};
 use super::FieldError;
+pub use crate::alerting::rule::RuleTimings;
 use crate::promql::parse_duration;
 
 pub const DEFAULT_GROUP_WAIT_MS: i64 = 30_000;
@@ -482,14 +483,6 @@ impl PolicyTree {
             active_timings: Vec::new(),
         }]
     }
-}
-
-/// A rule's own notification timings, each optional.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RuleTimings {
-    pub group_wait_ms: Option<i64>,
-    pub group_interval_ms: Option<i64>,
-    pub repeat_interval_ms: Option<i64>,
 }
 
 #[cfg(test)]
