@@ -2,7 +2,7 @@
 # The whole test suite, as CI runs it:
 #   1. makes sure PostgreSQL and Redis are installed (apt-get) and running, and promtool
 #      and prometheus (Prometheus 2.x, the reference for the PromQL compatibility tests)
-#      are installed;
+#      and amtool (prometheus-alertmanager, the Alertmanager API's client) are installed;
 #   2. cargo fmt --check and cargo clippy -D warnings;
 #   3. every test on SQLite, then every test again on PostgreSQL, then the fuzz targets
 #      (tests/fuzz.rs, TIDEWATCH_FUZZ_SECS each, default 30), then Schemathesis against the
@@ -113,9 +113,17 @@ ensure_promtool() {
   fi
 }
 
+ensure_amtool() {
+  if ! command -v amtool >/dev/null; then
+    log "installing amtool (prometheus-alertmanager), the Alertmanager API's reference client"
+    apt_install prometheus-alertmanager
+  fi
+}
+
 ensure_postgres
 ensure_redis
 ensure_promtool
+ensure_amtool
 
 log "cargo fmt --check"
 cargo fmt --all -- --check

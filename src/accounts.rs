@@ -57,7 +57,7 @@ pub fn api_key_definition(
     if scopes.is_empty() {
         return Err(ValidationError::new(
             "scopes",
-            "give at least one of ingest, read",
+            "give at least one of ingest, read, alerts",
         ));
     }
     Ok((name, scopes))

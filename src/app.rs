@@ -176,6 +176,7 @@ impl Application {
             reader,
             metrics,
             redis,
+            started_at_ms: clock.now_ms(),
             clock,
             notifier,
         });

@@ -74,7 +74,7 @@ enum AdminCommand {
         tenant: String,
         #[arg(long)]
         name: String,
-        /// Comma-separated: ingest, read.
+        /// Comma-separated: ingest, read, alerts.
         #[arg(long, value_delimiter = ',', default_value = "ingest")]
         scopes: Vec<ApiKeyScope>,
     },

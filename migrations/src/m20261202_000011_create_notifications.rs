@@ -4,7 +4,10 @@
 //! - `notification_outbox`: one row per (alert event, channel), written in the same
 //!   transaction as the event, so a decision to notify is never lost; delivery claims it,
 //!   sends, and records the outcome on the row (`pending` → `sending` → `sent` | `dead`, or
-//!   `silenced` / `muted` / `throttled` when held back).
+//!   `silenced` / `muted` / `throttled` when held back);
+//! - `silences`: matchers and a time range; alerts they match notify no one meanwhile;
+//! - `external_alerts`: alerts posted to the Alertmanager API (`POST /api/v2/alerts`),
+//!   firing until their `endsAt`.
 
 use sea_orm_migration::prelude::*;
 
@@ -61,6 +64,35 @@ enum NotificationOutbox {
     EventAtMs,
     CreatedAtMs,
     SentAtMs,
+    UpdatedAtMs,
+}
+
+#[derive(DeriveIden)]
+enum Silences {
+    Table,
+    Id,
+    TenantId,
+    Matchers,
+    StartsAtMs,
+    EndsAtMs,
+    Comment,
+    CreatedBy,
+    CreatedAtMs,
+    UpdatedAtMs,
+}
+
+#[derive(DeriveIden)]
+enum ExternalAlerts {
+    Table,
+    TenantId,
+    Fingerprint,
+    AlertId,
+    Labels,
+    Annotations,
+    GeneratorUrl,
+    StartsAtMs,
+    EndsAtMs,
+    State,
     UpdatedAtMs,
 }
 
@@ -226,11 +258,88 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Silences::Table)
+                    .if_not_exists()
+                    .col(id(Silences::Id).primary_key())
+                    .col(id(Silences::TenantId))
+                    .col(ColumnDef::new(Silences::Matchers).text().not_null())
+                    .col(ms(Silences::StartsAtMs))
+                    .col(ms(Silences::EndsAtMs))
+                    .col(ColumnDef::new(Silences::Comment).text().not_null())
+                    .col(
+                        ColumnDef::new(Silences::CreatedBy)
+                            .string_len(200)
+                            .not_null(),
+                    )
+                    .col(ms(Silences::CreatedAtMs))
+                    .col(ms(Silences::UpdatedAtMs))
+                    .foreign_key(&mut tenant_fk(Silences::Table, "fk_silences_tenant"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_silences_tenant_ends")
+                    .table(Silences::Table)
+                    .col(Silences::TenantId)
+                    .col(Silences::EndsAtMs)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(ExternalAlerts::Table)
+                    .if_not_exists()
+                    .col(id(ExternalAlerts::TenantId))
+                    .col(
+                        ColumnDef::new(ExternalAlerts::Fingerprint)
+                            .string_len(16)
+                            .not_null(),
+                    )
+                    .col(id(ExternalAlerts::AlertId))
+                    .col(ColumnDef::new(ExternalAlerts::Labels).text().not_null())
+                    .col(
+                        ColumnDef::new(ExternalAlerts::Annotations)
+                            .text()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(ExternalAlerts::GeneratorUrl)
+                            .text()
+                            .not_null(),
+                    )
+                    .col(ms(ExternalAlerts::StartsAtMs))
+                    .col(ms(ExternalAlerts::EndsAtMs))
+                    .col(
+                        ColumnDef::new(ExternalAlerts::State)
+                            .string_len(16)
+                            .not_null(),
+                    )
+                    .col(ms(ExternalAlerts::UpdatedAtMs))
+                    .primary_key(
+                        Index::create()
+                            .col(ExternalAlerts::TenantId)
+                            .col(ExternalAlerts::Fingerprint),
+                    )
+                    .foreign_key(&mut tenant_fk(
+                        ExternalAlerts::Table,
+                        "fk_external_alerts_tenant",
+                    ))
+                    .to_owned(),
+            )
+            .await?;
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for table in [
+            ExternalAlerts::Table.into_iden(),
+            Silences::Table.into_iden(),
             NotificationOutbox::Table.into_iden(),
             NotificationPolicies::Table.into_iden(),
             Channels::Table.into_iden(),

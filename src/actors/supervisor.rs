@@ -53,6 +53,8 @@ pub struct TenantActors {
     pub notifier: Addr<Notifier>,
     /// Set by the evaluator while the tenant has rules: such a tenant is never idle.
     watching: Arc<AtomicBool>,
+    /// Set by the notifier while notifications wait or posted alerts fire: never idle.
+    notifying: Arc<AtomicBool>,
 }
 
 impl TenantActors {
@@ -77,11 +79,13 @@ impl TenantActors {
                 AlertEvaluator::new(tenant, store, clock, data, config, watching)
             })
         };
+        let notifying = Arc::new(AtomicBool::new(false));
         let notifier = Notifier::new(
             tenant,
             services.store.clone(),
             services.clock.clone(),
             services.notifier.clone(),
+            notifying.clone(),
         )
         .start();
         evaluator.do_send(SubscribeTransitions(notifier.clone().recipient()));
@@ -101,6 +105,7 @@ impl TenantActors {
             evaluator,
             notifier,
             watching,
+            notifying,
         }
     }
 
@@ -109,9 +114,10 @@ impl TenantActors {
         self.aggregator.connected() && self.evaluator.connected() && self.notifier.connected()
     }
 
-    /// Whether the tenant has alert rules to evaluate, so must keep running when idle.
+    /// Whether the tenant has rules to evaluate or notifications to look after, so must
+    /// keep running when idle.
     pub fn watching(&self) -> bool {
-        self.watching.load(Ordering::Relaxed)
+        self.watching.load(Ordering::Relaxed) || self.notifying.load(Ordering::Relaxed)
     }
 
     /// Tells every child to stop; answers the aggregator, for callers that wait for its

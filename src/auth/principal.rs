@@ -38,8 +38,8 @@ impl Principal {
 pub trait TenantPermission: 'static {
     /// The least role a user needs.
     const MIN_ROLE: Role;
-    /// The API key scope that also grants it, if keys may use it at all.
-    const API_KEY_SCOPE: Option<ApiKeyScope>;
+    /// The API key scopes that also grant it (any one of them); empty: keys may not.
+    const API_KEY_SCOPES: &'static [ApiKeyScope];
     /// Whether `Authorization: Token …` and HTTP Basic are accepted (ingest clients).
     const ACCEPTS_INGEST_SCHEMES: bool = false;
     /// Said in 403 messages.
@@ -50,7 +50,7 @@ pub trait TenantPermission: 'static {
 pub struct Read;
 impl TenantPermission for Read {
     const MIN_ROLE: Role = Role::Viewer;
-    const API_KEY_SCOPE: Option<ApiKeyScope> = Some(ApiKeyScope::Read);
+    const API_KEY_SCOPES: &'static [ApiKeyScope] = &[ApiKeyScope::Read];
     const DESCRIPTION: &'static str = "the viewer role or an API key with the read scope";
 }
 
@@ -58,7 +58,7 @@ impl TenantPermission for Read {
 pub struct Edit;
 impl TenantPermission for Edit {
     const MIN_ROLE: Role = Role::Editor;
-    const API_KEY_SCOPE: Option<ApiKeyScope> = None;
+    const API_KEY_SCOPES: &'static [ApiKeyScope] = &[];
     const DESCRIPTION: &'static str = "the editor role";
 }
 
@@ -66,15 +66,33 @@ impl TenantPermission for Edit {
 pub struct Manage;
 impl TenantPermission for Manage {
     const MIN_ROLE: Role = Role::Admin;
-    const API_KEY_SCOPE: Option<ApiKeyScope> = None;
+    const API_KEY_SCOPES: &'static [ApiKeyScope] = &[];
     const DESCRIPTION: &'static str = "the admin role";
+}
+
+/// Post alerts and manage silences (the Alertmanager API): an editor, or an API key with
+/// `alerts`.
+pub struct AlertsWrite;
+impl TenantPermission for AlertsWrite {
+    const MIN_ROLE: Role = Role::Editor;
+    const API_KEY_SCOPES: &'static [ApiKeyScope] = &[ApiKeyScope::Alerts];
+    const DESCRIPTION: &'static str = "the editor role or an API key with the alerts scope";
+}
+
+/// Read alerts and silences through the Alertmanager API: a viewer, or an API key with
+/// `read` or `alerts` (amtool lists with the key it silences with).
+pub struct AlertsRead;
+impl TenantPermission for AlertsRead {
+    const MIN_ROLE: Role = Role::Viewer;
+    const API_KEY_SCOPES: &'static [ApiKeyScope] = &[ApiKeyScope::Read, ApiKeyScope::Alerts];
+    const DESCRIPTION: &'static str = "the viewer role or an API key with the read or alerts scope";
 }
 
 /// Write metrics and logs: an API key with `ingest`, or an editor.
 pub struct Ingest;
 impl TenantPermission for Ingest {
     const MIN_ROLE: Role = Role::Editor;
-    const API_KEY_SCOPE: Option<ApiKeyScope> = Some(ApiKeyScope::Ingest);
+    const API_KEY_SCOPES: &'static [ApiKeyScope] = &[ApiKeyScope::Ingest];
     const ACCEPTS_INGEST_SCHEMES: bool = true;
     const DESCRIPTION: &'static str = "an API key with the ingest scope or the editor role";
 }
@@ -118,14 +136,17 @@ pub fn authorize_tenant<P: TenantPermission>(
                 Err(denied())
             }
         }
-        Principal::ApiKey { tenant, scopes, .. } => match P::API_KEY_SCOPE {
-            Some(scope) if scopes.contains(&scope) => Ok(TenantGrant {
-                tenant: *tenant,
-                role: None,
-                actor: principal.actor_id(),
-            }),
-            _ => Err(denied()),
-        },
+        Principal::ApiKey { tenant, scopes, .. } => {
+            if P::API_KEY_SCOPES.iter().any(|s| scopes.contains(s)) {
+                Ok(TenantGrant {
+                    tenant: *tenant,
+                    role: None,
+                    actor: principal.actor_id(),
+                })
+            } else {
+                Err(denied())
+            }
+        }
     }
 }
 

@@ -68,6 +68,10 @@ uuid_id!(
     NotificationId
 );
 uuid_id!(
+    /// A silence: matchers and a time range during which matching alerts notify no one.
+    SilenceId
+);
+uuid_id!(
     /// One login session: the family of refresh tokens that rotate from one login.
     SessionId
 );

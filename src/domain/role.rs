@@ -84,6 +84,9 @@ pub enum ApiKeyScope {
     Ingest,
     /// Read what a viewer can read.
     Read,
+    /// Post alerts and manage silences through the Alertmanager API (Prometheus and
+    /// vmalert sending to Tidewatch, amtool).
+    Alerts,
 }
 
 impl ApiKeyScope {
@@ -91,6 +94,7 @@ impl ApiKeyScope {
         match self {
             ApiKeyScope::Ingest => "ingest",
             ApiKeyScope::Read => "read",
+            ApiKeyScope::Alerts => "alerts",
         }
     }
 
@@ -118,8 +122,9 @@ impl FromStr for ApiKeyScope {
         match s {
             "ingest" => Ok(ApiKeyScope::Ingest),
             "read" => Ok(ApiKeyScope::Read),
+            "alerts" => Ok(ApiKeyScope::Alerts),
             other => Err(format!(
-                "unknown scope \"{other}\"; expected ingest or read"
+                "unknown scope \"{other}\"; expected ingest, read or alerts"
             )),
         }
     }

@@ -261,6 +261,7 @@ fn test_message(state: &AppState, record: &ChannelRecord) -> Notification {
             starts_at_ms: now,
             ends_at_ms: None,
             at_ms: now,
+            generator_url: None,
         }],
         external_url,
         idempotency_key: format!("test-{}", crate::domain::NotificationId::generate()),

@@ -2,6 +2,7 @@
 //! body, call one function, shape the answer.
 
 pub mod alert_rules;
+pub mod alertmanager;
 pub mod alerts;
 pub mod api_keys;
 pub mod audit;
@@ -19,6 +20,7 @@ pub mod ops;
 pub mod prometheus;
 pub mod routes;
 pub mod rules;
+pub mod silences;
 pub mod state;
 pub mod tenants;
 pub mod users;
@@ -43,6 +45,8 @@ pub const RESOURCES: &[routes::Register] = &[
     rules::register,
     channels::register,
     notifications::register,
+    silences::register,
+    alertmanager::register,
     audit::register,
     prometheus::register,
 ];

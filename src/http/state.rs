@@ -28,6 +28,8 @@ pub struct AppState {
     pub redis: Option<redis::Client>,
     /// "Now" for requests: samples without a timestamp, queries without a time.
     pub clock: SharedClock,
+    /// When the process started (Alertmanager's `uptime`).
+    pub started_at_ms: i64,
     /// How notifications are sent (channel tests send with it too).
     pub notifier: Arc<NotifierConfig>,
 }

@@ -90,7 +90,22 @@ impl Matcher {
                 let name =
                     text_field("name")?.ok_or_else(|| FieldError::new("name", "is required"))?;
                 let value = text_field("value")?.unwrap_or("");
+                let flag = |field: &str| match object.get(field) {
+                    None | Some(Value::Null) => Ok(None),
+                    Some(Value::Bool(b)) => Ok(Some(*b)),
+                    Some(_) => Err(FieldError::new(field, "must be true or false")),
+                };
+                // Alertmanager's API spells the operator as two flags.
+                let (is_regex, is_equal) = (flag("isRegex")?, flag("isEqual")?);
                 let op = match text_field("op")? {
+                    None if is_regex.is_some() || is_equal.is_some() => {
+                        match (is_regex.unwrap_or(false), is_equal.unwrap_or(true)) {
+                            (false, true) => MatchOp::Equal,
+                            (false, false) => MatchOp::NotEqual,
+                            (true, true) => MatchOp::Regex,
+                            (true, false) => MatchOp::NotRegex,
+                        }
+                    }
                     None => MatchOp::Equal,
                     Some(op) => MatchOp::parse(op).ok_or_else(|| {
                         FieldError::new("op", format!("{op:?} is not one of =, !=, =~, !~"))
@@ -138,6 +153,16 @@ impl Matcher {
 
     pub fn to_json(&self) -> Value {
         serde_json::json!({"name": self.name, "op": self.op.as_str(), "value": self.value})
+    }
+
+    /// Alertmanager's shape: `{"name","value","isRegex","isEqual"}`.
+    pub fn to_alertmanager(&self) -> Value {
+        serde_json::json!({
+            "name": self.name,
+            "value": self.value,
+            "isRegex": matches!(self.op, MatchOp::Regex | MatchOp::NotRegex),
+            "isEqual": matches!(self.op, MatchOp::Equal | MatchOp::Regex),
+        })
     }
 }
 
@@ -200,6 +225,14 @@ mod tests {
             (json!("severity=\"critical\""), true),
             (json!("team=~we.+"), true),
             (json!("team != web"), false),
+            (
+                json!({"name": "team", "value": "w.*", "isRegex": true}),
+                true,
+            ),
+            (
+                json!({"name": "team", "value": "web", "isRegex": false, "isEqual": false}),
+                false,
+            ),
         ];
         for (matcher, expected) in cases {
             let m = Matcher::from_json(&matcher).expect("valid matcher");

@@ -60,6 +60,10 @@ pub struct NotifiedAlert {
     pub ends_at_ms: Option<i64>,
     /// When the transition happened.
     pub at_ms: i64,
+    /// Where the alert came from, when another system posted it (Prometheus' graph
+    /// link); Tidewatch's own alerts link to their page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator_url: Option<String>,
 }
 
 /// One message to one channel: a group's alerts.
@@ -200,7 +204,7 @@ impl Notification {
                     "annotations": a.annotations,
                     "startsAt": rfc3339_ms(a.starts_at_ms),
                     "endsAt": a.ends_at_ms.map_or_else(|| ZERO_TIME.to_owned(), rfc3339_ms),
-                    "generatorURL": self.alert_link(a),
+                    "generatorURL": a.generator_url.clone().unwrap_or_else(|| self.alert_link(a)),
                     "fingerprint": a.fingerprint,
                 })
             })
@@ -273,6 +277,7 @@ pub(crate) mod tests {
             starts_at_ms: 1_700_000_000_000,
             ends_at_ms: (status == AlertStatus::Resolved).then_some(1_700_000_060_000),
             at_ms: 1_700_000_000_000,
+            generator_url: None,
         }
     }
 

@@ -8,6 +8,7 @@ pub mod matcher;
 pub mod message;
 pub mod policy;
 pub mod routing;
+pub mod silence;
 
 /// A field of a notification setting that is not valid, named as the request spells it
 /// (`routes[0].matchers[1].op`, `config.url`).

@@ -377,7 +377,8 @@ impl Store {
         Ok(())
     }
 
-    /// Tenants that have at least one enabled rule or an undelivered notification, so
+    /// Tenants that have at least one enabled rule, an undelivered notification or a
+    /// firing posted alert, so
     /// their evaluators and notifiers start at boot. Not tenant-scoped: it is the process
     /// deciding which tenants to wake.
     pub async fn tenants_with_enabled_alert_rules(&self) -> Result<Vec<TenantId>, StoreError> {
@@ -403,6 +404,15 @@ impl Store {
             .all(self.db())
             .await?;
         ids.extend(notifying);
+        let posting: Vec<String> = super::entities::external_alert::Entity::find()
+            .select_only()
+            .column(super::entities::external_alert::Column::TenantId)
+            .filter(super::entities::external_alert::Column::State.eq("firing"))
+            .distinct()
+            .into_tuple()
+            .all(self.db())
+            .await?;
+        ids.extend(posting);
         ids.sort();
         ids.dedup();
         ids.iter().map(|id| parse_id(id, "tenant")).collect()

@@ -11,8 +11,7 @@ use super::{Store, StoreError};
 use crate::domain::time::now_ms;
 use crate::domain::TenantId;
 
-/// What was done, as the audit log names it (`tenant.create`, …). Silences to come
-/// add their variants here.
+/// What was done, as the audit log names it (`tenant.create`, …).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuditAction {
     Login,
@@ -35,6 +34,9 @@ pub enum AuditAction {
     ChannelDelete,
     NotificationPolicyUpdate,
     NotificationRetry,
+    SilenceCreate,
+    SilenceUpdate,
+    SilenceExpire,
 }
 
 impl AuditAction {
@@ -61,6 +63,9 @@ impl AuditAction {
             Self::ChannelDelete => "channel.delete",
             Self::NotificationPolicyUpdate => "notification_policy.update",
             Self::NotificationRetry => "notification.retry",
+            Self::SilenceCreate => "silence.create",
+            Self::SilenceUpdate => "silence.update",
+            Self::SilenceExpire => "silence.expire",
         }
     }
 }

@@ -9,9 +9,11 @@ pub mod alerts;
 pub mod api_keys;
 pub mod audit;
 pub mod entities;
+pub mod external_alerts;
 pub mod metrics;
 pub mod notifications;
 pub mod sessions;
+pub mod silences;
 pub mod tenants;
 pub mod users;
 

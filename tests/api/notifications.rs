@@ -823,3 +823,263 @@ async fn a_hanging_provider_holds_back_no_other_channel() {
     assert_eq!(rows[0]["status"], "pending");
     hanging.wait_for(2, Duration::from_secs(10)).await;
 }
+
+#[actix_web::test]
+async fn silences_hold_back_exactly_what_they_match_and_say_so() {
+    let receiver = HttpReceiver::start();
+    let app = spawn_app().await;
+    let (acme, key) = tenant_with_key(&app, "acme").await;
+    let token = &acme.admin_token;
+    let hook = create_channel(
+        &app,
+        token,
+        json!({"name": "hook", "kind": "webhook", "config": {"url": receiver.url("/s")}}),
+    )
+    .await;
+    create_rule(&app, token, notifying_rule(&[hook["id"].as_str().unwrap()])).await;
+    let ends_at = tidewatch::domain::time::rfc3339_ms(crate::metric_queries::now_ms() + 3_600_000);
+    let silence_body = json!({"matchers": [{"name": "host", "op": "=", "value": "db1"}], "ends_at": ends_at, "comment": "db1 maintenance"});
+
+    // Who may: editors, admins and `alerts` keys write; viewers read; others see nothing.
+    let (_, viewer) = app.create_user(token, "vic@acme.test", "viewer").await;
+    assert_error(
+        app.post("/api/v1/silences", &viewer, silence_body.clone())
+            .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    assert_error(
+        app.post("/api/v1/silences", &key, silence_body.clone())
+            .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let (_, alerts_key) = app.create_api_key(token, &["alerts"]).await;
+    let response = app
+        .post("/api/v1/silences", &alerts_key, silence_body.clone())
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let silence: Value = response.json().await.unwrap();
+    assert_eq!(silence["state"], "active");
+    assert!(
+        silence["created_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("api_key:"),
+        "{silence}"
+    );
+    let id = silence["id"].as_str().unwrap();
+    let listed: Value = app
+        .get("/api/v1/silences?state=active", &viewer)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["silences"].as_array().unwrap().len(), 1);
+    let message = assert_error(
+        app.post(
+            "/api/v1/silences",
+            token,
+            json!({"matchers": [], "ends_at": ends_at}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    )
+    .await;
+    assert!(message.starts_with("matchers:"), "{message}");
+    let globex = app.create_tenant("globex").await;
+    for (method, body) in [
+        ("GET", None),
+        ("PUT", Some(silence_body.clone())),
+        ("DELETE", None),
+    ] {
+        let response = app
+            .request(
+                method,
+                &format!("/api/v1/silences/{id}"),
+                Some(&globex.admin_token),
+                body,
+            )
+            .await;
+        assert_error(response, StatusCode::NOT_FOUND, "not_found").await;
+    }
+
+    // db1 is silenced: it fires, nobody hears, the row says why.
+    write_lines(&app, &key, cpu_line("db1", 97.0)).await;
+    let held = notifications_until(
+        &app,
+        token,
+        "?status=silenced",
+        "a silenced notification",
+        |rows| rows.len() == 1,
+    )
+    .await;
+    assert_eq!(held[0]["last_error"], format!("silenced by {id}"));
+    assert_eq!(held[0]["alert"]["labels"]["host"], "db1");
+    // db2 is not: its message leaves db1 out.
+    write_lines(&app, &key, cpu_line("db2", 97.0)).await;
+    let got = receiver.wait_for(1, Duration::from_secs(10)).await;
+    let message = got[0].json();
+    let hosts: Vec<&str> = message["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["labels"]["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(hosts, ["db2"]);
+
+    // Ended early: listed as expired, kept.
+    let ended: Value = app
+        .delete(&format!("/api/v1/silences/{id}"), token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ended["state"], "expired");
+    let listed: Value = app
+        .get("/api/v1/silences?state=expired", token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["silences"][0]["id"], id);
+    let audit: Value = app
+        .get("/api/v1/audit-log", token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert!(
+        actions.contains(&"silence.create") && actions.contains(&"silence.expire"),
+        "{actions:?}"
+    );
+}
+
+#[actix_web::test]
+async fn alerts_posted_to_the_alertmanager_api_are_routed_and_resolved() {
+    let receiver = HttpReceiver::start();
+    let app = spawn_app().await;
+    let (acme, ingest_key) = tenant_with_key(&app, "acme").await;
+    let token = &acme.admin_token;
+    let hook = create_channel(
+        &app,
+        token,
+        json!({"name": "hook", "kind": "webhook", "config": {"url": receiver.url("/ext")}}),
+    )
+    .await;
+    let response = app
+        .request(
+            "PUT",
+            "/api/v1/notification-policies",
+            Some(token),
+            Some(json!({"channels": [hook["id"]], "group_wait": "0s", "group_interval": "0s"})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let (_, key) = app.create_api_key(token, &["alerts"]).await;
+    let alert = json!([{"labels": {"alertname": "QueueStuck", "queue": "mail", "severity": "critical"},
+                        "annotations": {"summary": "mail queue is stuck"},
+                        "generatorURL": "http://vmalert.example/rule/1"}]);
+
+    // Refusals: a viewer, an ingest key, bodies that are not alerts.
+    let (_, viewer) = app.create_user(token, "vic@acme.test", "viewer").await;
+    assert_error(
+        app.post("/api/v2/alerts", &viewer, alert.clone()).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    assert_error(
+        app.post("/api/v2/alerts", &ingest_key, alert.clone()).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    for bad in [
+        json!({"labels": {}}),
+        json!([{"labels": {}}]),
+        json!([{"labels": {"a-b": "x"}}]),
+        json!([{"labels": {"a": 1}}]),
+        json!([{"labels": {"a": "x"}, "endsAt": "later"}]),
+    ] {
+        assert_error(
+            app.post("/api/v2/alerts", &key, bad).await,
+            StatusCode::BAD_REQUEST,
+            "invalid_alert",
+        )
+        .await;
+    }
+
+    let response = app.post("/api/v2/alerts", &key, alert.clone()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let got = receiver.wait_for(1, Duration::from_secs(10)).await;
+    let body = got[0].json();
+    assert_eq!(body["status"], "firing");
+    assert_eq!(body["alerts"][0]["labels"]["queue"], "mail");
+    assert_eq!(
+        body["alerts"][0]["annotations"]["summary"],
+        "mail queue is stuck"
+    );
+    // Posted again (as Prometheus does every evaluation): no second message.
+    app.post("/api/v2/alerts", &key, alert.clone()).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(receiver.received().len(), 1);
+    let listed: Value = app
+        .get("/api/v2/alerts", &viewer)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed[0]["labels"]["alertname"], "QueueStuck");
+    assert_eq!(listed[0]["receivers"][0]["name"], "hook");
+    let receivers: Value = app
+        .get("/api/v2/receivers", &key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(receivers, json!([{"name": "hook"}]));
+    let status: Value = app.get("/api/v2/status", &key).await.json().await.unwrap();
+    assert_eq!(status["cluster"]["status"], "ready");
+
+    // Ended by endsAt: resolved.
+    let mut ended = alert.clone();
+    ended[0]["endsAt"] = json!(tidewatch::domain::time::rfc3339_ms(
+        crate::metric_queries::now_ms() - 1_000
+    ));
+    app.post("/api/v2/alerts", &key, ended).await;
+    let got = receiver.wait_for(2, Duration::from_secs(10)).await;
+    assert_eq!(got[1].json()["status"], "resolved");
+    let listed: Value = app.get("/api/v2/alerts", &key).await.json().await.unwrap();
+    assert_eq!(listed, json!([]));
+
+    // An endsAt that passes on its own: the sweep resolves it.
+    let mut brief = alert.clone();
+    brief[0]["labels"]["queue"] = json!("sms");
+    brief[0]["endsAt"] = json!(tidewatch::domain::time::rfc3339_ms(
+        crate::metric_queries::now_ms() + 1_000
+    ));
+    app.post("/api/v2/alerts", &key, brief).await;
+    let got = receiver.wait_for(4, Duration::from_secs(15)).await;
+    assert_eq!(got[2].json()["status"], "firing");
+    assert_eq!(got[3].json()["status"], "resolved");
+    assert_eq!(got[3].json()["alerts"][0]["labels"]["queue"], "sms");
+    // Nothing of it reaches another tenant.
+    let globex = app.create_tenant("globex").await;
+    let listed: Value = app
+        .get("/api/v2/alerts", &globex.admin_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed, json!([]));
+}

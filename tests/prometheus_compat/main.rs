@@ -3,9 +3,11 @@
 //! the same series and values from Tidewatch's query API as from Prometheus's own.
 //!
 //! `alerting.rs`: the same rule file in both, and `/api/v1/alerts` and `/api/v1/rules`
-//! answered in Prometheus' shape.
+//! answered in Prometheus' shape. `alertmanager_api.rs`: Tidewatch as Prometheus'
+//! Alertmanager, and amtool managing silences in it.
 //!
-//! Needs `prometheus` on PATH (`apt-get install prometheus`; `scripts/test.sh` installs it).
+//! Needs `prometheus` and `amtool` on PATH (`apt-get install prometheus
+//! prometheus-alertmanager`; `scripts/test.sh` installs them).
 //! See `docs/prometheus-compat.md`.
 
 // Test code: a failed unwrap is a failed test.
@@ -15,7 +17,12 @@
 #[path = "../api/helpers.rs"]
 mod helpers;
 
+#[allow(dead_code)]
+#[path = "../api/receivers.rs"]
+mod receivers;
+
 mod alerting;
+mod alertmanager_api;
 mod neighbours;
 mod results;
 

@@ -106,6 +106,7 @@ pub fn plan_notifications(routing: &Routing, outgoing: &mut Outgoing) {
                         .unwrap_or(outgoing.at_ms),
                     ends_at_ms: (status == NotifiedStatus::Resolved).then_some(outgoing.at_ms),
                     at_ms: outgoing.at_ms,
+                    generator_url: None,
                 },
                 timings: plan.timings,
                 transition_index: index,

@@ -11,11 +11,16 @@
 //! - **Claims**: rows are claimed (`sending`, until a deadline) before the send and
 //!   finished after; a crash in between leaves them claimed until the deadline, then they
 //!   are sent again with the same `Idempotency-Key`.
+//! - **Silences**: applied when a group is sent; a silenced alert's rows are recorded as
+//!   `silenced` (with the silence's id) and left out of the message.
+//! - **Posted alerts** (the Alertmanager API) past their `endsAt` are resolved here, every
+//!   2 s, and routed like any other resolution.
 //! - **Failures**: a timeout per attempt, exponential backoff with jitter, `Retry-After`,
 //!   dead letters for refusals and after the last attempt. Sends run concurrently, at
 //!   most a few per channel, so a slow channel never holds back another.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,16 +30,17 @@ use actix::{
 };
 
 use super::evaluator::AlertTransition;
-use crate::alerting::AlertState;
 use crate::channels::{self, DeliveryError, ProviderAnswer, SendContext};
 use crate::domain::time::SharedClock;
 use crate::domain::{ChannelId, NotificationId, TenantId};
 use crate::notify::delivery::{after_delivery, due_ms, message_alerts, RetryPolicy};
 use crate::notify::message::{Notification, NotifiedAlert};
 use crate::notify::policy::Timings;
+use crate::notify::silence::Silence;
 use crate::store::notifications::{
     DeliveryOutcome, NotificationRecord, NotificationStatus, OutboxDraft,
 };
+use crate::store::silences::SilenceRecord;
 use crate::store::{Store, StoreError};
 
 /// How delivery behaves; one for the process.
@@ -73,6 +79,8 @@ impl NotifierConfig {
 }
 
 const TICK: Duration = Duration::from_secs(1);
+/// How often posted alerts past their `endsAt` are resolved.
+const SWEEP: Duration = Duration::from_secs(2);
 /// Open rows read per pass; more wait for the next.
 const SCAN_LIMIT: u64 = 5_000;
 /// A claim outlives the attempt's timeout by this much before another worker may take it.
@@ -105,6 +113,12 @@ pub struct Notifier {
     scanning: bool,
     scan_again: bool,
     wake: Option<(i64, SpawnHandle)>,
+    /// Set while the tenant has undelivered rows or firing posted alerts, so the registry
+    /// does not stop it for idleness.
+    watching: Arc<AtomicBool>,
+    sweeping: bool,
+    busy_rows: bool,
+    firing_posted: bool,
 }
 
 impl Notifier {
@@ -113,8 +127,13 @@ impl Notifier {
         store: Store,
         clock: SharedClock,
         config: Arc<NotifierConfig>,
+        watching: Arc<AtomicBool>,
     ) -> Self {
         Self {
+            watching,
+            sweeping: false,
+            busy_rows: false,
+            firing_posted: false,
             tenant,
             store,
             clock,
@@ -175,7 +194,10 @@ impl Notifier {
         ctx.spawn(read.into_actor(self).map(|rows, act, ctx| {
             act.scanning = false;
             match rows {
-                Ok(rows) => act.dispatch(rows, ctx),
+                Ok(rows) => {
+                    act.busy_rows = !rows.is_empty();
+                    act.dispatch(rows, ctx)
+                }
                 Err(e) => {
                     tracing::warn!(tenant = %act.tenant, error = %e, "reading the notification outbox failed")
                 }
@@ -272,9 +294,44 @@ impl Notifier {
             }
             let rows: Vec<&NotificationRecord> =
                 rows.iter().filter(|r| claimed.contains(&r.id)).collect();
+            // Silenced alerts change state as usual but notify no one; each held-back
+            // row says which silence held it.
+            let silences: Vec<Silence> = store
+                .list_silences(tenant, Some(now))
+                .await?
+                .iter()
+                .map(SilenceRecord::silence)
+                .collect();
+            let silenced_by = |alert: &NotifiedAlert| {
+                silences
+                    .iter()
+                    .find(|s| s.mutes(&alert.labels, now))
+                    .map(|s| s.id.clone())
+            };
+            let mut held: BTreeMap<String, Vec<NotificationId>> = BTreeMap::new();
+            let mut kept = Vec::with_capacity(rows.len());
+            for row in rows {
+                match silenced_by(&row.alert) {
+                    Some(silence) => held.entry(silence).or_default().push(row.id),
+                    None => kept.push(row),
+                }
+            }
+            for (silence, ids) in &held {
+                let outcome = DeliveryOutcome::HeldBack {
+                    status: NotificationStatus::Silenced,
+                    reason: format!("silenced by {silence}"),
+                };
+                store.finish_notifications(tenant, ids, &outcome).await?;
+            }
+            let rows = kept;
+            if rows.is_empty() {
+                return Ok(None);
+            }
+            let claimed: Vec<NotificationId> = rows.iter().map(|r| r.id).collect();
             let attempts = rows.iter().map(|r| r.attempts + 1).max().unwrap_or(1);
-            let alerts =
+            let mut alerts =
                 message_alerts(&active, &rows.iter().map(|r| &r.alert).collect::<Vec<_>>());
+            alerts.retain(|a| silenced_by(a).is_none());
             let sent = match store.channel(tenant, channel_id).await {
                 Err(StoreError::NotFound(_)) => Err(DeliveryError::Refused {
                     message: "the channel was deleted".into(),
@@ -344,6 +401,38 @@ impl Notifier {
         }));
     }
 
+    /// Resolves posted alerts whose `endsAt` passed (their resolution is routed like any
+    /// other), and keeps the idleness flag true while there is anything to look after.
+    fn sweep(&mut self, ctx: &mut Context<Self>) {
+        self.watching
+            .store(self.busy_rows || self.firing_posted, Ordering::Relaxed);
+        if self.sweeping {
+            return;
+        }
+        self.sweeping = true;
+        let (store, tenant) = (self.store.clone(), self.tenant);
+        let work = async move {
+            let routing = store.notification_routing(tenant).await?;
+            let ended = store
+                .resolve_expired_posted_alerts(tenant, &routing)
+                .await?;
+            let firing = !store.posted_alerts(tenant, false).await?.is_empty();
+            Ok::<_, StoreError>((ended, firing))
+        };
+        ctx.spawn(work.into_actor(self).map(|swept, act, ctx| {
+            act.sweeping = false;
+            match swept {
+                Ok((ended, firing)) => {
+                    act.firing_posted = firing;
+                    if ended > 0 {
+                        act.scan(ctx);
+                    }
+                }
+                Err(e) => tracing::warn!(tenant = %act.tenant, error = %e, "ending expired posted alerts failed"),
+            }
+        }));
+    }
+
     /// Queues a repeat of each group still firing after `repeat_interval`.
     fn repeat_due(&mut self, ctx: &mut Context<Self>) {
         let now = self.clock.now_ms();
@@ -387,20 +476,16 @@ impl Notifier {
                 let Ok(id) = draft.alert.alert_id.parse() else {
                     continue;
                 };
-                match store.alert_instance(tenant, id).await {
-                    Ok(alert) if alert.id == id && alert.state != AlertState::Inactive => {
-                        if alert.acknowledgement.is_none() {
-                            kept.push(draft);
-                        }
-                    }
-                    Ok(_) | Err(StoreError::NotFound(_)) => {
+                match store.alert_activity(tenant, id).await? {
+                    Some(false) => kept.push(draft),
+                    Some(true) => {}
+                    None => {
                         over.push(((draft.channel_id, draft.group_key), draft.alert.fingerprint))
                     }
-                    Err(e) => return Err(e),
                 }
             }
             store.insert_notifications(tenant, &kept).await?;
-            Ok(over)
+            Ok::<_, StoreError>(over)
         };
         ctx.spawn(write.into_actor(self).map(|written, act, ctx| {
             match written {
@@ -482,6 +567,7 @@ impl Actor for Notifier {
     fn started(&mut self, ctx: &mut Self::Context) {
         self.restore(ctx);
         ctx.run_interval(TICK, |act, ctx| act.scan(ctx));
+        ctx.run_interval(SWEEP, |act, ctx| act.sweep(ctx));
     }
 }
 
