@@ -174,7 +174,7 @@ mod tests {
 
     use super::*;
 
-    const NOW: i64 = 1_800_000_000_000;
+    const NOW: i64 = 1_790_000_000_000;
 
     #[test]
     fn both_shapes_read_and_silences_mute_only_while_active() {
