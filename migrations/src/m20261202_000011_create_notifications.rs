@@ -6,6 +6,8 @@
 //!   sends, and records the outcome on the row (`pending` → `sending` → `sent` | `dead`, or
 //!   `silenced` / `muted` / `throttled` when held back);
 //! - `silences`: matchers and a time range; alerts they match notify no one meanwhile;
+//! - `mute_timings`: named recurring windows (Alertmanager's `time_intervals`) policies
+//!   mute by, or are active only in;
 //! - `external_alerts`: alerts posted to the Alertmanager API (`POST /api/v2/alerts`),
 //!   firing until their `endsAt`.
 
@@ -55,6 +57,8 @@ enum NotificationOutbox {
     GroupWaitMs,
     GroupIntervalMs,
     RepeatIntervalMs,
+    MuteTimings,
+    ActiveTimings,
     Status,
     Attempts,
     NextAttemptAtMs,
@@ -77,6 +81,17 @@ enum Silences {
     EndsAtMs,
     Comment,
     CreatedBy,
+    CreatedAtMs,
+    UpdatedAtMs,
+}
+
+#[derive(DeriveIden)]
+enum MuteTimings {
+    Table,
+    Id,
+    TenantId,
+    Name,
+    TimeIntervals,
     CreatedAtMs,
     UpdatedAtMs,
 }
@@ -200,6 +215,16 @@ impl MigrationTrait for Migration {
                     .col(ms(NotificationOutbox::GroupIntervalMs))
                     .col(ms(NotificationOutbox::RepeatIntervalMs))
                     .col(
+                        ColumnDef::new(NotificationOutbox::MuteTimings)
+                            .text()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(NotificationOutbox::ActiveTimings)
+                            .text()
+                            .not_null(),
+                    )
+                    .col(
                         ColumnDef::new(NotificationOutbox::Status)
                             .string_len(16)
                             .not_null(),
@@ -293,6 +318,32 @@ impl MigrationTrait for Migration {
         manager
             .create_table(
                 Table::create()
+                    .table(MuteTimings::Table)
+                    .if_not_exists()
+                    .col(id(MuteTimings::Id).primary_key())
+                    .col(id(MuteTimings::TenantId))
+                    .col(ColumnDef::new(MuteTimings::Name).string_len(200).not_null())
+                    .col(ColumnDef::new(MuteTimings::TimeIntervals).text().not_null())
+                    .col(ms(MuteTimings::CreatedAtMs))
+                    .col(ms(MuteTimings::UpdatedAtMs))
+                    .foreign_key(&mut tenant_fk(MuteTimings::Table, "fk_mute_timings_tenant"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_mute_timings_tenant_name")
+                    .table(MuteTimings::Table)
+                    .col(MuteTimings::TenantId)
+                    .col(MuteTimings::Name)
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
                     .table(ExternalAlerts::Table)
                     .if_not_exists()
                     .col(id(ExternalAlerts::TenantId))
@@ -339,6 +390,7 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for table in [
             ExternalAlerts::Table.into_iden(),
+            MuteTimings::Table.into_iden(),
             Silences::Table.into_iden(),
             NotificationOutbox::Table.into_iden(),
             NotificationPolicies::Table.into_iden(),

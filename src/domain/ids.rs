@@ -72,6 +72,10 @@ uuid_id!(
     SilenceId
 );
 uuid_id!(
+    /// A mute timing: a named recurring window notification policies mute by.
+    MuteTimingId
+);
+uuid_id!(
     /// One login session: the family of refresh tokens that rotate from one login.
     SessionId
 );

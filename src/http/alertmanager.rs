@@ -325,7 +325,7 @@ async fn rule_channels(
 /// state, `filter` by label matchers.
 #[utoipa::path(
     params(("filter" = Option<String>, Query), ("active" = Option<bool>, Query), ("silenced" = Option<bool>, Query)),
-    responses((status = 200, body = Object), (status = 400, body = ErrorBody)),
+    responses((status = 200, body = [Object]), (status = 400, body = ErrorBody)),
     security(("bearer" = [])),
     tag = "alertmanager"
 )]
@@ -370,7 +370,7 @@ type GroupOfAlerts = (BTreeMap<String, String>, Vec<Value>);
 /// Firing alerts by notification group: `[{labels, receiver: {name}, alerts}]`.
 #[utoipa::path(
     params(("filter" = Option<String>, Query)),
-    responses((status = 200, body = Object), (status = 400, body = ErrorBody)),
+    responses((status = 200, body = [Object]), (status = 400, body = ErrorBody)),
     security(("bearer" = [])),
     tag = "alertmanager"
 )]
@@ -427,7 +427,7 @@ fn gettable_silence(record: &SilenceRecord, now: i64) -> Value {
 /// every filter matcher.
 #[utoipa::path(
     params(("filter" = Option<String>, Query)),
-    responses((status = 200, body = Object), (status = 400, body = ErrorBody)),
+    responses((status = 200, body = [Object]), (status = 400, body = ErrorBody)),
     security(("bearer" = [])),
     tag = "alertmanager"
 )]
@@ -571,7 +571,7 @@ pub async fn status(
 
 /// The tenant's channels, as Alertmanager's receivers.
 #[utoipa::path(
-    responses((status = 200, body = Object)),
+    responses((status = 200, body = [Object])),
     security(("bearer" = [])),
     tag = "alertmanager"
 )]

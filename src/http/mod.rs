@@ -14,6 +14,7 @@ pub mod error;
 pub mod extract;
 pub mod ingest;
 pub mod middleware;
+pub mod mute_timings;
 pub mod notifications;
 pub mod openapi;
 pub mod ops;
@@ -46,6 +47,7 @@ pub const RESOURCES: &[routes::Register] = &[
     channels::register,
     notifications::register,
     silences::register,
+    mute_timings::register,
     alertmanager::register,
     audit::register,
     prometheus::register,

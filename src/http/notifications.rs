@@ -216,6 +216,26 @@ pub async fn put_policies(
             FieldError::new("channels", format!("no channel has the id {missing:?}")).into(),
         );
     }
+    let timings: Vec<String> = state
+        .store
+        .list_mute_timings(access.tenant())
+        .await?
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    if let Some(missing) = tree
+        .timing_names()
+        .into_iter()
+        .find(|n| !timings.contains(n))
+    {
+        return Err(FieldError::new(
+            "mute_timings",
+            format!(
+                "no mute timing is named {missing:?}; create it under /api/v1/mute-timings first"
+            ),
+        )
+        .into());
+    }
     let answer = tree.to_json();
     state
         .store

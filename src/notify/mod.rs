@@ -6,6 +6,7 @@
 pub mod delivery;
 pub mod matcher;
 pub mod message;
+pub mod mute;
 pub mod policy;
 pub mod routing;
 pub mod silence;

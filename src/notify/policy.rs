@@ -451,6 +451,18 @@ impl PolicyTree {
         ids
     }
 
+    /// Every mute or active timing the tree names (to check they exist).
+    pub fn timing_names(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        self.root.visit(&mut |p| {
+            names.extend(p.mute_timings.iter().cloned());
+            names.extend(p.active_timings.iter().cloned());
+        });
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// The routes of an alert of a rule: the rule's own channels when it names any (with
     /// its timings where it gives them, else the default policy's), else the tree's.
     pub fn routes_for_rule(

@@ -27,6 +27,9 @@ pub struct Planned {
     pub group_key: String,
     pub group_labels: BTreeMap<String, String>,
     pub timings: Timings,
+    /// The route's mute and active timings, by name (applied when the group is sent).
+    pub mute_timings: Vec<String>,
+    pub active_timings: Vec<String>,
 }
 
 /// An alert to route.
@@ -70,6 +73,8 @@ impl Routing {
                     group_key: group_key.clone(),
                     group_labels: group_labels.clone(),
                     timings: route.timings,
+                    mute_timings: route.mute_timings.clone(),
+                    active_timings: route.active_timings.clone(),
                 });
             }
         }

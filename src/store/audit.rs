@@ -37,6 +37,9 @@ pub enum AuditAction {
     SilenceCreate,
     SilenceUpdate,
     SilenceExpire,
+    MuteTimingCreate,
+    MuteTimingUpdate,
+    MuteTimingDelete,
 }
 
 impl AuditAction {
@@ -66,6 +69,9 @@ impl AuditAction {
             Self::SilenceCreate => "silence.create",
             Self::SilenceUpdate => "silence.update",
             Self::SilenceExpire => "silence.expire",
+            Self::MuteTimingCreate => "mute_timing.create",
+            Self::MuteTimingUpdate => "mute_timing.update",
+            Self::MuteTimingDelete => "mute_timing.delete",
         }
     }
 }

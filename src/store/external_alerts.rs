@@ -125,6 +125,8 @@ fn drafts(routing: &Routing, alert: NotifiedAlert) -> Vec<OutboxDraft> {
                 group_labels: plan.group_labels,
                 alert: alert.clone(),
                 timings: plan.timings,
+                mute_timings: plan.mute_timings,
+                active_timings: plan.active_timings,
                 transition_index: 0,
             })
         })

@@ -70,7 +70,7 @@ pub struct ChannelWrite {
 }
 
 /// Where a row is in delivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum NotificationStatus {
     /// Waiting for its group's time or its next attempt.
     Pending,
@@ -120,6 +120,9 @@ pub struct OutboxDraft {
     pub group_labels: BTreeMap<String, String>,
     pub alert: NotifiedAlert,
     pub timings: Timings,
+    /// The route's mute and active timings, by name.
+    pub mute_timings: Vec<String>,
+    pub active_timings: Vec<String>,
     /// Which of the change's transitions caused it (its event id is filled in).
     pub transition_index: usize,
 }
@@ -137,6 +140,8 @@ pub struct NotificationRecord {
     pub transition: String,
     pub alert: NotifiedAlert,
     pub timings: Timings,
+    pub mute_timings: Vec<String>,
+    pub active_timings: Vec<String>,
     pub status: NotificationStatus,
     pub attempts: u32,
     pub next_attempt_at_ms: i64,
@@ -172,6 +177,10 @@ impl TryFrom<notification_outbox::Model> for NotificationRecord {
                 group_interval_ms: row.group_interval_ms,
                 repeat_interval_ms: row.repeat_interval_ms,
             },
+            mute_timings: serde_json::from_str(&row.mute_timings)
+                .map_err(|_| corrupt("mute timings are not a list"))?,
+            active_timings: serde_json::from_str(&row.active_timings)
+                .map_err(|_| corrupt("active timings are not a list"))?,
             attempts: row.attempts.max(0) as u32,
             next_attempt_at_ms: row.next_attempt_at_ms,
             claimed_until_ms: row.claimed_until_ms,
@@ -243,6 +252,8 @@ pub(crate) fn outbox_row(
         group_wait_ms: Set(draft.timings.group_wait_ms),
         group_interval_ms: Set(draft.timings.group_interval_ms),
         repeat_interval_ms: Set(draft.timings.repeat_interval_ms),
+        mute_timings: Set(json!(draft.mute_timings).to_string()),
+        active_timings: Set(json!(draft.active_timings).to_string()),
         status: Set(NotificationStatus::Pending.as_str().to_owned()),
         attempts: Set(0),
         next_attempt_at_ms: Set(at_ms),

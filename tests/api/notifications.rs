@@ -1083,3 +1083,159 @@ async fn alerts_posted_to_the_alertmanager_api_are_routed_and_resolved() {
         .unwrap();
     assert_eq!(listed, json!([]));
 }
+
+#[actix_web::test]
+async fn mute_timings_hold_back_what_their_policies_route_while_in_force() {
+    let receiver = HttpReceiver::start();
+    let app = spawn_app().await;
+    let (acme, key) = tenant_with_key(&app, "acme").await;
+    let token = &acme.admin_token;
+    let hook = create_channel(
+        &app,
+        token,
+        json!({"name": "hook", "kind": "webhook", "config": {"url": receiver.url("/m")}}),
+    )
+    .await;
+    // Always in force, and never.
+    let always = json!({"name": "always", "time_intervals": [{"times": [{"start_time": "00:00", "end_time": "24:00"}], "location": "Europe/Berlin"}]});
+    let never = json!({"name": "far future", "time_intervals": [{"years": ["2099"]}]});
+    let (_, viewer) = app.create_user(token, "vic@acme.test", "viewer").await;
+    assert_error(
+        app.post("/api/v1/mute-timings", &viewer, always.clone())
+            .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let message = assert_error(
+        app.post(
+            "/api/v1/mute-timings",
+            token,
+            json!({"name": "bad", "time_intervals": [{"weekdays": ["funday"]}]}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    )
+    .await;
+    assert!(
+        message.starts_with("time_intervals[0].weekdays[0]:"),
+        "{message}"
+    );
+    let created: Value = app
+        .post("/api/v1/mute-timings", token, always.clone())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(created["in_force"], true);
+    let id = created["id"].as_str().unwrap();
+    assert_error(
+        app.post("/api/v1/mute-timings", token, always.clone())
+            .await,
+        StatusCode::CONFLICT,
+        "conflict",
+    )
+    .await;
+    let far: Value = app
+        .post("/api/v1/mute-timings", token, never)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(far["in_force"], false);
+
+    // A policy naming a timing that does not exist is refused.
+    let message = assert_error(
+        app.request(
+            "PUT",
+            "/api/v1/notification-policies",
+            Some(token),
+            Some(json!({"channels": [hook["id"]], "mute_timings": ["nope"]})),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    )
+    .await;
+    assert!(message.starts_with("mute_timings:"), "{message}");
+    let tree = json!({
+        "channels": [hook["id"]], "group_wait": "0s", "group_interval": "0s",
+        "routes": [
+            {"matchers": ["host=db1"], "mute_timings": ["always"]},
+            {"matchers": ["host=db2"], "active_timings": ["far future"]}
+        ]
+    });
+    let response = app
+        .request(
+            "PUT",
+            "/api/v1/notification-policies",
+            Some(token),
+            Some(tree),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    // In use: not deletable.
+    assert_error(
+        app.delete(&format!("/api/v1/mute-timings/{id}"), token)
+            .await,
+        StatusCode::CONFLICT,
+        "conflict",
+    )
+    .await;
+
+    create_rule(&app, token, cpu_rule()).await;
+    write_lines(
+        &app,
+        &key,
+        cpu_line("db1", 97.0) + &cpu_line("db2", 97.0) + &cpu_line("db3", 97.0),
+    )
+    .await;
+    let muted = notifications_until(
+        &app,
+        token,
+        "?status=muted",
+        "two muted notifications",
+        |rows| rows.len() == 2,
+    )
+    .await;
+    let mut reasons: Vec<&str> = muted
+        .iter()
+        .map(|r| r["last_error"].as_str().unwrap())
+        .collect();
+    reasons.sort_unstable();
+    assert_eq!(
+        reasons,
+        ["muted by always", "outside its active timings (far future)"]
+    );
+    // db3 takes the default policy: delivered.
+    let got = receiver.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(got[0].json()["alerts"][0]["labels"]["host"], "db3");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(receiver.received().len(), 1);
+
+    // Another tenant sees none of it.
+    let globex = app.create_tenant("globex").await;
+    for (method, body) in [
+        ("GET", None),
+        ("PUT", Some(always.clone())),
+        ("DELETE", None),
+    ] {
+        let response = app
+            .request(
+                method,
+                &format!("/api/v1/mute-timings/{id}"),
+                Some(&globex.admin_token),
+                body,
+            )
+            .await;
+        assert_error(response, StatusCode::NOT_FOUND, "not_found").await;
+    }
+    let listed: Value = app
+        .get("/api/v1/mute-timings", &viewer)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["mute_timings"].as_array().unwrap().len(), 2);
+}

@@ -109,6 +109,8 @@ pub fn plan_notifications(routing: &Routing, outgoing: &mut Outgoing) {
                     generator_url: None,
                 },
                 timings: plan.timings,
+                mute_timings: plan.mute_timings,
+                active_timings: plan.active_timings,
                 transition_index: index,
             });
         }

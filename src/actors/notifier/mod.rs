@@ -11,8 +11,10 @@
 //! - **Claims**: rows are claimed (`sending`, until a deadline) before the send and
 //!   finished after; a crash in between leaves them claimed until the deadline, then they
 //!   are sent again with the same `Idempotency-Key`.
-//! - **Silences**: applied when a group is sent; a silenced alert's rows are recorded as
-//!   `silenced` (with the silence's id) and left out of the message.
+//! - **Silences and mute timings**: applied when a group is sent; a held-back alert's rows
+//!   are recorded as `silenced` (with the silence's id) or `muted` (with the timing) and
+//!   left out of the message; the alert stays in its group, so a later message or repeat
+//!   carries it once nothing holds it back.
 //! - **Posted alerts** (the Alertmanager API) past their `endsAt` are resolved here, every
 //!   2 s, and routed like any other resolution.
 //! - **Failures**: a timeout per attempt, exponential backoff with jitter, `Retry-After`,
@@ -35,6 +37,7 @@ use crate::domain::time::SharedClock;
 use crate::domain::{ChannelId, NotificationId, TenantId};
 use crate::notify::delivery::{after_delivery, due_ms, message_alerts, RetryPolicy};
 use crate::notify::message::{Notification, NotifiedAlert};
+use crate::notify::mute::MuteTiming;
 use crate::notify::policy::Timings;
 use crate::notify::silence::Silence;
 use crate::store::notifications::{
@@ -96,6 +99,8 @@ struct Group {
     active: BTreeMap<String, NotifiedAlert>,
     group_labels: BTreeMap<String, String>,
     timings: Timings,
+    mute_timings: Vec<String>,
+    active_timings: Vec<String>,
     sending: bool,
 }
 
@@ -163,6 +168,8 @@ impl Notifier {
                         group.last_sent_ms = group.last_sent_ms.max(row.sent_at_ms);
                         group.group_labels = row.group_labels.clone();
                         group.timings = row.timings;
+                        group.mute_timings = row.mute_timings.clone();
+                        group.active_timings = row.active_timings.clone();
                         after_delivery(&mut group.active, std::slice::from_ref(&row.alert));
                     }
                     act.groups
@@ -241,6 +248,8 @@ impl Notifier {
                 group.timings = timings;
                 if let Some(last) = rows.last() {
                     group.group_labels = last.group_labels.clone();
+                    group.mute_timings = last.mute_timings.clone();
+                    group.active_timings = last.active_timings.clone();
                 }
                 self.deliver(key, rows, ctx);
             } else {
@@ -294,13 +303,19 @@ impl Notifier {
             }
             let rows: Vec<&NotificationRecord> =
                 rows.iter().filter(|r| claimed.contains(&r.id)).collect();
-            // Silenced alerts change state as usual but notify no one; each held-back
-            // row says which silence held it.
+            // Silenced and muted alerts change state as usual but notify no one; each
+            // held-back row says what held it.
             let silences: Vec<Silence> = store
                 .list_silences(tenant, Some(now))
                 .await?
                 .iter()
                 .map(SilenceRecord::silence)
+                .collect();
+            let timings: BTreeMap<String, MuteTiming> = store
+                .list_mute_timings(tenant)
+                .await?
+                .into_iter()
+                .map(|t| (t.name, t.timing))
                 .collect();
             let silenced_by = |alert: &NotifiedAlert| {
                 silences
@@ -308,24 +323,35 @@ impl Notifier {
                     .find(|s| s.mutes(&alert.labels, now))
                     .map(|s| s.id.clone())
             };
-            let mut held: BTreeMap<String, Vec<NotificationId>> = BTreeMap::new();
+            let mut held: BTreeMap<(NotificationStatus, String), Vec<NotificationId>> =
+                BTreeMap::new();
+            let mut held_alerts = Vec::new();
             let mut kept = Vec::with_capacity(rows.len());
             for row in rows {
-                match silenced_by(&row.alert) {
-                    Some(silence) => held.entry(silence).or_default().push(row.id),
+                let reason = match muted_by(row, &timings, now) {
+                    Some(reason) => Some((NotificationStatus::Muted, reason)),
+                    None => silenced_by(&row.alert)
+                        .map(|id| (NotificationStatus::Silenced, format!("silenced by {id}"))),
+                };
+                match reason {
+                    Some(reason) => {
+                        held.entry(reason).or_default().push(row.id);
+                        held_alerts.push(row.alert.clone());
+                    }
                     None => kept.push(row),
                 }
             }
-            for (silence, ids) in &held {
-                let outcome = DeliveryOutcome::HeldBack {
-                    status: NotificationStatus::Silenced,
-                    reason: format!("silenced by {silence}"),
-                };
-                store.finish_notifications(tenant, ids, &outcome).await?;
+            for ((status, reason), ids) in held {
+                let outcome = DeliveryOutcome::HeldBack { status, reason };
+                store.finish_notifications(tenant, &ids, &outcome).await?;
             }
             let rows = kept;
             if rows.is_empty() {
-                return Ok(None);
+                return Ok(Some(Delivered {
+                    outcome: None,
+                    sent: Vec::new(),
+                    held: held_alerts,
+                }));
             }
             let claimed: Vec<NotificationId> = rows.iter().map(|r| r.id).collect();
             let attempts = rows.iter().map(|r| r.attempts + 1).max().unwrap_or(1);
@@ -371,7 +397,11 @@ impl Notifier {
             store
                 .finish_notifications(tenant, &claimed, &outcome)
                 .await?;
-            Ok(Some((outcome, alerts)))
+            Ok(Some(Delivered {
+                outcome: Some(outcome),
+                sent: alerts,
+                held: held_alerts,
+            }))
         };
         ctx.spawn(work.into_actor(self).map(move |result, act, ctx| {
             if let Some(count) = act.in_flight.get_mut(&key.0) {
@@ -382,12 +412,17 @@ impl Notifier {
             if let Some(group) = act.groups.get_mut(&key) {
                 group.sending = false;
                 match result {
-                    Ok(Some((DeliveryOutcome::Sent { .. }, alerts))) => {
-                        group.last_sent_ms = Some(now);
-                        after_delivery(&mut group.active, &alerts);
-                        forget = group.active.is_empty();
+                    Ok(Some(delivered)) => {
+                        // Held-back alerts are still the group's: a later message (or
+                        // repeat) carries them once nothing holds them back.
+                        after_delivery(&mut group.active, &delivered.held);
+                        if let Some(DeliveryOutcome::Sent { .. }) = delivered.outcome {
+                            group.last_sent_ms = Some(now);
+                            after_delivery(&mut group.active, &delivered.sent);
+                        }
+                        forget = group.active.is_empty() && group.last_sent_ms.is_some();
                     }
-                    Ok(_) => {}
+                    Ok(None) => {}
                     Err(e) => {
                         tracing::warn!(tenant = %act.tenant, error = %e, "recording a delivery failed; the rows stay claimed until their deadline");
                     }
@@ -459,6 +494,8 @@ impl Notifier {
                         ..alert.clone()
                     },
                     timings: group.timings,
+                    mute_timings: group.mute_timings.clone(),
+                    active_timings: group.active_timings.clone(),
                     transition_index: 0,
                 });
             }
@@ -515,6 +552,42 @@ fn idempotency_key(ids: &[NotificationId]) -> String {
     let mut sorted: Vec<String> = ids.iter().map(ToString::to_string).collect();
     sorted.sort();
     hex::encode(&sha2::Sha256::digest(sorted.join(",").as_bytes())[..16])
+}
+
+/// What one delivery did: the outcome of the send (none when everything was held back),
+/// the alerts the message carried, and those held back.
+struct Delivered {
+    outcome: Option<DeliveryOutcome>,
+    sent: Vec<NotifiedAlert>,
+    held: Vec<NotifiedAlert>,
+}
+
+/// Why a row's route holds it back now, if it does: a mute timing in force, or active
+/// timings none of which is. Timings no longer defined hold nothing back.
+fn muted_by(
+    row: &NotificationRecord,
+    timings: &BTreeMap<String, MuteTiming>,
+    now_ms: i64,
+) -> Option<String> {
+    if let Some(name) = row
+        .mute_timings
+        .iter()
+        .find(|name| timings.get(*name).is_some_and(|t| t.in_force(now_ms)))
+    {
+        return Some(format!("muted by {name}"));
+    }
+    let defined: Vec<&MuteTiming> = row
+        .active_timings
+        .iter()
+        .filter_map(|name| timings.get(name))
+        .collect();
+    if !defined.is_empty() && !defined.iter().any(|t| t.in_force(now_ms)) {
+        return Some(format!(
+            "outside its active timings ({})",
+            row.active_timings.join(", ")
+        ));
+    }
+    None
 }
 
 fn outcome_of(

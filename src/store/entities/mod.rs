@@ -8,6 +8,7 @@ pub mod audit_entry;
 pub mod channel;
 pub mod external_alert;
 pub mod membership;
+pub mod mute_timing;
 pub mod notification_outbox;
 pub mod notification_policy;
 pub mod refresh_token;

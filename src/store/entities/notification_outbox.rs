@@ -19,6 +19,9 @@ pub struct Model {
     pub group_wait_ms: i64,
     pub group_interval_ms: i64,
     pub repeat_interval_ms: i64,
+    /// The route's mute and active timings by name (JSON lists).
+    pub mute_timings: String,
+    pub active_timings: String,
     pub status: String,
     pub attempts: i32,
     pub next_attempt_at_ms: i64,
