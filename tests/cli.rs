@@ -704,3 +704,141 @@ fn a_firing_alert_survives_kill_9_without_a_new_transition() {
     });
     server.terminate();
 }
+
+/// A minimal HTTP receiver on `port` (a thread): answers 200 to every request and keeps
+/// each body.
+fn receive_on(port: u16) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+    use std::io::{Read, Write};
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = bodies.clone();
+    let listener = TcpListener::bind(("127.0.0.1", port)).expect("the receiver's port is free");
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':') {
+                    if name.eq_ignore_ascii_case("content-length") {
+                        length = value.trim().parse().unwrap_or(0);
+                    }
+                }
+            }
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_ok() {
+                kept.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&body).into_owned());
+            }
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        }
+    });
+    bodies
+}
+
+#[test]
+fn a_decided_notification_survives_kill_9_and_a_restart_sends_no_duplicate() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let db = database_url(data_dir.path());
+    let serve = || crash_test_server(&db, data_dir.path(), "100000");
+    let mut server = RunningServer::start(serve());
+    let key = bootstrap_tenant_key(&server.base, "root-password");
+    let (_, tokens) = call(
+        "POST",
+        &format!("{}/api/v1/auth/login", server.base),
+        None,
+        Some(json!({"email": "ops@crash.test", "password": "ops-password"})),
+    );
+    let admin = tokens["access_token"].as_str().unwrap().to_owned();
+    // The receiver is down at first: the notification is decided, then waits.
+    let receiver_port = free_port();
+    let (status, channel) = call(
+        "POST",
+        &format!("{}/api/v1/channels", server.base),
+        Some(&admin),
+        Some(json!({"name": "hook", "kind": "webhook",
+                    "config": {"url": format!("http://127.0.0.1:{receiver_port}/hook")}})),
+    );
+    assert_eq!(status, 201, "{channel}");
+    let (status, rule) = call(
+        "POST",
+        &format!("{}/api/v1/alert-rules", server.base),
+        Some(&admin),
+        Some(
+            json!({"name": "Hot", "kind": "threshold", "selector": "temp", "aggregation": "last",
+            "window": "5m", "group_by": ["room"], "op": ">", "threshold": 30, "for": "0s",
+            "channels": [channel["id"]], "group_wait": "0s"}),
+        ),
+    );
+    assert_eq!(status, 201, "{rule}");
+    let line = format!("temp,room=a value=45 {}", tidewatch::domain::time::now_ms());
+    runtime().block_on(async {
+        let response = ::reqwest::Client::new()
+            .post(format!("{}/api/v2/write?precision=ms", server.base))
+            .header("authorization", format!("Token {key}"))
+            .body(line)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 204);
+    });
+    poll_until(
+        &server.base,
+        "/api/v1/notifications",
+        &admin,
+        "a failed attempt",
+        |b| {
+            b["notifications"][0]["attempts"].as_u64() >= Some(1)
+                && b["notifications"][0]["status"] == "pending"
+        },
+    );
+    server.child.kill().expect("SIGKILL");
+    server.child.wait().unwrap();
+
+    // The receiver comes up; the restarted service delivers what it had decided.
+    let bodies = receive_on(receiver_port);
+    let mut server = RunningServer::start(serve());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while bodies.lock().unwrap().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the decided notification was not delivered after the restart"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let message: Value = serde_json::from_str(&bodies.lock().unwrap()[0]).unwrap();
+    assert_eq!(message["status"], "firing");
+    assert_eq!(message["alerts"][0]["labels"]["room"], "a");
+    poll_until(
+        &server.base,
+        "/api/v1/notifications",
+        &admin,
+        "the delivery recorded",
+        |b| b["notifications"][0]["status"] == "sent",
+    );
+
+    // Killed again with the alert still firing: the restart sends nothing new (no new
+    // transition, and the group's repeat interval has not passed).
+    server.child.kill().expect("SIGKILL");
+    server.child.wait().unwrap();
+    let server = RunningServer::start(serve());
+    poll_until(
+        &server.base,
+        "/api/v1/alerts",
+        &admin,
+        "still firing",
+        |b| b["data"]["alerts"][0]["state"] == "firing",
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        bodies.lock().unwrap().len(),
+        1,
+        "no duplicate after the restart"
+    );
+    server.terminate();
+}

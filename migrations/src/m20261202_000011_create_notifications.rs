@@ -8,6 +8,7 @@
 //! - `silences`: matchers and a time range; alerts they match notify no one meanwhile;
 //! - `mute_timings`: named recurring windows (Alertmanager's `time_intervals`) policies
 //!   mute by, or are active only in;
+//! - `inhibit_rules`: while a source alert fires, matching targets notify no one;
 //! - `external_alerts`: alerts posted to the Alertmanager API (`POST /api/v2/alerts`),
 //!   firing until their `endsAt`.
 
@@ -92,6 +93,16 @@ enum MuteTimings {
     TenantId,
     Name,
     TimeIntervals,
+    CreatedAtMs,
+    UpdatedAtMs,
+}
+
+#[derive(DeriveIden)]
+enum InhibitRules {
+    Table,
+    Id,
+    TenantId,
+    Definition,
     CreatedAtMs,
     UpdatedAtMs,
 }
@@ -344,6 +355,23 @@ impl MigrationTrait for Migration {
         manager
             .create_table(
                 Table::create()
+                    .table(InhibitRules::Table)
+                    .if_not_exists()
+                    .col(id(InhibitRules::Id).primary_key())
+                    .col(id(InhibitRules::TenantId))
+                    .col(ColumnDef::new(InhibitRules::Definition).text().not_null())
+                    .col(ms(InhibitRules::CreatedAtMs))
+                    .col(ms(InhibitRules::UpdatedAtMs))
+                    .foreign_key(&mut tenant_fk(
+                        InhibitRules::Table,
+                        "fk_inhibit_rules_tenant",
+                    ))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
                     .table(ExternalAlerts::Table)
                     .if_not_exists()
                     .col(id(ExternalAlerts::TenantId))
@@ -390,6 +418,7 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for table in [
             ExternalAlerts::Table.into_iden(),
+            InhibitRules::Table.into_iden(),
             MuteTimings::Table.into_iden(),
             Silences::Table.into_iden(),
             NotificationOutbox::Table.into_iden(),

@@ -76,6 +76,10 @@ uuid_id!(
     MuteTimingId
 );
 uuid_id!(
+    /// An inhibit rule: while a source alert fires, matching targets notify no one.
+    InhibitRuleId
+);
+uuid_id!(
     /// One login session: the family of refresh tokens that rotate from one login.
     SessionId
 );

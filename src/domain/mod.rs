@@ -9,8 +9,8 @@ pub mod time;
 pub mod user;
 
 pub use ids::{
-    AlertId, AlertRuleId, ApiKeyId, ChannelId, MuteTimingId, NotificationId, SessionId, SilenceId,
-    TenantId, UserId,
+    AlertId, AlertRuleId, ApiKeyId, ChannelId, InhibitRuleId, MuteTimingId, NotificationId,
+    SessionId, SilenceId, TenantId, UserId,
 };
 pub use role::{ApiKeyScope, Role};
 pub use tenant::{TenantName, TenantSlug};

@@ -213,10 +213,17 @@ fn filters(request: &HttpRequest) -> Result<Vec<Matcher>, ApiError> {
         .collect()
 }
 
-fn flag(request: &HttpRequest, name: &str, default: bool) -> bool {
-    form_urlencoded::parse(request.query_string().as_bytes())
-        .find(|(k, _)| k == name)
-        .map_or(default, |(_, v)| v != "false")
+/// A boolean parameter (`true` or `false`), `default` when absent.
+fn flag(request: &HttpRequest, name: &str, default: bool) -> Result<bool, ApiError> {
+    let mut value = default;
+    for (key, text) in form_urlencoded::parse(request.query_string().as_bytes()) {
+        if key == name {
+            value = text.parse().map_err(|_| {
+                ApiError::bad_request("bad_parameter", format!("{name}: use true or false"))
+            })?;
+        }
+    }
+    Ok(value)
 }
 
 struct Context {
@@ -337,8 +344,8 @@ pub async fn get_alerts(
 ) -> Result<web::Json<Value>, ApiError> {
     let matchers = filters(&request)?;
     let (show_active, show_silenced) = (
-        flag(&request, "active", true),
-        flag(&request, "silenced", true),
+        flag(&request, "active", true)?,
+        flag(&request, "silenced", true)?,
     );
     let ctx = context(&state, access.tenant()).await?;
     let channels = rule_channels(&state, access.tenant()).await?;

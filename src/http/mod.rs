@@ -13,6 +13,7 @@ pub mod current_tenant;
 pub mod error;
 pub mod extract;
 pub mod ingest;
+pub mod inhibit_rules;
 pub mod middleware;
 pub mod mute_timings;
 pub mod notifications;
@@ -48,6 +49,7 @@ pub const RESOURCES: &[routes::Register] = &[
     notifications::register,
     silences::register,
     mute_timings::register,
+    inhibit_rules::register,
     alertmanager::register,
     audit::register,
     prometheus::register,

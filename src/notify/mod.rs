@@ -4,6 +4,7 @@
 //! channel kinds (`channels`) build on it; nothing here does I/O.
 
 pub mod delivery;
+pub mod inhibit;
 pub mod matcher;
 pub mod message;
 pub mod mute;

@@ -40,6 +40,9 @@ pub enum AuditAction {
     MuteTimingCreate,
     MuteTimingUpdate,
     MuteTimingDelete,
+    InhibitRuleCreate,
+    InhibitRuleUpdate,
+    InhibitRuleDelete,
 }
 
 impl AuditAction {
@@ -72,6 +75,9 @@ impl AuditAction {
             Self::MuteTimingCreate => "mute_timing.create",
             Self::MuteTimingUpdate => "mute_timing.update",
             Self::MuteTimingDelete => "mute_timing.delete",
+            Self::InhibitRuleCreate => "inhibit_rule.create",
+            Self::InhibitRuleUpdate => "inhibit_rule.update",
+            Self::InhibitRuleDelete => "inhibit_rule.delete",
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod entities;
 pub mod external_alerts;
+pub mod inhibit_rules;
 pub mod metrics;
 pub mod mute_timings;
 pub mod notifications;

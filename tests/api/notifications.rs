@@ -1239,3 +1239,116 @@ async fn mute_timings_hold_back_what_their_policies_route_while_in_force() {
         .unwrap();
     assert_eq!(listed["mute_timings"].as_array().unwrap().len(), 2);
 }
+
+#[actix_web::test]
+async fn a_firing_source_inhibits_the_targets_that_agree_with_it() {
+    let receiver = HttpReceiver::start();
+    let app = spawn_app().await;
+    let acme = app.create_tenant("acme").await;
+    let token = &acme.admin_token;
+    let hook = create_channel(
+        &app,
+        token,
+        json!({"name": "hook", "kind": "webhook", "config": {"url": receiver.url("/i")}}),
+    )
+    .await;
+    let response = app
+        .request(
+            "PUT",
+            "/api/v1/notification-policies",
+            Some(token),
+            Some(json!({"channels": [hook["id"]], "group_wait": "0s", "group_interval": "0s"})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let rule = json!({"source_matchers": ["alertname=NodeDown"], "target_matchers": ["severity=warning"], "equal": ["node"]});
+    let (_, viewer) = app.create_user(token, "vic@acme.test", "viewer").await;
+    assert_error(
+        app.post("/api/v1/inhibit-rules", &viewer, rule.clone())
+            .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let message = assert_error(
+        app.post(
+            "/api/v1/inhibit-rules",
+            token,
+            json!({"source_matchers": ["alertname=NodeDown"]}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    )
+    .await;
+    assert!(message.starts_with("target_matchers:"), "{message}");
+    let created: Value = app
+        .post("/api/v1/inhibit-rules", token, rule.clone())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(created["equal"], json!(["node"]));
+
+    let (_, key) = app.create_api_key(token, &["alerts"]).await;
+    let node_down =
+        json!([{"labels": {"alertname": "NodeDown", "node": "n1", "severity": "critical"}}]);
+    app.post("/api/v2/alerts", &key, node_down).await;
+    receiver.wait_for(1, Duration::from_secs(10)).await;
+    let targets = json!([
+        {"labels": {"alertname": "DiskSlow", "node": "n1", "severity": "warning"}},
+        {"labels": {"alertname": "DiskSlow", "node": "n2", "severity": "warning"}}
+    ]);
+    app.post("/api/v2/alerts", &key, targets).await;
+    let got = receiver.wait_for(2, Duration::from_secs(10)).await;
+    let message = got[1].json();
+    let nodes: Vec<&str> = message["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["labels"]["node"].as_str().unwrap())
+        .collect();
+    assert_eq!(nodes, ["n2"], "{message}");
+    let held = notifications_until(
+        &app,
+        token,
+        "?status=silenced",
+        "an inhibited notification",
+        |rows| rows.len() == 1,
+    )
+    .await;
+    let reason = held[0]["last_error"].as_str().unwrap();
+    assert!(
+        reason.starts_with("inhibited by NodeDown ")
+            && reason.ends_with(&format!("(inhibit rule {id})")),
+        "{reason}"
+    );
+    assert_eq!(held[0]["alert"]["labels"]["node"], "n1");
+
+    let globex = app.create_tenant("globex").await;
+    for (method, body) in [("GET", None), ("PUT", Some(rule.clone())), ("DELETE", None)] {
+        let response = app
+            .request(
+                method,
+                &format!("/api/v1/inhibit-rules/{id}"),
+                Some(&globex.admin_token),
+                body,
+            )
+            .await;
+        assert_error(response, StatusCode::NOT_FOUND, "not_found").await;
+    }
+    let listed: Value = app
+        .get("/api/v1/inhibit-rules", &viewer)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["inhibit_rules"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        app.delete(&format!("/api/v1/inhibit-rules/{id}"), token)
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+}

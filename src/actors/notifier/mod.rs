@@ -11,8 +11,9 @@
 //! - **Claims**: rows are claimed (`sending`, until a deadline) before the send and
 //!   finished after; a crash in between leaves them claimed until the deadline, then they
 //!   are sent again with the same `Idempotency-Key`.
-//! - **Silences and mute timings**: applied when a group is sent; a held-back alert's rows
-//!   are recorded as `silenced` (with the silence's id) or `muted` (with the timing) and
+//! - **Silences, inhibition and mute timings**: applied when a group is sent; a held-back
+//!   alert's rows are recorded as `silenced` (with the silence's id, or the alert that
+//!   inhibits it) or `muted` (with the timing) and
 //!   left out of the message; the alert stays in its group, so a later message or repeat
 //!   carries it once nothing holds it back.
 //! - **Posted alerts** (the Alertmanager API) past their `endsAt` are resolved here, every
@@ -36,6 +37,7 @@ use crate::channels::{self, DeliveryError, ProviderAnswer, SendContext};
 use crate::domain::time::SharedClock;
 use crate::domain::{ChannelId, NotificationId, TenantId};
 use crate::notify::delivery::{after_delivery, due_ms, message_alerts, RetryPolicy};
+use crate::notify::inhibit::{inhibited_by, InhibitRule};
 use crate::notify::message::{Notification, NotifiedAlert};
 use crate::notify::mute::MuteTiming;
 use crate::notify::policy::Timings;
@@ -317,11 +319,26 @@ impl Notifier {
                 .into_iter()
                 .map(|t| (t.name, t.timing))
                 .collect();
+            let inhibit_rules: Vec<InhibitRule> = store
+                .list_inhibit_rules(tenant)
+                .await?
+                .into_iter()
+                .map(|r| r.rule)
+                .collect();
+            let firing = if inhibit_rules.is_empty() {
+                Vec::new()
+            } else {
+                store.firing_alerts(tenant).await?
+            };
+            // Silenced or inhibited: either way nobody hears of it now.
             let silenced_by = |alert: &NotifiedAlert| {
                 silences
                     .iter()
                     .find(|s| s.mutes(&alert.labels, now))
-                    .map(|s| s.id.clone())
+                    .map(|s| format!("silenced by {}", s.id))
+                    .or_else(|| {
+                        inhibited_by(&inhibit_rules, &alert.fingerprint, &alert.labels, &firing)
+                    })
             };
             let mut held: BTreeMap<(NotificationStatus, String), Vec<NotificationId>> =
                 BTreeMap::new();
@@ -330,8 +347,7 @@ impl Notifier {
             for row in rows {
                 let reason = match muted_by(row, &timings, now) {
                     Some(reason) => Some((NotificationStatus::Muted, reason)),
-                    None => silenced_by(&row.alert)
-                        .map(|id| (NotificationStatus::Silenced, format!("silenced by {id}"))),
+                    None => silenced_by(&row.alert).map(|why| (NotificationStatus::Silenced, why)),
                 };
                 match reason {
                     Some(reason) => {

@@ -7,6 +7,7 @@ pub mod api_key;
 pub mod audit_entry;
 pub mod channel;
 pub mod external_alert;
+pub mod inhibit_rule;
 pub mod membership;
 pub mod mute_timing;
 pub mod notification_outbox;
