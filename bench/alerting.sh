@@ -25,6 +25,10 @@ cd "$(dirname "$0")/.."
 # Always this target directory: another engineer builds in target/.
 export CARGO_TARGET_DIR=$HOME/.cache/tidewatch-target
 
+# alert: ingest → firing written (issue 15); notify: ingest → the webhook receiver holds the
+# notification (issue 16; bench/notify.sh), then the same for Prometheus + Alertmanager.
+MODE=${BENCH_MODE:-alert}
+PEER_TRIALS=${BENCH_PEER_TRIALS:-20}
 BACKENDS=${BENCH_BACKENDS:-pg}
 PG_SERVER=${BENCH_PG_SERVER:-postgres://postgres@127.0.0.1:5432}
 TRIALS=${BENCH_TRIALS:-100}
@@ -36,7 +40,11 @@ SENDERS=${BENCH_SENDERS:-2}
 CPU_SECS=${BENCH_CPU_SECS:-20}
 WARMUP_SECS=${BENCH_WARMUP_SECS:-5}
 POLL_SLEEP_US=${BENCH_POLL_SLEEP_US:-0}
-TARGET_P99_MS=${BENCH_TARGET_P99_MS:-20}
+if [[ $MODE == notify ]]; then
+    TARGET_P99_MS=${BENCH_TARGET_P99_MS:-50}
+else
+    TARGET_P99_MS=${BENCH_TARGET_P99_MS:-20}
+fi
 DEADLINE=${BENCH_DEADLINE_SECS:-1800}
 CARGO_WAIT_SECS=${BENCH_CARGO_WAIT_SECS:-1200}
 ADMIN_PASSWORD=bench-admin-password-0001
@@ -160,8 +168,19 @@ FIELDS=(
     rules_create_secs rules_delete_secs applied_batches_missed
 )
 
+NOTIFY_FIELDS=(
+    trials_ok trials_failed
+    notified_p50_ms notified_p90_ms notified_p99_ms notified_max_ms
+    trigger_ack_p50_ms trigger_ack_p99_ms notify_resolve_p50_ms notify_resolve_p99_ms
+    recorded_latency_p50_ms recorded_latency_p99_ms warmup_notified_ms
+    trial_phase_samples_per_sec load_samples_per_sec load_error_requests
+    load_request_p50_ms load_request_p99_ms
+)
+if [[ $MODE == notify ]]; then FIELDS=("${NOTIFY_FIELDS[@]}"); fi
+
 phase() { # pg | sqlite
-    local target=tidewatch-$1 db_url watch_url credentials token key report field value running pg_flag=()
+    local target=tidewatch-$1 db_url watch_url credentials token key report field value running pg_flag=() mode_flag=()
+    [[ $MODE == notify ]] && mode_flag=(--notify)
     if [[ $1 == pg ]]; then
         fresh_pg_database main
         db_url=$PG_URL
@@ -179,7 +198,7 @@ phase() { # pg | sqlite
     [[ -z $running ]] || log "$target: note: cargo/rustc running during the measurement: $(head -1 <<<"$running")"
     log "$target: $RULES rules + 1 trigger, ${METRICS}×$HOSTS series at $RATE samples/s, $TRIALS trials, CPU windows of $CPU_SECS s"
     report=$(BENCH_TOKEN=$token BENCH_KEY=$key timeout --kill-after=10 $((DEADLINE + 30)) "$BENCH_BIN" \
-        --url "$TW_URL" --pid "$TW_PID" --clk-tck "$CLK_TCK" "${pg_flag[@]}" --db-url "$watch_url" \
+        --url "$TW_URL" --pid "$TW_PID" --clk-tck "$CLK_TCK" "${pg_flag[@]}" "${mode_flag[@]}" --db-url "$watch_url" \
         --rules "$RULES" --metrics "$METRICS" --hosts "$HOSTS" --rate "$RATE" --senders "$SENDERS" \
         --trials "$TRIALS" --cpu-secs "$CPU_SECS" --warmup-secs "$WARMUP_SECS" \
         --poll-sleep-us "$POLL_SLEEP_US" --db-poll-us "${BENCH_DB_POLL_US:-250}" --deadline-secs "$DEADLINE")
@@ -229,6 +248,18 @@ for backend in $BACKENDS; do
     scoped phase "$backend" || log "backend $backend failed (exit $?); continuing"
 done
 
+# The peer: Prometheus + Alertmanager on the same kind of receiver, in the same run.
+if [[ $MODE == notify && ${BENCH_PEER:-1} != 0 ]]; then
+    log "prometheus+alertmanager: $PEER_TRIALS trials (1 s scrape and evaluation, for: 0s, group_wait: 0s)"
+    if report=$(timeout --kill-after=10 "$DEADLINE" "$BENCH_BIN" --peer --peer-trials "$PEER_TRIALS"); then
+        for field in trials_ok trials_failed notified_p50_ms notified_p90_ms notified_p99_ms notified_max_ms; do
+            record prometheus+alertmanager "$field" "$(jq -r --arg f "$field" '.[$f] | if type == "number" then (. * 10 | round / 10) elif . == null then "n/a" else . end' <<<"$report")"
+        done
+    else
+        log "the peer failed"
+    fi
+fi
+
 #
 # Summary
 #
@@ -236,6 +267,12 @@ echo
 echo "machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM"
 echo "load average at start: $LOAD_AT_START, at end: $(cut -d' ' -f1-3 /proc/loadavg) (other work shares the machine)"
 echo "workload: $RULES background threshold rules + 1 trigger rule (for: 0s), ${METRICS}×$HOSTS series at a target of $RATE samples/s ($SENDERS senders), $TRIALS trials after 1 warm-up, CPU windows of $CPU_SECS s"
+if [[ $MODE == notify ]]; then
+echo "notified_*: from just before the trigger write to the webhook receiver holding the firing message"
+echo "        (Tidewatch: webhook channel on the rule, group_wait 0s; the peer: Prometheus scraping a gauge"
+echo "        the receiver serves, 1 s scrape and evaluation, for: 0s, Alertmanager group_wait 0s)"
+echo "recorded_latency_*: Tidewatch's own latency_ms (alert transition → provider's answer) of the sent rows"
+fi
 echo "written_*: from just before the trigger write to the first read of the service's database (every"
 echo "        ${BENCH_DB_POLL_US:-250} µs, alongside the write) that shows the firing event committed: ingest → firing written"
 echo "fire_*: from just before the trigger write (POST /api/v2/write) to the poll that lists it firing;"
@@ -246,7 +283,7 @@ if [[ ! -s $RESULTS ]]; then
     echo "no results"
     exit 1
 fi
-python3 - "$RESULTS" "$TARGET_P99_MS" <<'EOF'
+python3 - "$RESULTS" "$TARGET_P99_MS" "$MODE" <<'EOF'
 import sys, collections
 rows = collections.OrderedDict()
 targets = []
@@ -260,13 +297,25 @@ print("metric".ljust(width) + "".join(t.rjust(20) for t in targets))
 for metric, values in rows.items():
     print(metric.ljust(width) + "".join(values.get(t, "")[:19].rjust(20) for t in targets))
 target_p99 = float(sys.argv[2])
-for t in targets:
+metric = "notified_p99_ms" if sys.argv[3] == "notify" else "written_p99_ms"
+if sys.argv[3] == "notify":
     try:
-        p99 = float(rows["written_p99_ms"][t])
+        peer = float(rows["notified_p50_ms"]["prometheus+alertmanager"])
+        for t in targets:
+            if t.startswith("tidewatch"):
+                ours = float(rows["notified_p50_ms"][t])
+                print(f"{t}: notified p50 {ours:g} ms vs prometheus+alertmanager {peer:g} ms: {peer / ours:.1f}x faster")
+    except (KeyError, ValueError, ZeroDivisionError):
+        pass
+for t in targets:
+    if not t.startswith("tidewatch"):
+        continue
+    try:
+        p99 = float(rows[metric][t])
     except (KeyError, ValueError):
         continue
     verdict = "met" if p99 <= target_p99 else "NOT met"
-    print(f"{t}: ingest → firing written p99 {p99:g} ms against the target p99 <= {target_p99:g} ms: {verdict}")
+    print(f"{t}: {metric[:-7]} p99 {p99:g} ms against the target p99 <= {target_p99:g} ms: {verdict}")
 EOF
 echo
 echo "# TSV: target, metric, value"

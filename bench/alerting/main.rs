@@ -19,21 +19,34 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde_json::{json, Value};
 use tokio::time::MissedTickBehavior;
 
+mod notify;
+
 #[derive(Parser, Clone)]
 #[command(about = "Tidewatch alerting benchmark (see bench/alerting.sh)")]
 struct Cli {
-    /// Tidewatch's base URL, e.g. `http://127.0.0.1:8080`.
-    #[arg(long)]
+    /// Tidewatch's base URL, e.g. `http://127.0.0.1:8080` (not needed with `--peer`).
+    #[arg(long, default_value = "")]
     url: String,
     /// A tenant admin's access token (alert rules, alerts).
-    #[arg(long, env = "BENCH_TOKEN", hide_env_values = true)]
+    #[arg(long, env = "BENCH_TOKEN", hide_env_values = true, default_value = "")]
     token: String,
     /// An API key with the ingest scope (line protocol writes).
-    #[arg(long, env = "BENCH_KEY", hide_env_values = true)]
+    #[arg(long, env = "BENCH_KEY", hide_env_values = true, default_value = "")]
     key: String,
     /// Tidewatch's process id, for its CPU time (`/proc/PID/stat`).
-    #[arg(long)]
+    #[arg(long, default_value_t = 0)]
     pid: u32,
+    /// Measure ingest → the webhook receiver holding the notification (a webhook channel
+    /// on the trigger rule, `group_wait: 0s`) instead of ingest → `firing` written.
+    #[arg(long)]
+    notify: bool,
+    /// Measure the peer instead of Tidewatch: Prometheus + Alertmanager (Debian's
+    /// packages), 1 s scrape and evaluation, `for: 0s`, `group_wait: 0s`.
+    #[arg(long)]
+    peer: bool,
+    /// Trials for the peer (each takes seconds).
+    #[arg(long, default_value_t = 20)]
+    peer_trials: usize,
     /// Clock ticks per second (`getconf CLK_TCK`).
     #[arg(long, default_value_t = 100)]
     clk_tck: u64,
@@ -574,6 +587,23 @@ async fn trial(
     })
 }
 
+/// One notification trial: write 200, wait for the webhook's firing message; write 0,
+/// wait for the resolved one. Answers (notified, the write's own answer, resolved), ms.
+async fn notify_trial(
+    trigger: &mut Trigger,
+    neighbour: &notify::Neighbour,
+    timeout: Duration,
+) -> anyhow::Result<(f64, f64, f64)> {
+    let t0 = Instant::now();
+    trigger.set(200).await?;
+    let ack = ms(t0.elapsed());
+    let fired = neighbour.wait_for(t0, "firing", timeout).await?;
+    let r0 = Instant::now();
+    trigger.set(0).await?;
+    let resolved = neighbour.wait_for(r0, "resolved", timeout).await?;
+    Ok((ms(fired - t0), ack, ms(resolved - r0)))
+}
+
 /// Writes 0 and waits until the rule has no active alert; answers how long that took.
 async fn reset(trigger: &mut Trigger, polling: &mut Polling<'_>) -> anyhow::Result<f64> {
     let r0 = Instant::now();
@@ -690,12 +720,25 @@ async fn run(cli: Cli) -> anyhow::Result<Value> {
         .buffer_unordered(cli.admin_concurrency.max(1))
         .try_collect()
         .await?;
-    let created = api
-        .post(
-            "/api/v1/alert-rules",
-            &threshold_rule("bench_trigger", 100.0),
-        )
-        .await?;
+    let neighbour = if cli.notify {
+        Some(notify::Neighbour::start().await?)
+    } else {
+        None
+    };
+    let mut trigger_rule_body = threshold_rule("bench_trigger", 100.0);
+    if let Some(neighbour) = &neighbour {
+        let channel = api
+            .post(
+                "/api/v1/channels",
+                &json!({"name": "bench-hook", "kind": "webhook",
+                        "config": {"url": neighbour.url("/hook")}, "send_resolved": true}),
+            )
+            .await?;
+        trigger_rule_body["channels"] = json!([channel["id"]]);
+        trigger_rule_body["group_wait"] = json!("0s");
+        trigger_rule_body["group_interval"] = json!("0s");
+    }
+    let created = api.post("/api/v1/alert-rules", &trigger_rule_body).await?;
     let trigger_rule = created["id"]
         .as_str()
         .ok_or_else(|| anyhow!("the trigger rule was created without an id: {created}"))?
@@ -731,6 +774,64 @@ async fn run(cli: Cli) -> anyhow::Result<Value> {
         }),
         None => None,
     };
+    if let Some(neighbour) = &neighbour {
+        let timeout = Duration::from_secs(cli.trial_timeout_secs);
+        let warmup = notify_trial(&mut trigger, neighbour, timeout).await?;
+        report["warmup_notified_ms"] = warmup.0.into();
+        let (mut notified, mut acks, mut resolved) = (Vec::new(), Vec::new(), Vec::new());
+        let mut failures = 0;
+        let (started, acked_before) = (Instant::now(), load.stats.acked());
+        for n in 0..cli.trials {
+            match notify_trial(&mut trigger, neighbour, timeout).await {
+                Ok((fired, ack, resolve)) => {
+                    notified.push(fired);
+                    acks.push(ack);
+                    resolved.push(resolve);
+                }
+                Err(e) => {
+                    failures += 1;
+                    eprintln!("alert_bench: notify trial {n} failed: {e:#}");
+                    if report["first_trial_error"].is_null() {
+                        report["first_trial_error"] = format!("trial {n}: {e:#}").into();
+                    }
+                    trigger.set(0).await?;
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(rand::random_range(50..=150))).await;
+        }
+        report["trials_ok"] = notified.len().into();
+        report["trials_failed"] = failures.into();
+        report["trial_phase_samples_per_sec"] =
+            ((load.stats.acked() - acked_before) as f64 / started.elapsed().as_secs_f64()).into();
+        spread(&mut report, "notified", &mut notified);
+        spread(&mut report, "trigger_ack", &mut acks);
+        spread(&mut report, "notify_resolve", &mut resolved);
+        load.stop.store(true, Ordering::Relaxed);
+        for task in load.tasks {
+            task.await?;
+        }
+        let stats = &load.stats;
+        report["load_samples_per_sec"] =
+            (stats.acked() as f64 / load.started.elapsed().as_secs_f64()).into();
+        report["load_error_requests"] = stats.error_requests.load(Ordering::Relaxed).into();
+        let mut latencies =
+            std::mem::take(&mut *stats.latencies_ms.lock().expect("the senders have ended"));
+        spread(&mut report, "load_request", &mut latencies);
+        let notifications = api
+            .get("/api/v1/notifications?status=sent&limit=1000")
+            .await?;
+        let mut recorded: Vec<f64> = notifications["notifications"]
+            .as_array()
+            .map(|rows| {
+                rows.iter()
+                    .filter_map(|r| r["latency_ms"].as_f64())
+                    .collect()
+            })
+            .unwrap_or_default();
+        spread(&mut report, "recorded_latency", &mut recorded);
+        return Ok(report);
+    }
     let warmup = trial(&mut trigger, &mut polling, watch.as_ref()).await?;
     report["warmup_fire_ms"] = warmup.fire_ms.into();
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -853,6 +954,14 @@ async fn run(cli: Cli) -> anyhow::Result<Value> {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let deadline = Duration::from_secs(cli.deadline_secs);
+    if cli.peer {
+        let timeout = Duration::from_secs(cli.trial_timeout_secs.max(30));
+        let report = tokio::time::timeout(deadline, notify::run_peer(cli.peer_trials, timeout))
+            .await
+            .map_err(|_| anyhow!("the peer did not end within the deadline ({deadline:?})"))??;
+        println!("{report}");
+        return Ok(());
+    }
     let report = tokio::time::timeout(deadline, run(cli))
         .await
         .map_err(|_| anyhow!("the benchmark did not end within its deadline ({deadline:?})"))??;
