@@ -194,9 +194,10 @@ impl MigrationTrait for Migration {
                     .col(id(NotificationOutbox::Id).primary_key())
                     .col(id(NotificationOutbox::TenantId))
                     .col(id(NotificationOutbox::ChannelId))
+                    // Route and group labels: as long as the labels are.
                     .col(
                         ColumnDef::new(NotificationOutbox::GroupKey)
-                            .string_len(64)
+                            .text()
                             .not_null(),
                     )
                     .col(

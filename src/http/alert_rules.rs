@@ -59,12 +59,26 @@ pub(crate) fn validated(
     Ok((rule, write))
 }
 
-/// The tenant's evaluator picks up rule changes at once (and its next reload would anyway).
+/// The tenant's evaluator picks up rule changes at once (and its next reload would anyway),
+/// and so does its notifier (channels and policies change with the same call).
 pub(crate) async fn rules_changed(state: &AppState, tenant: TenantId) {
     if let Ok(actors) = state.tenants.actors(tenant).await {
         actors
             .evaluator
             .do_send(crate::actors::evaluator::ReloadRules);
+        actors
+            .notifier
+            .do_send(crate::actors::notifier::ConfigChanged);
+    }
+}
+
+/// The tenant's notifier reads silences, mute timings and inhibit rules again before its
+/// next send.
+pub(crate) async fn delivery_changed(state: &AppState, tenant: TenantId) {
+    if let Ok(actors) = state.tenants.actors(tenant).await {
+        actors
+            .notifier
+            .do_send(crate::actors::notifier::ConfigChanged);
     }
 }
 

@@ -509,6 +509,7 @@ pub async fn post_silence(
                 .await?
         }
     };
+    super::alert_rules::delivery_changed(&state, access.tenant()).await;
     Ok(web::Json(json!({"silenceID": record.id.to_string()})))
 }
 
@@ -546,6 +547,7 @@ pub async fn delete_silence(
         .store
         .expire_silence(access.tenant(), *id, access.actor())
         .await?;
+    super::alert_rules::delivery_changed(&state, access.tenant()).await;
     Ok(HttpResponse::Ok().finish())
 }
 

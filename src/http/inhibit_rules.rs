@@ -56,6 +56,7 @@ pub async fn create(
         .store
         .create_inhibit_rule(access.tenant(), &definition, access.actor())
         .await?;
+    super::alert_rules::delivery_changed(&state, access.tenant()).await;
     Ok(HttpResponse::Created().json(rule_body(&record)))
 }
 
@@ -114,6 +115,7 @@ pub async fn update(
         .store
         .update_inhibit_rule(access.tenant(), *id, &definition, access.actor())
         .await?;
+    super::alert_rules::delivery_changed(&state, access.tenant()).await;
     Ok(web::Json(rule_body(&record)))
 }
 
@@ -134,6 +136,7 @@ pub async fn remove(
         .store
         .delete_inhibit_rule(access.tenant(), *id, access.actor())
         .await?;
+    super::alert_rules::delivery_changed(&state, access.tenant()).await;
     Ok(HttpResponse::NoContent().finish())
 }
 

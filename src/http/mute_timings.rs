@@ -58,6 +58,7 @@ pub async fn create(
         .store
         .create_mute_timing(access.tenant(), &timing, &intervals, access.actor())
         .await?;
+    super::alert_rules::delivery_changed(&state, access.tenant()).await;
     Ok(HttpResponse::Created().json(timing_body(&record, state.clock.now_ms())))
 }
 
@@ -127,6 +128,7 @@ pub async fn update(
         .store
         .update_mute_timing(access.tenant(), *id, &intervals, access.actor())
         .await?;
+    super::alert_rules::delivery_changed(&state, access.tenant()).await;
     Ok(web::Json(timing_body(&record, state.clock.now_ms())))
 }
 
@@ -153,6 +155,7 @@ pub async fn remove(
         .store
         .delete_mute_timing(access.tenant(), *id, &in_use, access.actor())
         .await?;
+    super::alert_rules::delivery_changed(&state, access.tenant()).await;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -58,6 +58,7 @@ pub async fn create(
         .store
         .create_silence(access.tenant(), &draft, access.actor())
         .await?;
+    super::alert_rules::delivery_changed(&state, access.tenant()).await;
     Ok(HttpResponse::Created().json(silence_body(&record, state.clock.now_ms())))
 }
 
@@ -139,6 +140,7 @@ pub async fn update(
         .store
         .update_silence(access.tenant(), *id, &draft, access.actor())
         .await?;
+    super::alert_rules::delivery_changed(&state, access.tenant()).await;
     Ok(web::Json(silence_body(&record, state.clock.now_ms())))
 }
 
@@ -159,6 +161,7 @@ pub async fn expire(
         .store
         .expire_silence(access.tenant(), *id, access.actor())
         .await?;
+    super::alert_rules::delivery_changed(&state, access.tenant()).await;
     Ok(web::Json(silence_body(&record, state.clock.now_ms())))
 }
 

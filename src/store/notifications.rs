@@ -509,8 +509,11 @@ impl Store {
     }
 
     /// Claims rows for one delivery: those of `ids` still open and not claimed by a live
-    /// worker become `sending` until `claimed_until_ms`, one more attempt each. Answers the
-    /// ids claimed; PostgreSQL skips rows another worker holds locked.
+    /// worker become `sending` until `claimed_until_ms`. Answers the ids claimed;
+    /// PostgreSQL skips rows another worker holds locked. On SQLite (one process by
+    /// definition: the file is not shared across replicas, and a tenant has one notifier)
+    /// there is no other worker to exclude, and the claim would be one more wait for the
+    /// single writer: the ids are answered as given.
     pub async fn claim_notifications(
         &self,
         tenant: TenantId,
@@ -523,6 +526,9 @@ impl Store {
         }
         let backend = self.backend();
         let postgres = backend == DbBackend::Postgres;
+        if !postgres {
+            return Ok(ids.to_vec());
+        }
         let placeholder = |n: usize| {
             if postgres {
                 format!("${n}")
@@ -550,7 +556,7 @@ impl Store {
         };
         let sql = format!(
             "UPDATE notification_outbox SET status = 'sending', claimed_until_ms = {}, \
-             attempts = attempts + 1, updated_at_ms = {} \
+             updated_at_ms = {} \
              WHERE id IN (SELECT id FROM notification_outbox WHERE tenant_id = {} \
              AND (status = 'pending' OR (status = 'sending' AND claimed_until_ms < {})) \
              AND id IN ({}){lock}) RETURNING id",
@@ -572,7 +578,7 @@ impl Store {
             .collect()
     }
 
-    /// Records what happened to claimed rows.
+    /// Records what happened to claimed rows (a send counts one more attempt).
     pub async fn finish_notifications(
         &self,
         tenant: TenantId,
@@ -587,6 +593,12 @@ impl Store {
         let mut update = notification_outbox::Entity::update_many()
             .col_expr(C::UpdatedAtMs, Expr::value(at))
             .col_expr(C::ClaimedUntilMs, Expr::value(Option::<i64>::None));
+        if !matches!(outcome, DeliveryOutcome::HeldBack { .. }) {
+            update = update.col_expr(
+                C::Attempts,
+                sea_orm::sea_query::ExprTrait::add(Expr::col(C::Attempts), 1),
+            );
+        }
         let (status, error, provider_status) = match outcome {
             DeliveryOutcome::Sent { provider_status } => {
                 update = update.col_expr(C::SentAtMs, Expr::value(at));

@@ -14,6 +14,24 @@ use crate::helpers::{
 };
 use crate::receivers::{HttpReceiver, Reply, SmtpSink};
 
+async fn put_policies(app: &TestApp, token: &str, tree: Value) -> reqwest::Response {
+    app.request(
+        "PUT",
+        "/api/v1/notification-policies",
+        Some(token),
+        Some(tree),
+    )
+    .await
+}
+
+/// Another tenant's credential gets 404 for every (method, body) on `path`.
+async fn hidden_from(app: &TestApp, token: &str, path: &str, calls: &[(&str, Option<Value>)]) {
+    for (method, body) in calls {
+        let response = app.request(method, path, Some(token), body.clone()).await;
+        assert_error(response, StatusCode::NOT_FOUND, "not_found").await;
+    }
+}
+
 async fn create_channel(app: &TestApp, token: &str, body: Value) -> Value {
     let response = app.post("/api/v1/channels", token, body.clone()).await;
     assert_eq!(
@@ -514,11 +532,10 @@ async fn send_resolved_off_and_policies_route_alerts_without_rule_channels() {
     .await;
     // Unknown channel ids and bad matchers are refused, naming the field.
     assert_error(
-        app.request(
-            "PUT",
-            "/api/v1/notification-policies",
-            Some(token),
-            Some(json!({"channels": ["00000000-0000-0000-0000-000000000000"]})),
+        put_policies(
+            &app,
+            token,
+            json!({"channels": ["00000000-0000-0000-0000-000000000000"]}),
         )
         .await,
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -526,11 +543,10 @@ async fn send_resolved_off_and_policies_route_alerts_without_rule_channels() {
     )
     .await;
     let message = assert_error(
-        app.request(
-            "PUT",
-            "/api/v1/notification-policies",
-            Some(token),
-            Some(json!({"routes": [{"matchers": [{"name": "team", "op": "~", "value": "x"}]}]})),
+        put_policies(
+            &app,
+            token,
+            json!({"routes": [{"matchers": [{"name": "team", "op": "~", "value": "x"}]}]}),
         )
         .await,
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -547,14 +563,7 @@ async fn send_resolved_off_and_policies_route_alerts_without_rule_channels() {
         "group_interval": "0s",
         "routes": [{"matchers": ["team=infra"], "channels": [infra["id"]]}]
     });
-    let response = app
-        .request(
-            "PUT",
-            "/api/v1/notification-policies",
-            Some(token),
-            Some(tree),
-        )
-        .await;
+    let response = put_policies(&app, token, tree).await;
     assert_eq!(response.status(), StatusCode::OK);
     let stored: Value = app
         .get("/api/v1/notification-policies", token)
@@ -587,13 +596,7 @@ async fn send_resolved_off_and_policies_route_alerts_without_rule_channels() {
         StatusCode::OK
     );
     assert_error(
-        app.request(
-            "PUT",
-            "/api/v1/notification-policies",
-            Some(&viewer),
-            Some(json!({})),
-        )
-        .await,
+        put_policies(&app, &viewer, json!({})).await,
         StatusCode::FORBIDDEN,
         "forbidden",
     )
@@ -614,6 +617,9 @@ async fn one_group_is_one_message_after_group_wait() {
     .await;
     let mut rule = notifying_rule(&[hook["id"].as_str().unwrap()]);
     rule["group_wait"] = json!("1s");
+    // A long name makes a long group key (it once overflowed a 64-character column on
+    // PostgreSQL, which SQLite does not enforce).
+    rule["name"] = json!("HighCpuOnTheDatabaseHostsOfTheProductionEnvironmentInEveryRegion");
     create_rule(&app, token, rule).await;
     write_lines(&app, &key, cpu_line("db1", 97.0) + &cpu_line("db2", 98.0)).await;
     let got = receiver.wait_for(1, Duration::from_secs(10)).await;
@@ -891,21 +897,17 @@ async fn silences_hold_back_exactly_what_they_match_and_say_so() {
     .await;
     assert!(message.starts_with("matchers:"), "{message}");
     let globex = app.create_tenant("globex").await;
-    for (method, body) in [
-        ("GET", None),
-        ("PUT", Some(silence_body.clone())),
-        ("DELETE", None),
-    ] {
-        let response = app
-            .request(
-                method,
-                &format!("/api/v1/silences/{id}"),
-                Some(&globex.admin_token),
-                body,
-            )
-            .await;
-        assert_error(response, StatusCode::NOT_FOUND, "not_found").await;
-    }
+    hidden_from(
+        &app,
+        &globex.admin_token,
+        &format!("/api/v1/silences/{id}"),
+        &[
+            ("GET", None),
+            ("PUT", Some(silence_body.clone())),
+            ("DELETE", None),
+        ],
+    )
+    .await;
 
     // db1 is silenced: it fires, nobody hears, the row says why.
     write_lines(&app, &key, cpu_line("db1", 97.0)).await;
@@ -976,14 +978,12 @@ async fn alerts_posted_to_the_alertmanager_api_are_routed_and_resolved() {
         json!({"name": "hook", "kind": "webhook", "config": {"url": receiver.url("/ext")}}),
     )
     .await;
-    let response = app
-        .request(
-            "PUT",
-            "/api/v1/notification-policies",
-            Some(token),
-            Some(json!({"channels": [hook["id"]], "group_wait": "0s", "group_interval": "0s"})),
-        )
-        .await;
+    let response = put_policies(
+        &app,
+        token,
+        json!({"channels": [hook["id"]], "group_wait": "0s", "group_interval": "0s"}),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::OK);
     let (_, key) = app.create_api_key(token, &["alerts"]).await;
     let alert = json!([{"labels": {"alertname": "QueueStuck", "queue": "mail", "severity": "critical"},
@@ -1147,11 +1147,10 @@ async fn mute_timings_hold_back_what_their_policies_route_while_in_force() {
 
     // A policy naming a timing that does not exist is refused.
     let message = assert_error(
-        app.request(
-            "PUT",
-            "/api/v1/notification-policies",
-            Some(token),
-            Some(json!({"channels": [hook["id"]], "mute_timings": ["nope"]})),
+        put_policies(
+            &app,
+            token,
+            json!({"channels": [hook["id"]], "mute_timings": ["nope"]}),
         )
         .await,
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -1166,14 +1165,7 @@ async fn mute_timings_hold_back_what_their_policies_route_while_in_force() {
             {"matchers": ["host=db2"], "active_timings": ["far future"]}
         ]
     });
-    let response = app
-        .request(
-            "PUT",
-            "/api/v1/notification-policies",
-            Some(token),
-            Some(tree),
-        )
-        .await;
+    let response = put_policies(&app, token, tree).await;
     assert_eq!(response.status(), StatusCode::OK);
     // In use: not deletable.
     assert_error(
@@ -1216,21 +1208,17 @@ async fn mute_timings_hold_back_what_their_policies_route_while_in_force() {
 
     // Another tenant sees none of it.
     let globex = app.create_tenant("globex").await;
-    for (method, body) in [
-        ("GET", None),
-        ("PUT", Some(always.clone())),
-        ("DELETE", None),
-    ] {
-        let response = app
-            .request(
-                method,
-                &format!("/api/v1/mute-timings/{id}"),
-                Some(&globex.admin_token),
-                body,
-            )
-            .await;
-        assert_error(response, StatusCode::NOT_FOUND, "not_found").await;
-    }
+    hidden_from(
+        &app,
+        &globex.admin_token,
+        &format!("/api/v1/mute-timings/{id}"),
+        &[
+            ("GET", None),
+            ("PUT", Some(always.clone())),
+            ("DELETE", None),
+        ],
+    )
+    .await;
     let listed: Value = app
         .get("/api/v1/mute-timings", &viewer)
         .await
@@ -1252,14 +1240,12 @@ async fn a_firing_source_inhibits_the_targets_that_agree_with_it() {
         json!({"name": "hook", "kind": "webhook", "config": {"url": receiver.url("/i")}}),
     )
     .await;
-    let response = app
-        .request(
-            "PUT",
-            "/api/v1/notification-policies",
-            Some(token),
-            Some(json!({"channels": [hook["id"]], "group_wait": "0s", "group_interval": "0s"})),
-        )
-        .await;
+    let response = put_policies(
+        &app,
+        token,
+        json!({"channels": [hook["id"]], "group_wait": "0s", "group_interval": "0s"}),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::OK);
     let rule = json!({"source_matchers": ["alertname=NodeDown"], "target_matchers": ["severity=warning"], "equal": ["node"]});
     let (_, viewer) = app.create_user(token, "vic@acme.test", "viewer").await;
@@ -1327,17 +1313,13 @@ async fn a_firing_source_inhibits_the_targets_that_agree_with_it() {
     assert_eq!(held[0]["alert"]["labels"]["node"], "n1");
 
     let globex = app.create_tenant("globex").await;
-    for (method, body) in [("GET", None), ("PUT", Some(rule.clone())), ("DELETE", None)] {
-        let response = app
-            .request(
-                method,
-                &format!("/api/v1/inhibit-rules/{id}"),
-                Some(&globex.admin_token),
-                body,
-            )
-            .await;
-        assert_error(response, StatusCode::NOT_FOUND, "not_found").await;
-    }
+    hidden_from(
+        &app,
+        &globex.admin_token,
+        &format!("/api/v1/inhibit-rules/{id}"),
+        &[("GET", None), ("PUT", Some(rule.clone())), ("DELETE", None)],
+    )
+    .await;
     let listed: Value = app
         .get("/api/v1/inhibit-rules", &viewer)
         .await

@@ -25,7 +25,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::{
     Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, Message, SpawnHandle,
@@ -43,7 +43,7 @@ use crate::notify::mute::MuteTiming;
 use crate::notify::policy::Timings;
 use crate::notify::silence::Silence;
 use crate::store::notifications::{
-    DeliveryOutcome, NotificationRecord, NotificationStatus, OutboxDraft,
+    ChannelRecord, DeliveryOutcome, NotificationRecord, NotificationStatus, OutboxDraft,
 };
 use crate::store::silences::SilenceRecord;
 use crate::store::{Store, StoreError};
@@ -93,6 +93,51 @@ const CLAIM_MARGIN_MS: i64 = 5_000;
 /// How far back a restart looks for each group's last message.
 const HISTORY_MS: i64 = 7 * 24 * 3_600_000;
 
+/// What delivery reads besides the rows, cached between sends: reloaded when an API
+/// write says so (`ConfigChanged`) and at least every `CONFIG_TTL`.
+struct DeliveryConfig {
+    channels: HashMap<ChannelId, ChannelRecord>,
+    silences: Vec<Silence>,
+    timings: BTreeMap<String, MuteTiming>,
+    inhibit_rules: Vec<InhibitRule>,
+    loaded: Instant,
+}
+
+impl DeliveryConfig {
+    async fn load(store: &Store, tenant: TenantId, now_ms: i64) -> Result<Self, StoreError> {
+        Ok(Self {
+            channels: store
+                .list_channels(tenant)
+                .await?
+                .into_iter()
+                .map(|c| (c.id, c))
+                .collect(),
+            silences: store
+                .list_silences(tenant, Some(now_ms))
+                .await?
+                .iter()
+                .map(SilenceRecord::silence)
+                .collect(),
+            timings: store
+                .list_mute_timings(tenant)
+                .await?
+                .into_iter()
+                .map(|t| (t.name, t.timing))
+                .collect(),
+            inhibit_rules: store
+                .list_inhibit_rules(tenant)
+                .await?
+                .into_iter()
+                .map(|r| r.rule)
+                .collect(),
+            loaded: Instant::now(),
+        })
+    }
+}
+
+/// A cached configuration is read again after this long even without a change message.
+const CONFIG_TTL: Duration = Duration::from_secs(5);
+
 /// One (channel, group) as delivery knows it.
 #[derive(Default)]
 struct Group {
@@ -126,6 +171,7 @@ pub struct Notifier {
     sweeping: bool,
     busy_rows: bool,
     firing_posted: bool,
+    settings: Option<Arc<DeliveryConfig>>,
 }
 
 impl Notifier {
@@ -141,6 +187,7 @@ impl Notifier {
             sweeping: false,
             busy_rows: false,
             firing_posted: false,
+            settings: None,
             tenant,
             store,
             clock,
@@ -199,11 +246,24 @@ impl Notifier {
         }
         self.scanning = true;
         let (store, tenant) = (self.store.clone(), self.tenant);
-        let read = async move { store.open_notifications(tenant, SCAN_LIMIT).await };
-        ctx.spawn(read.into_actor(self).map(|rows, act, ctx| {
+        let cached = self
+            .settings
+            .clone()
+            .filter(|c| c.loaded.elapsed() < CONFIG_TTL);
+        let now_ms = self.clock.now_ms();
+        let read = async move {
+            let settings = match cached {
+                Some(settings) => settings,
+                None => Arc::new(DeliveryConfig::load(&store, tenant, now_ms).await?),
+            };
+            let rows = store.open_notifications(tenant, SCAN_LIMIT).await?;
+            Ok::<_, StoreError>((settings, rows))
+        };
+        ctx.spawn(read.into_actor(self).map(|read, act, ctx| {
             act.scanning = false;
-            match rows {
-                Ok(rows) => {
+            match read {
+                Ok((settings, rows)) => {
+                    act.settings = Some(settings);
                     act.busy_rows = !rows.is_empty();
                     act.dispatch(rows, ctx)
                 }
@@ -281,6 +341,10 @@ impl Notifier {
 
     /// Claims a group's rows, sends one message, records the outcome.
     fn deliver(&mut self, key: GroupKey, rows: Vec<NotificationRecord>, ctx: &mut Context<Self>) {
+        // Always there after a scan (the scan that found these rows loaded it).
+        let Some(settings) = self.settings.clone() else {
+            return;
+        };
         let Some(group) = self.groups.get_mut(&key) else {
             return;
         };
@@ -307,24 +371,11 @@ impl Notifier {
                 rows.iter().filter(|r| claimed.contains(&r.id)).collect();
             // Silenced and muted alerts change state as usual but notify no one; each
             // held-back row says what held it.
-            let silences: Vec<Silence> = store
-                .list_silences(tenant, Some(now))
-                .await?
-                .iter()
-                .map(SilenceRecord::silence)
-                .collect();
-            let timings: BTreeMap<String, MuteTiming> = store
-                .list_mute_timings(tenant)
-                .await?
-                .into_iter()
-                .map(|t| (t.name, t.timing))
-                .collect();
-            let inhibit_rules: Vec<InhibitRule> = store
-                .list_inhibit_rules(tenant)
-                .await?
-                .into_iter()
-                .map(|r| r.rule)
-                .collect();
+            let (silences, timings, inhibit_rules) = (
+                &settings.silences,
+                &settings.timings,
+                &settings.inhibit_rules,
+            );
             let firing = if inhibit_rules.is_empty() {
                 Vec::new()
             } else {
@@ -337,7 +388,7 @@ impl Notifier {
                     .find(|s| s.mutes(&alert.labels, now))
                     .map(|s| format!("silenced by {}", s.id))
                     .or_else(|| {
-                        inhibited_by(&inhibit_rules, &alert.fingerprint, &alert.labels, &firing)
+                        inhibited_by(inhibit_rules, &alert.fingerprint, &alert.labels, &firing)
                     })
             };
             let mut held: BTreeMap<(NotificationStatus, String), Vec<NotificationId>> =
@@ -345,7 +396,7 @@ impl Notifier {
             let mut held_alerts = Vec::new();
             let mut kept = Vec::with_capacity(rows.len());
             for row in rows {
-                let reason = match muted_by(row, &timings, now) {
+                let reason = match muted_by(row, timings, now) {
                     Some(reason) => Some((NotificationStatus::Muted, reason)),
                     None => silenced_by(&row.alert).map(|why| (NotificationStatus::Silenced, why)),
                 };
@@ -374,13 +425,12 @@ impl Notifier {
             let mut alerts =
                 message_alerts(&active, &rows.iter().map(|r| &r.alert).collect::<Vec<_>>());
             alerts.retain(|a| silenced_by(a).is_none());
-            let sent = match store.channel(tenant, channel_id).await {
-                Err(StoreError::NotFound(_)) => Err(DeliveryError::Refused {
+            let sent = match settings.channels.get(&channel_id) {
+                None => Err(DeliveryError::Refused {
                     message: "the channel was deleted".into(),
                     answer: None,
                 }),
-                Err(e) => return Err(e),
-                Ok(channel) => match channels::kind(&channel.kind) {
+                Some(channel) => match channels::kind(&channel.kind) {
                     None => Err(DeliveryError::Refused {
                         message: format!("unknown channel kind {:?}", channel.kind),
                         answer: None,
@@ -677,6 +727,21 @@ impl Handler<CheckOutbox> for Notifier {
     type Result = ();
 
     fn handle(&mut self, _: CheckOutbox, ctx: &mut Self::Context) {
+        self.scan(ctx);
+    }
+}
+
+/// Channels, silences, mute timings or inhibit rules changed: read them again before the
+/// next send.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ConfigChanged;
+
+impl Handler<ConfigChanged> for Notifier {
+    type Result = ();
+
+    fn handle(&mut self, _: ConfigChanged, ctx: &mut Self::Context) {
+        self.settings = None;
         self.scan(ctx);
     }
 }
