@@ -1864,7 +1864,8 @@ fn query_escape(s: &str) -> String {
     out
 }
 
-fn html_escape(s: &str) -> String {
+/// Go's `html/template` escaping of text, also what notification e-mails use.
+pub fn html_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

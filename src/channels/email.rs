@@ -12,6 +12,7 @@ use super::{
     field, strings, text, ChannelKind, ConfigField, DeliveryError, FieldKind, ProviderAnswer,
     SendContext,
 };
+use crate::alerting::template::html_escape;
 use crate::notify::message::Notification;
 use crate::notify::FieldError;
 
@@ -33,34 +34,27 @@ const FIELDS: &[ConfigField] = &[
 
 const DEFAULT_FROM: &str = "Tidewatch <tidewatch@localhost>";
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 pub fn html(message: &Notification) -> String {
     let mut out = format!(
         "<!doctype html><html><body style=\"font-family:sans-serif\"><h2>{}</h2>",
-        escape(&message.title())
+        html_escape(&message.title())
     );
     for alert in &message.alerts {
         out.push_str(&format!(
             "<h3>{} — {}{}</h3><table>",
-            escape(&alert.rule_name),
-            escape(&alert.transition),
+            html_escape(&alert.rule_name),
+            html_escape(&alert.transition),
             alert
                 .severity
                 .as_deref()
-                .map(|s| format!(" ({})", escape(s)))
+                .map(|s| format!(" ({})", html_escape(s)))
                 .unwrap_or_default()
         ));
         let mut row = |name: &str, value: &str| {
             out.push_str(&format!(
                 "<tr><th align=\"left\">{}</th><td>{}</td></tr>",
-                escape(name),
-                escape(value)
+                html_escape(name),
+                html_escape(value)
             ));
         };
         if let Some(value) = alert.value {
@@ -78,7 +72,7 @@ pub fn html(message: &Notification) -> String {
         }
         out.push_str(&format!(
             "</table><p><a href=\"{0}\">{0}</a></p>",
-            escape(&message.alert_link(alert))
+            html_escape(&message.alert_link(alert))
         ));
     }
     out.push_str("</body></html>");

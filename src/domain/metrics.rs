@@ -384,12 +384,17 @@ pub fn is_valid_metric_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
 }
 
+/// `[a-zA-Z_][a-zA-Z0-9_]*`: a label name's shape, reserved names included (what
+/// Alertmanager accepts on posted alerts).
+pub fn has_label_name_shape(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// `[a-zA-Z_][a-zA-Z0-9_]*`, and not reserved (`__…`) unless it is `__name__`.
 pub fn is_valid_label_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    let shape = matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-    shape && (!name.starts_with("__") || name == METRIC_NAME_LABEL)
+    has_label_name_shape(name) && (!name.starts_with("__") || name == METRIC_NAME_LABEL)
 }
 
 /// Why one series or sample was refused, and where it was in the request.

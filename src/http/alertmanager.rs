@@ -15,6 +15,7 @@ use super::state::AppState;
 use super::timestamp;
 use crate::actors::notifier::CheckOutbox;
 use crate::auth::principal::{AlertsRead, AlertsWrite};
+use crate::domain::metrics::has_label_name_shape;
 use crate::domain::time::now_ms;
 use crate::domain::{SilenceId, TenantId};
 use crate::notify::matcher::{all_match, Matcher};
@@ -64,12 +65,6 @@ fn string_map(
         .collect()
 }
 
-fn valid_label_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
 fn posted_alerts(body: &Value) -> Result<Vec<PostedAlert>, ApiError> {
     let items = body
         .as_array()
@@ -92,7 +87,7 @@ fn posted_alerts(body: &Value) -> Result<Vec<PostedAlert>, ApiError> {
                     "alerts[{i}].labels: at least one label is required"
                 )));
             }
-            if let Some(bad) = labels.keys().find(|k| !valid_label_name(k)) {
+            if let Some(bad) = labels.keys().find(|k| !has_label_name_shape(k)) {
                 return Err(invalid(format!(
                     "alerts[{i}].labels: {bad:?} is not a valid label name"
                 )));

@@ -119,7 +119,8 @@ fn matcher(text: &str, state: &AppState) -> Result<Selection, ApiError> {
     }
 }
 
-fn bad(parameter: &str, message: &str) -> ApiError {
+/// 400 `bad_parameter` naming the query parameter.
+pub(crate) fn bad(parameter: &str, message: &str) -> ApiError {
     ApiError::bad_request("bad_parameter", format!("{parameter}: {message}"))
 }
 

@@ -6,6 +6,7 @@ use actix_web::{get, post, put, web, HttpRequest};
 use serde_json::{json, Value};
 
 use super::alert_rules::rules_changed;
+use super::alerts::bad;
 use super::error::{ApiError, ErrorBody};
 use super::extract::TenantAccess;
 use super::state::AppState;
@@ -49,10 +50,6 @@ fn notification_body(row: &NotificationRecord) -> Value {
             "annotations": row.alert.annotations,
         },
     })
-}
-
-fn bad(parameter: &str, message: &str) -> ApiError {
-    ApiError::bad_request("bad_parameter", format!("{parameter}: {message}"))
 }
 
 /// Notifications newest first; filters `channel`, `alert`, `status`
