@@ -21,7 +21,7 @@ use crate::actors::supervisor::TenantServices;
 use crate::auth::jwt::{load_or_create_secret, JwtKeys};
 use crate::auth::Authenticator;
 use crate::config::Config;
-use crate::domain::time::SystemClock;
+use crate::domain::time::{SharedClock, SystemClock};
 use crate::http::error::{json_error, path_error, query_error};
 pub use crate::http::state::AppState;
 use crate::metrics::{AlertDataAccess, MetricsReader, MetricsWriter, ReaderLimits};
@@ -49,6 +49,15 @@ impl Application {
     pub async fn build_with_listener(
         config: Config,
         listener: TcpListener,
+    ) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, listener, SystemClock::shared()).await
+    }
+
+    /// Builds with the given clock for the decisions that read one (tests move time on).
+    pub async fn build_with_clock(
+        config: Config,
+        listener: TcpListener,
+        clock: SharedClock,
     ) -> anyhow::Result<Self> {
         crate::panic_net::install_hook();
         let store = Store::connect_with(
@@ -87,7 +96,6 @@ impl Application {
             .context("REDIS_URL")?;
 
         let metrics = ServiceMetrics::new();
-        let clock = SystemClock::shared();
         let alert_data = AlertDataSlot::default();
         let notifier = Arc::new(crate::actors::notifier::NotifierConfig::from_config(
             &config,

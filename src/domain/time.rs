@@ -64,6 +64,31 @@ impl Clock for ManualClock {
     }
 }
 
+/// The system's clock moved forward by an offset that only grows (tests in which hours must
+/// pass for timers, repeats and maintenance windows while everything else runs in real
+/// time).
+#[derive(Debug, Default)]
+pub struct OffsetClock(std::sync::atomic::AtomicI64);
+
+impl OffsetClock {
+    pub fn shared() -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Self::default())
+    }
+
+    pub fn advance(&self, by: Duration) {
+        self.0.fetch_add(
+            i64::try_from(by.as_millis()).unwrap_or(i64::MAX),
+            std::sync::atomic::Ordering::SeqCst,
+        );
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now_ms(&self) -> i64 {
+        now_ms().saturating_add(self.0.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}
+
 /// RFC 3339 text (UTC, millisecond precision) for a stored millisecond timestamp.
 pub fn rfc3339_ms(ms: i64) -> String {
     let time = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);

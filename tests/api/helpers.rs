@@ -89,13 +89,22 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_with_clock(adjust, tidewatch::domain::time::SystemClock::shared()).await
+}
+
+/// An app whose time-dependent decisions read `clock` (e.g. an `OffsetClock` the test
+/// moves on).
+pub async fn spawn_app_with_clock(
+    adjust: impl FnOnce(&mut Config),
+    clock: tidewatch::domain::time::SharedClock,
+) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let mut config = test_config(fresh_database_url(data_dir.path()).await, data_dir.path());
     adjust(&mut config);
     let database_url = config.database_url.clone();
     tidewatch::telemetry::init(config.log_format, &config.log_level).expect("a valid log filter");
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a random port");
-    let app = Application::build_with_listener(config, listener)
+    let app = Application::build_with_clock(config, listener, clock)
         .await
         .expect("the application builds");
     let (port, state, _handle) = app.spawn();

@@ -8,9 +8,12 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::alerts::{cpu_line, cpu_rule, create_rule};
+use tidewatch::domain::time::{Clock as _, OffsetClock};
+
+use crate::alerts::{alerts_until, cpu_line, cpu_rule, create_rule};
 use crate::helpers::{
-    assert_error, spawn_app, spawn_app_with, tenant_with_key, write_lines, TestApp,
+    assert_error, spawn_app, spawn_app_with, spawn_app_with_clock, tenant_with_key, write_lines,
+    TestApp,
 };
 use crate::receivers::{HttpReceiver, Reply, SmtpSink};
 
@@ -1333,4 +1336,152 @@ async fn a_firing_source_inhibits_the_targets_that_agree_with_it() {
             .status(),
         StatusCode::NO_CONTENT
     );
+}
+
+/// The body of webhook message `n`'s alerts as (host, status) pairs.
+fn hosts_in(received: &crate::receivers::Received) -> Vec<(String, String)> {
+    let body = received.json();
+    body["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["labels"]["host"].as_str().unwrap().to_owned(),
+                a["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[actix_web::test]
+async fn firing_groups_repeat_after_repeat_interval_except_acknowledged_alerts() {
+    let clock = OffsetClock::shared();
+    let receiver = HttpReceiver::start();
+    let app = spawn_app_with_clock(|_| {}, clock.clone()).await;
+    let (acme, key) = tenant_with_key(&app, "acme").await;
+    let token = &acme.admin_token;
+    let hook = create_channel(
+        &app,
+        token,
+        json!({"name": "hook", "kind": "webhook", "config": {"url": receiver.url("/r")}}),
+    )
+    .await;
+    let tree = json!({
+        "channels": [hook["id"]], "group_by": ["alertname", "host"],
+        "group_wait": "0s", "group_interval": "0s", "repeat_interval": "4h"
+    });
+    assert_eq!(
+        put_policies(&app, token, tree).await.status(),
+        StatusCode::OK
+    );
+    // A window long enough that the samples stay in it while hours pass.
+    let mut rule = cpu_rule();
+    rule["window"] = json!("24h");
+    create_rule(&app, token, rule).await;
+    write_lines(&app, &key, cpu_line("db1", 97.0) + &cpu_line("db2", 97.0)).await;
+    let first = receiver.wait_for(2, Duration::from_secs(10)).await;
+    let mut hosts: Vec<String> = first.iter().map(|r| hosts_in(r)[0].0.clone()).collect();
+    hosts.sort();
+    assert_eq!(hosts, ["db1", "db2"]);
+
+    // Not before the interval.
+    clock.advance(Duration::from_secs(3 * 3600));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(receiver.received().len(), 2, "no repeat before 4 h");
+
+    let alerts = alerts_until(&app, token, "firing", |a| a.len() == 2).await;
+    let db1 = alerts
+        .iter()
+        .find(|a| a["labels"]["host"] == "db1")
+        .unwrap();
+    let path = format!("/api/v1/alerts/{}/ack", db1["id"].as_str().unwrap());
+    assert_eq!(
+        app.post(&path, token, json!({"comment": "on it"}))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    clock.advance(Duration::from_secs(3600 + 1));
+    let repeated = receiver.wait_for(3, Duration::from_secs(10)).await;
+    assert_eq!(
+        hosts_in(&repeated[2]),
+        [("db2".to_owned(), "firing".to_owned())]
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        receiver.received().len(),
+        3,
+        "the acknowledged db1 is not repeated"
+    );
+    // And again one interval later; db1 still not.
+    clock.advance(Duration::from_secs(4 * 3600 + 1));
+    let again = receiver.wait_for(4, Duration::from_secs(10)).await;
+    assert_eq!(
+        hosts_in(&again[3]),
+        [("db2".to_owned(), "firing".to_owned())]
+    );
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(receiver.received().len(), 4);
+}
+
+#[actix_web::test]
+async fn a_mute_timing_holds_back_until_its_window_ends_then_the_alert_is_sent() {
+    let clock = OffsetClock::shared();
+    let receiver = HttpReceiver::start();
+    let app = spawn_app_with_clock(|_| {}, clock.clone()).await;
+    let (acme, key) = tenant_with_key(&app, "acme").await;
+    let token = &acme.admin_token;
+    let hook = create_channel(
+        &app,
+        token,
+        json!({"name": "hook", "kind": "webhook", "config": {"url": receiver.url("/w")}}),
+    )
+    .await;
+    // A window from this minute to two minutes on, in a zone where that does not cross
+    // midnight (Alertmanager's `times` cannot).
+    let utc_minute = (clock.now_ms() / 60_000) % 1440;
+    let (zone, local_minute) = if (60..1380).contains(&utc_minute) {
+        ("UTC", utc_minute)
+    } else {
+        ("Etc/GMT-12", (utc_minute + 720) % 1440)
+    };
+    let hhmm = |m: i64| format!("{:02}:{:02}", m / 60, m % 60);
+    let window = json!({"name": "deploy window", "time_intervals": [{
+        "times": [{"start_time": hhmm(local_minute), "end_time": hhmm(local_minute + 2)}],
+        "location": zone
+    }]});
+    let created = app.post("/api/v1/mute-timings", token, window).await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    assert_eq!(created.json::<Value>().await.unwrap()["in_force"], true);
+    let tree = json!({
+        "channels": [hook["id"]], "group_wait": "0s", "group_interval": "0s",
+        "routes": [{"matchers": ["team=infra"], "mute_timings": ["deploy window"]}]
+    });
+    assert_eq!(
+        put_policies(&app, token, tree).await.status(),
+        StatusCode::OK
+    );
+    let mut rule = cpu_rule();
+    rule["window"] = json!("24h");
+    create_rule(&app, token, rule).await;
+    write_lines(&app, &key, cpu_line("db1", 97.0)).await;
+    let muted = notifications_until(&app, token, "?status=muted", "a muted row", |rows| {
+        rows.len() == 1
+    })
+    .await;
+    assert_eq!(muted[0]["last_error"], "muted by deploy window");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(receiver.received().is_empty(), "nothing while in force");
+
+    // The window ends: the alert, still firing, goes out at the group's next interval.
+    clock.advance(Duration::from_secs(3 * 60));
+    let got = receiver.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(hosts_in(&got[0]), [("db1".to_owned(), "firing".to_owned())]);
+    let sent = notifications(&app, token, "?status=sent").await;
+    assert_eq!(sent.len(), 1);
+    // The held-back row stays recorded as it was.
+    assert_eq!(notifications(&app, token, "?status=muted").await.len(), 1);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(receiver.received().len(), 1, "sent once");
 }

@@ -38,7 +38,7 @@ use crate::domain::time::SharedClock;
 use crate::domain::{ChannelId, NotificationId, TenantId};
 use crate::notify::delivery::{after_delivery, due_ms, message_alerts, RetryPolicy};
 use crate::notify::inhibit::{inhibited_by, InhibitRule};
-use crate::notify::message::{Notification, NotifiedAlert};
+use crate::notify::message::{AlertStatus, Notification, NotifiedAlert};
 use crate::notify::mute::MuteTiming;
 use crate::notify::policy::Timings;
 use crate::notify::silence::Silence;
@@ -149,6 +149,10 @@ struct Group {
     mute_timings: Vec<String>,
     active_timings: Vec<String>,
     sending: bool,
+    /// Firing alerts held back whose current state no message carried yet, by
+    /// fingerprint; `true` when a silence or mute timing held it (released once that is
+    /// over), `false` when inhibited (carried by the group's next message).
+    held: BTreeMap<String, bool>,
 }
 
 type GroupKey = (ChannelId, String);
@@ -272,6 +276,7 @@ impl Notifier {
                 }
             }
             act.repeat_due(ctx);
+            act.release_held(ctx);
             if std::mem::take(&mut act.scan_again) {
                 act.scan(ctx);
             }
@@ -402,8 +407,11 @@ impl Notifier {
                 };
                 match reason {
                     Some(reason) => {
+                        // Inhibition says "inhibited by …"; silences and mute timings
+                        // end on their own, so what they held is released then.
+                        let releasable = !reason.1.starts_with("inhibited");
                         held.entry(reason).or_default().push(row.id);
-                        held_alerts.push(row.alert.clone());
+                        held_alerts.push((row.alert.clone(), releasable));
                     }
                     None => kept.push(row),
                 }
@@ -481,9 +489,22 @@ impl Notifier {
                     Ok(Some(delivered)) => {
                         // Held-back alerts are still the group's: a later message (or
                         // repeat) carries them once nothing holds them back.
-                        after_delivery(&mut group.active, &delivered.held);
+                        for (alert, releasable) in &delivered.held {
+                            match alert.status {
+                                AlertStatus::Firing => {
+                                    group.held.insert(alert.fingerprint.clone(), *releasable)
+                                }
+                                AlertStatus::Resolved => group.held.remove(&alert.fingerprint),
+                            };
+                        }
+                        let held: Vec<NotifiedAlert> =
+                            delivered.held.into_iter().map(|(alert, _)| alert).collect();
+                        after_delivery(&mut group.active, &held);
                         if let Some(DeliveryOutcome::Sent { .. }) = delivered.outcome {
                             group.last_sent_ms = Some(now);
+                            for alert in &delivered.sent {
+                                group.held.remove(&alert.fingerprint);
+                            }
                             after_delivery(&mut group.active, &delivered.sent);
                         }
                         forget = group.active.is_empty() && group.last_sent_ms.is_some();
@@ -531,6 +552,76 @@ impl Notifier {
                 }
                 Err(e) => tracing::warn!(tenant = %act.tenant, error = %e, "ending expired posted alerts failed"),
             }
+        }));
+    }
+
+    /// Queues again, at their group's next interval, the alerts a silence or a mute timing
+    /// held back once it no longer does (as Alertmanager's next flush of the group would
+    /// send them); the send checks everything again.
+    fn release_held(&mut self, ctx: &mut Context<Self>) {
+        let Some(settings) = self.settings.clone() else {
+            return;
+        };
+        let now = self.clock.now_ms();
+        let mut drafts = Vec::new();
+        for ((channel_id, group_key), group) in &mut self.groups {
+            if group.sending || !group.held.values().any(|releasable| *releasable) {
+                continue;
+            }
+            if group
+                .last_sent_ms
+                .is_some_and(|last| now < last.saturating_add(group.timings.group_interval_ms))
+            {
+                continue;
+            }
+            let timings = &settings.timings;
+            if route_muted(&group.mute_timings, &group.active_timings, timings, now).is_some() {
+                continue;
+            }
+            let released: Vec<String> = group
+                .held
+                .iter()
+                .filter(|(_, releasable)| **releasable)
+                .filter(|(fingerprint, _)| {
+                    group.active.get(*fingerprint).is_some_and(|alert| {
+                        !settings
+                            .silences
+                            .iter()
+                            .any(|s| s.mutes(&alert.labels, now))
+                    })
+                })
+                .map(|(fingerprint, _)| fingerprint.clone())
+                .collect();
+            for fingerprint in released {
+                group.held.remove(&fingerprint);
+                let Some(alert) = group.active.get(&fingerprint) else {
+                    continue;
+                };
+                drafts.push(OutboxDraft {
+                    channel_id: *channel_id,
+                    group_key: group_key.clone(),
+                    group_labels: group.group_labels.clone(),
+                    alert: NotifiedAlert {
+                        at_ms: now,
+                        ..alert.clone()
+                    },
+                    timings: group.timings,
+                    mute_timings: group.mute_timings.clone(),
+                    active_timings: group.active_timings.clone(),
+                    transition_index: 0,
+                });
+            }
+        }
+        if drafts.is_empty() {
+            return;
+        }
+        let (store, tenant) = (self.store.clone(), self.tenant);
+        let write = async move { store.insert_notifications(tenant, &drafts).await };
+        ctx.spawn(write.into_actor(self).map(|written, act, ctx| {
+            if let Err(e) = written {
+                tracing::warn!(tenant = %act.tenant, error = %e, "queueing released notifications failed");
+            }
+            act.scan(ctx);
         }));
     }
 
@@ -625,7 +716,8 @@ fn idempotency_key(ids: &[NotificationId]) -> String {
 struct Delivered {
     outcome: Option<DeliveryOutcome>,
     sent: Vec<NotifiedAlert>,
-    held: Vec<NotifiedAlert>,
+    /// With whether what held it ends on its own (see `Group::held`).
+    held: Vec<(NotifiedAlert, bool)>,
 }
 
 /// Why a row's route holds it back now, if it does: a mute timing in force, or active
@@ -635,22 +727,30 @@ fn muted_by(
     timings: &BTreeMap<String, MuteTiming>,
     now_ms: i64,
 ) -> Option<String> {
-    if let Some(name) = row
-        .mute_timings
+    route_muted(&row.mute_timings, &row.active_timings, timings, now_ms)
+}
+
+/// Why a route with these mute and active timings holds its messages back now, if it does.
+fn route_muted(
+    mute_timings: &[String],
+    active_timings: &[String],
+    timings: &BTreeMap<String, MuteTiming>,
+    now_ms: i64,
+) -> Option<String> {
+    if let Some(name) = mute_timings
         .iter()
         .find(|name| timings.get(*name).is_some_and(|t| t.in_force(now_ms)))
     {
         return Some(format!("muted by {name}"));
     }
-    let defined: Vec<&MuteTiming> = row
-        .active_timings
+    let defined: Vec<&MuteTiming> = active_timings
         .iter()
         .filter_map(|name| timings.get(name))
         .collect();
     if !defined.is_empty() && !defined.iter().any(|t| t.in_force(now_ms)) {
         return Some(format!(
             "outside its active timings ({})",
-            row.active_timings.join(", ")
+            active_timings.join(", ")
         ));
     }
     None
