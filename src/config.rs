@@ -127,6 +127,12 @@ pub struct Config {
     pub notify_backoff_max_secs: u64,
     /// Notifications in flight per channel at once.
     pub notify_channel_concurrency: usize,
+    /// Messages per minute one tenant's channels may send together; more wait, recorded
+    /// as `throttled`.
+    pub notify_tenant_max_per_minute: u32,
+    /// Messages per minute for a channel without its own `max_per_minute` (SMS channels:
+    /// a sixth of it, at least 1).
+    pub notify_channel_max_per_minute: u32,
     /// `text` or `json`.
     pub log_format: LogFormat,
     /// tracing filter, e.g. `info` or `tidewatch=debug,info`.
@@ -188,6 +194,8 @@ impl Default for Config {
             notify_max_attempts: 8,
             notify_backoff_max_secs: 300,
             notify_channel_concurrency: 4,
+            notify_tenant_max_per_minute: 600,
+            notify_channel_max_per_minute: 60,
             log_format: LogFormat::Text,
             log_level: "info".into(),
         }
@@ -259,7 +267,7 @@ impl Config {
                 );
             }
         }
-        let positive: [(&'static str, u64); 33] = [
+        let positive: [(&'static str, u64); 35] = [
             ("TIDEWATCH_NOTIFY_TIMEOUT_SECS", self.notify_timeout_secs),
             (
                 "TIDEWATCH_NOTIFY_MAX_ATTEMPTS",
@@ -272,6 +280,14 @@ impl Config {
             (
                 "TIDEWATCH_NOTIFY_CHANNEL_CONCURRENCY",
                 self.notify_channel_concurrency as u64,
+            ),
+            (
+                "TIDEWATCH_NOTIFY_TENANT_MAX_PER_MINUTE",
+                self.notify_tenant_max_per_minute.into(),
+            ),
+            (
+                "TIDEWATCH_NOTIFY_CHANNEL_MAX_PER_MINUTE",
+                self.notify_channel_max_per_minute.into(),
             ),
             ("TIDEWATCH_ALERT_MAX_RULES", self.alert_max_rules),
             (

@@ -794,7 +794,7 @@ fn a_decided_notification_survives_kill_9_and_a_restart_sends_no_duplicate() {
         "a failed attempt",
         |b| {
             b["notifications"][0]["attempts"].as_u64() >= Some(1)
-                && b["notifications"][0]["status"] == "pending"
+                && b["notifications"][0]["status"] == "failed"
         },
     );
     server.child.kill().expect("SIGKILL");

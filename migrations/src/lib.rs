@@ -15,6 +15,7 @@ mod m20261125_000008_add_tenant_limits;
 mod m20261125_000009_store_payloads_uncompressed;
 mod m20261202_000010_create_alerting;
 mod m20261202_000011_create_notifications;
+mod m20261202_000012_add_channel_rate_and_template;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000009_store_payloads_uncompressed::Migration),
             Box::new(m20261202_000010_create_alerting::Migration),
             Box::new(m20261202_000011_create_notifications::Migration),
+            Box::new(m20261202_000012_add_channel_rate_and_template::Migration),
         ]
     }
 }

@@ -77,8 +77,21 @@ pub struct Template {
     nodes: Vec<Node>,
 }
 
+/// A variable beyond Prometheus' own, for templates that are not annotations (a channel's
+/// message template also sees `$annotations`, `$status`, …).
+#[derive(Debug, Clone)]
+pub enum ExtraVar<'a> {
+    Text(String),
+    Map(&'a BTreeMap<String, String>),
+}
+
 impl Template {
     pub fn parse(text: &str) -> Result<Template, TemplateError> {
+        Self::parse_with(text, &[])
+    }
+
+    /// Parses a template that may also use the variables `extra` names (`$status`, …).
+    pub fn parse_with(text: &str, extra: &[&str]) -> Result<Template, TemplateError> {
         if text.len() > MAX_TEXT {
             return perr(
                 Pos { line: 1, col: 1 },
@@ -90,7 +103,7 @@ impl Template {
         let mut p = Parser {
             toks,
             i: 0,
-            vars: vars.map(String::from).to_vec(),
+            vars: vars.iter().chain(extra).map(|v| (*v).to_owned()).collect(),
             depth: 0,
             range_depth: 0,
         };
@@ -104,12 +117,28 @@ impl Template {
     /// Never fails: like Prometheus, a runtime error replaces the whole text with
     /// `<error expanding template: …>`, because a broken annotation must not stop the alert.
     pub fn render(&self, data: &TemplateData<'_>) -> String {
+        self.render_with(data, &[])
+    }
+
+    /// Renders with the values of the extra variables the template was parsed with.
+    pub fn render_with<'a>(
+        &self,
+        data: &TemplateData<'a>,
+        extra: &[(&str, ExtraVar<'a>)],
+    ) -> String {
         let root = Value::Root(data.labels, data.external_labels, data.value);
         let mut vars = vec![("$".to_string(), root.clone())];
         vars.push(("$labels".into(), Value::Map(data.labels)));
         vars.push(("$externalLabels".into(), Value::Map(data.external_labels)));
         vars.push(("$externalURL".into(), Value::Str(String::new())));
         vars.push(("$value".into(), Value::Float(data.value)));
+        for (name, value) in extra {
+            let value = match value {
+                ExtraVar::Text(text) => Value::Str(text.clone()),
+                ExtraVar::Map(map) => Value::Map(map),
+            };
+            vars.push(((*name).to_owned(), value));
+        }
         let mut ex = Exec {
             vars,
             out: String::new(),

@@ -8,7 +8,7 @@ use super::{
     excerpt, field, http, text, ChannelKind, ConfigField, DeliveryError, FieldKind, ProviderAnswer,
     SendContext,
 };
-use crate::notify::message::{alert_text, Notification};
+use crate::notify::message::Notification;
 
 pub struct Slack;
 
@@ -31,7 +31,7 @@ pub fn payload(message: &Notification, channel: Option<&str>) -> Value {
     for alert in message.alerts.iter().take(MAX_ALERT_SECTIONS) {
         blocks.push(json!({
             "type": "section",
-            "text": {"type": "mrkdwn", "text": excerpt(&alert_text(alert), SECTION_CHARS)}
+            "text": {"type": "mrkdwn", "text": excerpt(&message.alert_body(alert), SECTION_CHARS)}
         }));
     }
     if message.alerts.len() > MAX_ALERT_SECTIONS {

@@ -16,11 +16,21 @@ use crate::channels::{self, ChannelKind};
 use crate::domain::time::now_ms;
 use crate::domain::ChannelId;
 use crate::notify::message::{AlertStatus, Notification, NotifiedAlert};
+use crate::notify::template::MessageTemplate;
 use crate::notify::FieldError;
 use crate::store::notifications::{ChannelRecord, ChannelWrite};
 
 const MAX_NAME_CHARS: usize = 200;
-const FIELDS: &[&str] = &["name", "kind", "config", "send_resolved"];
+const FIELDS: &[&str] = &[
+    "name",
+    "kind",
+    "config",
+    "send_resolved",
+    "max_per_minute",
+    "template",
+];
+/// Beyond this a limit protects nothing.
+const MAX_PER_MINUTE: u64 = 100_000;
 const READ_ONLY_FIELDS: &[&str] = &["id", "created_at", "updated_at", "created_by"];
 
 /// A channel as answered: secrets masked.
@@ -36,6 +46,8 @@ pub(crate) fn channel_body(record: &ChannelRecord) -> Value {
         "kind": record.kind,
         "config": config,
         "send_resolved": record.send_resolved,
+        "max_per_minute": record.max_per_minute,
+        "template": record.template.as_ref().map(MessageTemplate::to_json),
         "created_by": record.created_by,
         "created_at": timestamp(record.created_at_ms),
         "updated_at": timestamp(record.updated_at_ms),
@@ -113,11 +125,31 @@ fn validated(mut body: Value, stored: Option<&ChannelRecord>) -> Result<ChannelW
         Some(Value::Bool(b)) => *b,
         Some(_) => return Err(FieldError::new("send_resolved", "must be true or false").into()),
     };
+    let max_per_minute =
+        match object.get("max_per_minute") {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n))
+                if n.as_u64()
+                    .is_some_and(|n| (1..=MAX_PER_MINUTE).contains(&n)) =>
+            {
+                n.as_u64().map(|n| n as u32)
+            }
+            Some(_) => return Err(FieldError::new(
+                "max_per_minute",
+                format!(
+                    "must be a whole number from 1 to {MAX_PER_MINUTE}, or null for the default"
+                ),
+            )
+            .into()),
+        };
+    let template = MessageTemplate::from_json(object.get("template").unwrap_or(&Value::Null))?;
     Ok(ChannelWrite {
         name,
         kind: kind.name().to_owned(),
         config,
         send_resolved,
+        max_per_minute,
+        template,
     })
 }
 
@@ -265,6 +297,7 @@ fn test_message(state: &AppState, record: &ChannelRecord) -> Notification {
         }],
         external_url,
         idempotency_key: format!("test-{}", crate::domain::NotificationId::generate()),
+        template: record.template.clone(),
     }
 }
 

@@ -37,7 +37,7 @@ fn notification_body(row: &NotificationRecord) -> Value {
         "provider_status": row.provider_status,
         "event_at": timestamp(row.event_at_ms),
         "created_at": timestamp(row.created_at_ms),
-        "next_attempt_at": (row.status == NotificationStatus::Pending).then(|| timestamp(row.next_attempt_at_ms)),
+        "next_attempt_at": matches!(row.status, NotificationStatus::Pending | NotificationStatus::Failed | NotificationStatus::Throttled).then(|| timestamp(row.next_attempt_at_ms)),
         "sent_at": row.sent_at_ms.map(timestamp),
         // From the alert's transition to the provider's acknowledgement.
         "latency_ms": row.sent_at_ms.map(|sent| sent - row.event_at_ms),

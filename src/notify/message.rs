@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::template::MessageTemplate;
 use crate::alerting::Transition;
 use crate::domain::time::rfc3339_ms;
 
@@ -78,6 +79,8 @@ pub struct Notification {
     pub external_url: String,
     /// The same for every attempt at the same message, so receivers can drop repeats.
     pub idempotency_key: String,
+    /// The channel's own subject and body, if it has them.
+    pub template: Option<MessageTemplate>,
 }
 
 fn common<'a>(
@@ -164,6 +167,9 @@ impl Notification {
 
     /// `[FIRING:2] HighLatency (critical)`, Alertmanager's title shape.
     pub fn title(&self) -> String {
+        if let Some(subject) = self.template.as_ref().and_then(|t| t.subject(self)) {
+            return subject;
+        }
         let status = self.status();
         let count = match status {
             AlertStatus::Firing => self.firing().count(),
@@ -184,12 +190,23 @@ impl Notification {
     /// The plain-text body: per alert its name, severity, state, value, labels,
     /// annotations, since when and a link.
     pub fn text(&self) -> String {
+        if let Some(body) = self.template.as_ref().and_then(|t| t.body(self)) {
+            return body;
+        }
         let mut out = String::new();
         for alert in &self.alerts {
             out.push_str(&alert_text(alert));
             out.push_str(&format!("Link: {}\n\n", self.alert_link(alert)));
         }
         out.trim_end().to_owned()
+    }
+
+    /// One alert's part of a message: the channel's body template for it, else the default.
+    pub fn alert_body(&self, alert: &NotifiedAlert) -> String {
+        self.template
+            .as_ref()
+            .and_then(|t| t.alert_body(self, alert))
+            .unwrap_or_else(|| alert_text(alert))
     }
 
     /// Alertmanager's webhook body, `version: "4"`.
@@ -292,6 +309,7 @@ pub(crate) mod tests {
             ],
             external_url: "http://tidewatch.example:8080/".into(),
             idempotency_key: "key-1".into(),
+            template: None,
         }
     }
 

@@ -1,6 +1,6 @@
 //! Notification's pure core: which channels hear of an alert and when ([`policy`]), the
 //! label matchers policies (and later silences and inhibition) use ([`matcher`]), and what
-//! a notification says ([`message`]). The notifier actor (`actors::notifier`) and the
+//! a notification says ([`message`], a channel's own [`template`]). The notifier actor (`actors::notifier`) and the
 //! channel kinds (`channels`) build on it; nothing here does I/O.
 
 pub mod delivery;
@@ -9,8 +9,10 @@ pub mod matcher;
 pub mod message;
 pub mod mute;
 pub mod policy;
+pub mod rate;
 pub mod routing;
 pub mod silence;
+pub mod template;
 
 /// A field of a notification setting that is not valid, named as the request spells it
 /// (`routes[0].matchers[1].op`, `config.url`).

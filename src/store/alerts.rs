@@ -395,10 +395,7 @@ impl Store {
         let notifying: Vec<String> = notification_outbox::Entity::find()
             .select_only()
             .column(notification_outbox::Column::TenantId)
-            .filter(notification_outbox::Column::Status.is_in([
-                NotificationStatus::Pending.as_str(),
-                NotificationStatus::Sending.as_str(),
-            ]))
+            .filter(notification_outbox::Column::Status.is_in(NotificationStatus::open_names()))
             .distinct()
             .into_tuple()
             .all(self.db())

@@ -18,6 +18,7 @@ use crate::domain::time::now_ms;
 use crate::domain::{AlertId, ChannelId, NotificationId, TenantId};
 use crate::notify::message::NotifiedAlert;
 use crate::notify::policy::Timings;
+use crate::notify::template::MessageTemplate;
 
 /// A stored channel; `config` holds its secrets (the API masks them).
 #[derive(Debug, Clone, PartialEq)]
@@ -28,6 +29,9 @@ pub struct ChannelRecord {
     pub kind: String,
     pub config: Map<String, Value>,
     pub send_resolved: bool,
+    /// Messages per minute; `None`: the process default.
+    pub max_per_minute: Option<u32>,
+    pub template: Option<MessageTemplate>,
     pub created_by: Option<String>,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
@@ -46,6 +50,17 @@ impl TryFrom<channel::Model> for ChannelRecord {
                 )))
             }
         };
+        let template = match row.template.as_deref().map(serde_json::from_str::<Value>) {
+            None => None,
+            Some(Ok(value)) => MessageTemplate::from_json(&value)
+                .map_err(|e| StoreError::Corrupt(format!("channel {} template: {e}", row.id)))?,
+            Some(Err(e)) => {
+                return Err(StoreError::Corrupt(format!(
+                    "channel {} template is not JSON: {e}",
+                    row.id
+                )))
+            }
+        };
         Ok(Self {
             id: parse_id(&row.id, "channel")?,
             tenant: parse_id(&row.tenant_id, "tenant")?,
@@ -53,6 +68,8 @@ impl TryFrom<channel::Model> for ChannelRecord {
             kind: row.kind,
             config,
             send_resolved: row.send_resolved,
+            max_per_minute: row.max_per_minute.and_then(|n| u32::try_from(n).ok()),
+            template,
             created_by: row.created_by,
             created_at_ms: row.created_at_ms,
             updated_at_ms: row.updated_at_ms,
@@ -67,13 +84,17 @@ pub struct ChannelWrite {
     pub kind: String,
     pub config: Map<String, Value>,
     pub send_resolved: bool,
+    pub max_per_minute: Option<u32>,
+    pub template: Option<MessageTemplate>,
 }
 
 /// Where a row is in delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum NotificationStatus {
-    /// Waiting for its group's time or its next attempt.
+    /// Waiting for its group's time.
     Pending,
+    /// An attempt failed; waiting for the next (`next_attempt_at_ms`).
+    Failed,
     /// Claimed by a delivery worker until `claimed_until_ms`.
     Sending,
     Sent,
@@ -85,8 +106,9 @@ pub enum NotificationStatus {
 }
 
 impl NotificationStatus {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Pending,
+        Self::Failed,
         Self::Sending,
         Self::Sent,
         Self::Dead,
@@ -98,6 +120,7 @@ impl NotificationStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
+            Self::Failed => "failed",
             Self::Sending => "sending",
             Self::Sent => "sent",
             Self::Dead => "dead",
@@ -109,6 +132,13 @@ impl NotificationStatus {
 
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// Statuses that still await delivery.
+    pub const OPEN: [Self; 4] = [Self::Pending, Self::Failed, Self::Throttled, Self::Sending];
+
+    pub fn open_names() -> [&'static str; 4] {
+        Self::OPEN.map(Self::as_str)
     }
 }
 
@@ -210,9 +240,14 @@ pub enum DeliveryOutcome {
         error: String,
         provider_status: Option<u16>,
     },
-    /// Held back (silenced, muted, throttled), with why.
+    /// Held back for good (silenced, muted), with why.
     HeldBack {
         status: NotificationStatus,
+        reason: String,
+    },
+    /// Over a rate limit: waits, not before `until_ms`.
+    Throttled {
+        until_ms: i64,
         reason: String,
     },
 }
@@ -281,6 +316,8 @@ fn channel_row(
         kind: Set(channel.kind.clone()),
         config: Set(Value::Object(channel.config.clone()).to_string()),
         send_resolved: Set(channel.send_resolved),
+        max_per_minute: Set(channel.max_per_minute.map(i64::from)),
+        template: Set(channel.template.as_ref().map(|t| t.to_json().to_string())),
         created_by: Set(created_by),
         created_at_ms: Set(at_ms),
         updated_at_ms: Set(at_ms),
@@ -402,10 +439,7 @@ impl Store {
         notification_outbox::Entity::delete_many()
             .filter(notification_outbox::Column::TenantId.eq(tenant.to_string()))
             .filter(notification_outbox::Column::ChannelId.eq(id.to_string()))
-            .filter(notification_outbox::Column::Status.is_in([
-                NotificationStatus::Pending.as_str(),
-                NotificationStatus::Sending.as_str(),
-            ]))
+            .filter(notification_outbox::Column::Status.is_in(NotificationStatus::open_names()))
             .exec(&txn)
             .await?;
         record_on(
@@ -475,10 +509,7 @@ impl Store {
     ) -> Result<Vec<NotificationRecord>, StoreError> {
         notification_outbox::Entity::find()
             .filter(notification_outbox::Column::TenantId.eq(tenant.to_string()))
-            .filter(notification_outbox::Column::Status.is_in([
-                NotificationStatus::Pending.as_str(),
-                NotificationStatus::Sending.as_str(),
-            ]))
+            .filter(notification_outbox::Column::Status.is_in(NotificationStatus::open_names()))
             .order_by_asc(notification_outbox::Column::CreatedAtMs)
             .order_by_asc(notification_outbox::Column::Id)
             .limit(limit)
@@ -558,7 +589,7 @@ impl Store {
             "UPDATE notification_outbox SET status = 'sending', claimed_until_ms = {}, \
              updated_at_ms = {} \
              WHERE id IN (SELECT id FROM notification_outbox WHERE tenant_id = {} \
-             AND (status = 'pending' OR (status = 'sending' AND claimed_until_ms < {})) \
+             AND (status IN ('pending', 'failed', 'throttled') OR (status = 'sending' AND claimed_until_ms < {})) \
              AND id IN ({}){lock}) RETURNING id",
             placeholder(1),
             placeholder(2),
@@ -593,7 +624,10 @@ impl Store {
         let mut update = notification_outbox::Entity::update_many()
             .col_expr(C::UpdatedAtMs, Expr::value(at))
             .col_expr(C::ClaimedUntilMs, Expr::value(Option::<i64>::None));
-        if !matches!(outcome, DeliveryOutcome::HeldBack { .. }) {
+        if !matches!(
+            outcome,
+            DeliveryOutcome::HeldBack { .. } | DeliveryOutcome::Throttled { .. }
+        ) {
             update = update.col_expr(
                 C::Attempts,
                 sea_orm::sea_query::ExprTrait::add(Expr::col(C::Attempts), 1),
@@ -611,7 +645,7 @@ impl Store {
             } => {
                 update = update.col_expr(C::NextAttemptAtMs, Expr::value(*next_attempt_at_ms));
                 (
-                    NotificationStatus::Pending,
+                    NotificationStatus::Failed,
                     Some(error.clone()),
                     *provider_status,
                 )
@@ -625,6 +659,10 @@ impl Store {
                 *provider_status,
             ),
             DeliveryOutcome::HeldBack { status, reason } => (*status, Some(reason.clone()), None),
+            DeliveryOutcome::Throttled { until_ms, reason } => {
+                update = update.col_expr(C::NextAttemptAtMs, Expr::value(*until_ms));
+                (NotificationStatus::Throttled, Some(reason.clone()), None)
+            }
         };
         update
             .col_expr(C::Status, Expr::value(status.as_str()))

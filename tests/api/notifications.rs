@@ -829,7 +829,7 @@ async fn a_hanging_provider_holds_back_no_other_channel() {
         },
     )
     .await;
-    assert_eq!(rows[0]["status"], "pending");
+    assert_eq!(rows[0]["status"], "failed");
     hanging.wait_for(2, Duration::from_secs(10)).await;
 }
 
@@ -1484,4 +1484,205 @@ async fn a_mute_timing_holds_back_until_its_window_ends_then_the_alert_is_sent()
     assert_eq!(notifications(&app, token, "?status=muted").await.len(), 1);
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(receiver.received().len(), 1, "sent once");
+}
+
+#[actix_web::test]
+async fn a_channels_own_template_is_checked_with_its_position_and_shapes_its_messages() {
+    let receiver = HttpReceiver::start();
+    let smtp = SmtpSink::start().await;
+    let smtp_url = smtp.url();
+    let app = spawn_app_with(|c| {
+        c.smtp_url = Some(smtp_url);
+        c.smtp_from = Some("tw@example.com".into());
+    })
+    .await;
+    let acme = app.create_tenant("acme").await;
+    let token = &acme.admin_token;
+    let slack_url = receiver.url("/slack/T1/B1/x");
+    let bad = json!({"name": "s", "kind": "slack", "config": {"url": slack_url},
+                     "template": {"subject": "ok", "body": "fine\n{{ $labels.host }} {{ $nope }}"}});
+    let message = assert_error(
+        app.post("/api/v1/channels", token, bad).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    )
+    .await;
+    assert!(
+        message.starts_with("template.body: line 2, column 23:"),
+        "{message}"
+    );
+    for (template, field) in [
+        (json!({"subject": "{{ if }}"}), "template.subject:"),
+        (json!({"footer": "x"}), "template.footer:"),
+        (json!("x"), "template:"),
+    ] {
+        let body = json!({"name": "s", "kind": "slack", "config": {"url": slack_url}, "template": template});
+        let message = assert_error(
+            app.post("/api/v1/channels", token, body).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+        )
+        .await;
+        assert!(message.starts_with(field), "{message}");
+    }
+    let template = json!({
+        "subject": "{{ $status | toUpper }} {{ $alertname }} on {{ $labels.channel }}",
+        "body": "{{ $annotations.summary }} | {{ $severity }} | value {{ $value }} | {{ $transition }}"
+    });
+    let slack = create_channel(
+        &app,
+        token,
+        json!({"name": "ops", "kind": "slack", "config": {"url": slack_url}, "template": template}),
+    )
+    .await;
+    assert_eq!(slack["template"], template);
+    let mail = create_channel(
+        &app,
+        token,
+        json!({"name": "mail", "kind": "email", "config": {"to": ["ops@example.com"]},
+               "template": {"subject": "Tidewatch says {{ $alertname }}"}}),
+    )
+    .await;
+    for channel in [&slack, &mail] {
+        let path = format!("/api/v1/channels/{}/test", channel["id"].as_str().unwrap());
+        let answer: Value = app
+            .post(&path, token, json!({}))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(answer["delivered"], true, "{answer}");
+    }
+    let got = receiver.wait_for(1, Duration::from_secs(5)).await;
+    let body = got[0].json();
+    assert_eq!(body["text"], "FIRING TidewatchTest on ops");
+    assert_eq!(
+        body["blocks"][0]["text"]["text"],
+        "FIRING TidewatchTest on ops"
+    );
+    assert_eq!(
+        body["blocks"][1]["text"]["text"],
+        "A test message from Tidewatch to the channel \"ops\" | info | value 1 | test"
+    );
+    let mails = smtp.wait_for(1, Duration::from_secs(5)).await;
+    assert!(
+        mails[0]
+            .data
+            .contains("Subject: Tidewatch says TidewatchTest"),
+        "{}",
+        mails[0].data
+    );
+    // Without a body template the default text stays.
+    assert!(mails[0].data.contains("Labels:"), "{}", mails[0].data);
+}
+
+#[actix_web::test]
+async fn rate_limits_hold_back_a_storm_as_throttled_and_send_it_later() {
+    let clock = OffsetClock::shared();
+    let receiver = HttpReceiver::start();
+    let app = spawn_app_with_clock(|c| c.notify_tenant_max_per_minute = 3, clock.clone()).await;
+    let (acme, key) = tenant_with_key(&app, "acme").await;
+    let token = &acme.admin_token;
+    let message = assert_error(
+        app.post(
+            "/api/v1/channels",
+            token,
+            json!({"name": "x", "kind": "webhook", "config": {"url": receiver.url("/x")}, "max_per_minute": 0}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_field",
+    )
+    .await;
+    assert!(message.starts_with("max_per_minute:"), "{message}");
+    // One message a minute on this channel; the tenant allows three a minute in all.
+    let pager = create_channel(
+        &app,
+        token,
+        json!({"name": "pager", "kind": "webhook", "config": {"url": receiver.url("/pager")}, "max_per_minute": 1}),
+    )
+    .await;
+    assert_eq!(pager["max_per_minute"], 1);
+    let tree = json!({
+        "channels": [pager["id"]], "group_by": ["alertname", "host"],
+        "group_wait": "0s", "group_interval": "0s"
+    });
+    assert_eq!(
+        put_policies(&app, token, tree).await.status(),
+        StatusCode::OK
+    );
+    let mut rule = cpu_rule();
+    rule["window"] = json!("24h");
+    create_rule(&app, token, rule).await;
+    write_lines(
+        &app,
+        &key,
+        cpu_line("db1", 97.0) + &cpu_line("db2", 97.0) + &cpu_line("db3", 97.0),
+    )
+    .await;
+    receiver.wait_for(1, Duration::from_secs(10)).await;
+    let throttled = notifications_until(
+        &app,
+        token,
+        "?status=throttled",
+        "two throttled rows",
+        |rows| rows.len() == 2,
+    )
+    .await;
+    for row in &throttled {
+        assert_eq!(
+            row["last_error"],
+            "throttled: the channel's limit of 1 messages per minute was reached"
+        );
+        assert!(row["next_attempt_at"].is_string(), "{row}");
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(receiver.received().len(), 1, "held back, not sent");
+    // A minute on, the next group goes; another minute, the last. Nothing is lost.
+    clock.advance(Duration::from_secs(61));
+    receiver.wait_for(2, Duration::from_secs(10)).await;
+    clock.advance(Duration::from_secs(61));
+    let got = receiver.wait_for(3, Duration::from_secs(10)).await;
+    let mut hosts: Vec<String> = got.iter().map(|r| hosts_in(r)[0].0.clone()).collect();
+    hosts.sort();
+    assert_eq!(hosts, ["db1", "db2", "db3"]);
+    notifications_until(&app, token, "?status=sent", "three sent rows", |rows| {
+        rows.len() == 3
+    })
+    .await;
+
+    // The tenant's own limit holds across channels: a channel of its own limit 100 still
+    // waits once the tenant's three a minute are used.
+    let wide = create_channel(
+        &app,
+        token,
+        json!({"name": "wide", "kind": "webhook", "config": {"url": receiver.url("/wide")}, "max_per_minute": 100}),
+    )
+    .await;
+    let tree = json!({
+        "channels": [wide["id"]], "group_by": ["alertname", "host"],
+        "group_wait": "0s", "group_interval": "0s"
+    });
+    assert_eq!(
+        put_policies(&app, token, tree).await.status(),
+        StatusCode::OK
+    );
+    clock.advance(Duration::from_secs(61));
+    let hosts: String = (4..=8).map(|n| cpu_line(&format!("db{n}"), 97.0)).collect();
+    write_lines(&app, &key, hosts).await;
+    let rows = notifications_until(
+        &app,
+        token,
+        "?status=throttled",
+        "tenant-throttled rows",
+        |rows| !rows.is_empty(),
+    )
+    .await;
+    assert_eq!(
+        rows[0]["last_error"],
+        "throttled: the tenant's limit of 3 messages per minute was reached"
+    );
+    receiver.wait_for(6, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(receiver.received().len(), 6, "three a minute");
 }

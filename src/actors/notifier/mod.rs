@@ -41,6 +41,7 @@ use crate::notify::inhibit::{inhibited_by, InhibitRule};
 use crate::notify::message::{AlertStatus, Notification, NotifiedAlert};
 use crate::notify::mute::MuteTiming;
 use crate::notify::policy::Timings;
+use crate::notify::rate::TokenBucket;
 use crate::notify::silence::Silence;
 use crate::store::notifications::{
     ChannelRecord, DeliveryOutcome, NotificationRecord, NotificationStatus, OutboxDraft,
@@ -57,6 +58,22 @@ pub struct NotifierConfig {
     pub per_channel: usize,
     /// Where links in messages point (`TIDEWATCH_EXTERNAL_URL`).
     pub external_url: String,
+    /// Messages per minute for all of a tenant's channels together.
+    pub tenant_per_minute: u32,
+    /// Messages per minute for a channel without its own `max_per_minute`.
+    pub channel_per_minute: u32,
+}
+
+impl NotifierConfig {
+    /// A channel's limit: its own, else the default (SMS, which costs money per message
+    /// and wakes people, a sixth of it).
+    pub fn channel_limit(&self, channel: &ChannelRecord) -> u32 {
+        channel.max_per_minute.unwrap_or(if channel.kind == "sms" {
+            (self.channel_per_minute / 6).max(1)
+        } else {
+            self.channel_per_minute
+        })
+    }
 }
 
 impl NotifierConfig {
@@ -79,6 +96,8 @@ impl NotifierConfig {
                 .external_url
                 .clone()
                 .unwrap_or_else(|| format!("http://{}", config.bind)),
+            tenant_per_minute: config.notify_tenant_max_per_minute,
+            channel_per_minute: config.notify_channel_max_per_minute,
         }
     }
 }
@@ -176,6 +195,9 @@ pub struct Notifier {
     busy_rows: bool,
     firing_posted: bool,
     settings: Option<Arc<DeliveryConfig>>,
+    /// Rate limits; full again after a restart.
+    tenant_bucket: Option<TokenBucket>,
+    channel_buckets: HashMap<ChannelId, TokenBucket>,
 }
 
 impl Notifier {
@@ -192,6 +214,8 @@ impl Notifier {
             busy_rows: false,
             firing_posted: false,
             settings: None,
+            tenant_bucket: None,
+            channel_buckets: HashMap::new(),
             tenant,
             store,
             clock,
@@ -318,7 +342,10 @@ impl Notifier {
                     group.mute_timings = last.mute_timings.clone();
                     group.active_timings = last.active_timings.clone();
                 }
-                self.deliver(key, rows, ctx);
+                match self.admit(key.0, now) {
+                    Ok(()) => self.deliver(key, rows, ctx),
+                    Err((until, reason)) => self.throttle(key, rows, until, reason, ctx),
+                }
             } else {
                 let at = if due <= now { now + 100 } else { due };
                 next_wake = Some(next_wake.map_or(at, |w| w.min(at)));
@@ -327,6 +354,77 @@ impl Notifier {
         if let Some(at) = next_wake {
             self.wake_at(at, ctx);
         }
+    }
+
+    /// Takes a message's place in the channel's and the tenant's rate limits, or says
+    /// when there will be one and which limit is full.
+    fn admit(&mut self, channel_id: ChannelId, now: i64) -> Result<(), (i64, String)> {
+        let limit = self
+            .settings
+            .as_ref()
+            .and_then(|s| s.channels.get(&channel_id))
+            .map_or(self.config.channel_per_minute, |c| {
+                self.config.channel_limit(c)
+            });
+        let channel = self
+            .channel_buckets
+            .entry(channel_id)
+            .or_insert_with(|| TokenBucket::new(limit, now));
+        if channel.per_minute() != limit {
+            *channel = TokenBucket::new(limit, now);
+        }
+        let tenant_limit = self.config.tenant_per_minute;
+        let tenant = self
+            .tenant_bucket
+            .get_or_insert_with(|| TokenBucket::new(tenant_limit, now));
+        let channel_at = channel.available_at(now);
+        if channel_at > now {
+            return Err((
+                channel_at,
+                format!(
+                    "throttled: the channel's limit of {limit} messages per minute was reached"
+                ),
+            ));
+        }
+        let tenant_at = tenant.available_at(now);
+        if tenant_at > now {
+            return Err((
+                tenant_at,
+                format!("throttled: the tenant's limit of {tenant_limit} messages per minute was reached"),
+            ));
+        }
+        channel.take(now);
+        tenant.take(now);
+        Ok(())
+    }
+
+    /// Records a group's rows as `throttled` until a message may go; they stay open and
+    /// go out together then.
+    fn throttle(
+        &mut self,
+        key: GroupKey,
+        rows: Vec<NotificationRecord>,
+        until_ms: i64,
+        reason: String,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(group) = self.groups.get_mut(&key) else {
+            return;
+        };
+        group.sending = true;
+        let ids: Vec<NotificationId> = rows.iter().map(|r| r.id).collect();
+        let (store, tenant) = (self.store.clone(), self.tenant);
+        let outcome = DeliveryOutcome::Throttled { until_ms, reason };
+        let write = async move { store.finish_notifications(tenant, &ids, &outcome).await };
+        ctx.spawn(write.into_actor(self).map(move |written, act, ctx| {
+            if let Some(group) = act.groups.get_mut(&key) {
+                group.sending = false;
+            }
+            if let Err(e) = written {
+                tracing::warn!(tenant = %act.tenant, error = %e, "recording throttled notifications failed");
+            }
+            act.wake_at(until_ms, ctx);
+        }));
     }
 
     fn wake_at(&mut self, at_ms: i64, ctx: &mut Context<Self>) {
@@ -451,6 +549,7 @@ impl Notifier {
                             alerts: alerts.clone(),
                             external_url: config.external_url.clone(),
                             idempotency_key: idempotency_key(&claimed),
+                            template: channel.template.clone(),
                         };
                         let attempt = kind.send(&config.send, &channel.config, &message);
                         // Every kind sets its own timeouts; this bounds the whole attempt.

@@ -11,6 +11,10 @@ pub struct Model {
     /// The channel's config as accepted, secrets included (JSON).
     pub config: String,
     pub send_resolved: bool,
+    /// Messages per minute; NULL: the process default.
+    pub max_per_minute: Option<i64>,
+    /// `{subject, body}` (JSON); NULL: the kind's default text.
+    pub template: Option<String>,
     pub created_by: Option<String>,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
