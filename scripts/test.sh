@@ -4,7 +4,8 @@
 #      and prometheus (Prometheus 2.x, the reference for the PromQL compatibility tests)
 #      and amtool (prometheus-alertmanager, the Alertmanager API's client) are installed;
 #   2. cargo fmt --check and cargo clippy -D warnings;
-#   3. every test on SQLite, then every test again on PostgreSQL, then the fuzz targets
+#   3. every test on SQLite, then every test again on PostgreSQL, each backend's
+#      notification tests once more with Redis (TEST_WITH_REDIS=1), then the fuzz targets
 #      (tests/fuzz.rs, TIDEWATCH_FUZZ_SECS each, default 30), then Schemathesis against the
 #      OpenAPI document with each role's credential (scripts/schemathesis.sh; installs
 #      Schemathesis from PyPI into a venv under ~/.cache);
@@ -96,6 +97,15 @@ run_tests() {
   fi
 }
 
+# The notification tests again with every app on Redis (delivery leases and wake-ups).
+run_notification_tests_with_redis() {
+  if cargo nextest --version >/dev/null 2>&1; then
+    TEST_WITH_REDIS=1 cargo nextest run --test api --no-fail-fast -E 'test(notification)'
+  else
+    TEST_WITH_REDIS=1 cargo test --test api --no-fail-fast -- notification
+  fi
+}
+
 # The fuzz targets (tests/fuzz.rs), TIDEWATCH_FUZZ_SECS each (default 30).
 run_fuzz() {
   export TIDEWATCH_FUZZ_SECS="${TIDEWATCH_FUZZ_SECS:-30}"
@@ -132,10 +142,14 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 log "tests on SQLite"
 (unset TEST_DATABASE_URL; run_tests)
+log "notification tests on SQLite with Redis"
+(unset TEST_DATABASE_URL; run_notification_tests_with_redis)
 
 log "tests on PostgreSQL ($PG_URL)"
 drop_old_test_databases
 TEST_DATABASE_URL="$PG_URL" run_tests
+log "notification tests on PostgreSQL with Redis"
+TEST_DATABASE_URL="$PG_URL" run_notification_tests_with_redis
 drop_old_test_databases
 
 log "fuzz targets (${TIDEWATCH_FUZZ_SECS:-30} s each)"

@@ -99,6 +99,7 @@ impl Application {
         let alert_data = AlertDataSlot::default();
         let notifier = Arc::new(crate::actors::notifier::NotifierConfig::from_config(
             &config,
+            redis.clone(),
         ));
         let services = TenantServices {
             store: store.clone(),
@@ -162,6 +163,7 @@ impl Application {
             timeout: Duration::from_millis(config.alert_eval_timeout_ms),
         }));
         wake_alerting_tenants(store.clone(), tenants.clone());
+        listen_for_notifier_wakes(&notifier, tenants.clone());
         let auth = Authenticator::new(
             store.clone(),
             jwt,
@@ -263,6 +265,28 @@ const TENANT_SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
 /// Tenants with alert rules must be evaluated from the start, not on their first request:
 /// their evaluators load rules, rebuild windows and resume (no-data and PromQL rules need
 /// no request to run).
+/// With Redis: another replica wrote a tenant's outbox; the tenant's notifier here looks
+/// if it is the one delivering (a tenant not running here has nothing to deliver here).
+fn listen_for_notifier_wakes(
+    notifier: &crate::actors::notifier::NotifierConfig,
+    tenants: TenantRegistryHandle,
+) {
+    let Some(replicas) = notifier.replicas.clone() else {
+        return;
+    };
+    actix_rt::spawn(async move {
+        replicas
+            .listen(|tenant, wake| {
+                if let Some(actors) = tenants.running_actors(tenant) {
+                    actors
+                        .notifier
+                        .do_send(crate::actors::notifier::RemoteWake(wake));
+                }
+            })
+            .await
+    });
+}
+
 fn wake_alerting_tenants(store: Store, tenants: TenantRegistryHandle) {
     actix_rt::spawn(async move {
         match store.tenants_with_enabled_alert_rules().await {

@@ -133,6 +133,9 @@ pub struct Config {
     /// Messages per minute for a channel without its own `max_per_minute` (SMS channels:
     /// a sixth of it, at least 1).
     pub notify_channel_max_per_minute: u32,
+    /// How often, in milliseconds, the notifier looks at the outbox without being told
+    /// to (transitions, and with Redis other replicas, wake it at once).
+    pub notify_poll_ms: u64,
     /// `text` or `json`.
     pub log_format: LogFormat,
     /// tracing filter, e.g. `info` or `tidewatch=debug,info`.
@@ -196,6 +199,7 @@ impl Default for Config {
             notify_channel_concurrency: 4,
             notify_tenant_max_per_minute: 600,
             notify_channel_max_per_minute: 60,
+            notify_poll_ms: 1000,
             log_format: LogFormat::Text,
             log_level: "info".into(),
         }
@@ -266,6 +270,12 @@ impl Config {
                     "must be at least 32 bytes long".into(),
                 );
             }
+        }
+        if !(10..=60_000).contains(&self.notify_poll_ms) {
+            return invalid(
+                "TIDEWATCH_NOTIFY_POLL_MS",
+                "must be from 10 to 60000".into(),
+            );
         }
         let positive: [(&'static str, u64); 35] = [
             ("TIDEWATCH_NOTIFY_TIMEOUT_SECS", self.notify_timeout_secs),
@@ -478,8 +488,9 @@ mod tests {
 
     #[test]
     fn invalid_values_name_their_key() {
-        let cases: [(BreakConfig, &str); 7] = [
+        let cases: [(BreakConfig, &str); 8] = [
             (|c| c.bind = "nowhere".into(), "TIDEWATCH_BIND"),
+            (|c| c.notify_poll_ms = 5, "TIDEWATCH_NOTIFY_POLL_MS"),
             (|c| c.database_url = "mysql://x".into(), "DATABASE_URL"),
             (|c| c.redis_url = Some("http://x".into()), "REDIS_URL"),
             (

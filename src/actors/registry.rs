@@ -398,6 +398,11 @@ impl TenantRegistryHandle {
         self.send(StartTenantActors { tenant }).await?
     }
 
+    /// The tenant's actors if they are running here; starts nothing.
+    pub fn running_actors(&self, tenant: TenantId) -> Option<TenantActors> {
+        self.directory.lookup(tenant)
+    }
+
     pub async fn aggregator(
         &self,
         tenant: TenantId,
@@ -492,6 +497,7 @@ mod tests {
             evaluator_thread: actix::Arbiter::current(),
             notifier: std::sync::Arc::new(crate::actors::notifier::NotifierConfig::from_config(
                 &crate::config::Config::default(),
+                None,
             )),
         }
     }

@@ -161,6 +161,12 @@ pub trait ChannelKind: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Whether the provider has an acknowledge action: then acknowledging an alert sends
+    /// the group again with it marked `acknowledged`.
+    fn hears_acknowledgements(&self) -> bool {
+        false
+    }
+
     fn send<'a>(
         &'a self,
         ctx: &'a SendContext,
@@ -184,6 +190,14 @@ pub const KINDS: &[&dyn ChannelKind] = &[
 
 pub fn kind(name: &str) -> Option<&'static dyn ChannelKind> {
     KINDS.iter().copied().find(|k| k.name() == name)
+}
+
+pub fn acknowledging_kinds() -> Vec<&'static str> {
+    KINDS
+        .iter()
+        .filter(|k| k.hears_acknowledgements())
+        .map(|k| k.name())
+        .collect()
 }
 
 pub fn kind_names() -> Vec<&'static str> {

@@ -1,5 +1,6 @@
 //! `pagerduty`: Events API v2 (`{base_url}/v2/enqueue`): `trigger` while the group fires,
-//! `resolve` when it is over, one incident per group (`dedup_key`).
+//! `acknowledge` once every firing alert in it was acknowledged, `resolve` when it is
+//! over; one incident per group (`dedup_key`).
 
 use futures_util::future::BoxFuture;
 use serde_json::{json, Map, Value};
@@ -32,6 +33,14 @@ fn severity(message: &Notification) -> &'static str {
 
 pub fn payload(message: &Notification, routing_key: &str, source: &str) -> Value {
     let dedup_key = group_id(message);
+    let firing: Vec<_> = message.firing().collect();
+    if !firing.is_empty() && firing.iter().all(|a| a.transition == "acknowledged") {
+        return json!({
+            "routing_key": routing_key,
+            "event_action": "acknowledge",
+            "dedup_key": dedup_key,
+        });
+    }
     match message.status() {
         AlertStatus::Resolved => json!({
             "routing_key": routing_key,
@@ -69,6 +78,10 @@ impl ChannelKind for PagerDuty {
 
     fn fields(&self) -> &'static [ConfigField] {
         FIELDS
+    }
+
+    fn hears_acknowledgements(&self) -> bool {
+        true
     }
 
     fn send<'a>(

@@ -290,8 +290,14 @@ pub async fn acknowledge(
                 comment,
             }),
             access.actor(),
+            &crate::channels::acknowledging_kinds(),
         )
         .await?;
+    if let Ok(actors) = state.tenants.actors(access.tenant()).await {
+        actors
+            .notifier
+            .do_send(crate::actors::notifier::CheckOutbox);
+    }
     Ok(web::Json(one_alert(&state, access.tenant(), alert).await?))
 }
 
@@ -310,7 +316,7 @@ pub async fn unacknowledge(
 ) -> Result<web::Json<Value>, ApiError> {
     let alert = state
         .store
-        .set_alert_acknowledgement(access.tenant(), *id, None, access.actor())
+        .set_alert_acknowledgement(access.tenant(), *id, None, access.actor(), &[])
         .await?;
     Ok(web::Json(one_alert(&state, access.tenant(), alert).await?))
 }

@@ -125,23 +125,24 @@ fn validated(mut body: Value, stored: Option<&ChannelRecord>) -> Result<ChannelW
         Some(Value::Bool(b)) => *b,
         Some(_) => return Err(FieldError::new("send_resolved", "must be true or false").into()),
     };
-    let max_per_minute =
-        match object.get("max_per_minute") {
-            None | Some(Value::Null) => None,
-            Some(Value::Number(n))
-                if n.as_u64()
-                    .is_some_and(|n| (1..=MAX_PER_MINUTE).contains(&n)) =>
-            {
-                n.as_u64().map(|n| n as u32)
-            }
-            Some(_) => return Err(FieldError::new(
+    let max_per_minute = match object.get("max_per_minute") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n))
+            if n.as_u64()
+                .is_some_and(|n| (1..=MAX_PER_MINUTE).contains(&n)) =>
+        {
+            n.as_u64().map(|n| n as u32)
+        }
+        Some(_) => {
+            return Err(FieldError::new(
                 "max_per_minute",
                 format!(
                     "must be a whole number from 1 to {MAX_PER_MINUTE}, or null for the default"
                 ),
             )
-            .into()),
-        };
+            .into())
+        }
+    };
     let template = MessageTemplate::from_json(object.get("template").unwrap_or(&Value::Null))?;
     Ok(ChannelWrite {
         name,

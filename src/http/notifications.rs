@@ -53,7 +53,7 @@ fn notification_body(row: &NotificationRecord) -> Value {
 }
 
 /// Notifications newest first; filters `channel`, `alert`, `status`
-/// (`pending|sending|sent|dead|silenced|muted|throttled`); `limit` (default 100, at most
+/// (`pending|failed|sending|sent|dead|silenced|muted|throttled`); `limit` (default 100, at most
 /// 1000) and `cursor` (the previous page's `next_cursor`).
 #[utoipa::path(
     params(
@@ -93,7 +93,7 @@ pub async fn list(
                 query.status = Some(NotificationStatus::parse(&value).ok_or_else(|| {
                     bad(
                         "status",
-                        "use pending, sending, sent, dead, silenced, muted or throttled",
+                        "use pending, failed, sending, sent, dead, silenced, muted or throttled",
                     )
                 })?)
             }

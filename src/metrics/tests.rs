@@ -54,6 +54,7 @@ async fn writer(clock: SharedClock) -> (MetricsWriter, TenantRegistryHandle, [Te
             evaluator_thread: actix::Arbiter::current(),
             notifier: std::sync::Arc::new(crate::actors::notifier::NotifierConfig::from_config(
                 &crate::config::Config::default(),
+                None,
             )),
         },
     );

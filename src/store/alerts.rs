@@ -545,6 +545,7 @@ impl Store {
         id: AlertId,
         acknowledgement: Option<Acknowledgement>,
         actor: String,
+        notify_kinds: &[&str],
     ) -> Result<AlertInstanceRecord, StoreError> {
         let txn = self.begin_write().await?;
         let Some(row) = alert_instance::Entity::find_by_id(id.to_string())
@@ -565,6 +566,18 @@ impl Store {
             AuditAction::AlertUnacknowledge
         };
         let details = json!({"comment": acknowledgement.as_ref().and_then(|a| a.comment.clone())});
+        // Providers with an acknowledge action hear of it, in the same transaction.
+        if let Some(ack) = &acknowledgement {
+            let drafts = super::notifications::acknowledgement_drafts_on(
+                &txn,
+                tenant,
+                id,
+                notify_kinds,
+                ack.at_ms,
+            )
+            .await?;
+            super::notifications::insert_outbox_on(&txn, tenant, &drafts, &[], ack.at_ms).await?;
+        }
         let mut active: alert_instance::ActiveModel = row.into();
         active.acknowledged_by = Set(acknowledgement.as_ref().map(|a| a.by.clone()));
         active.acknowledged_at_ms = Set(acknowledgement.as_ref().map(|a| a.at_ms));

@@ -785,6 +785,67 @@ impl Store {
     }
 }
 
+/// The messages an acknowledgement sends: to every channel of `kinds` (those whose
+/// provider has an acknowledge action) that last heard of the alert as firing, the alert
+/// again as `acknowledged`, in its group.
+pub(crate) async fn acknowledgement_drafts_on(
+    txn: &impl ConnectionTrait,
+    tenant: TenantId,
+    alert_id: AlertId,
+    kinds: &[&str],
+    at_ms: i64,
+) -> Result<Vec<OutboxDraft>, StoreError> {
+    if kinds.is_empty() {
+        return Ok(Vec::new());
+    }
+    let channels: Vec<String> = channel::Entity::find()
+        .select_only()
+        .column(channel::Column::Id)
+        .filter(channel::Column::TenantId.eq(tenant.to_string()))
+        .filter(channel::Column::Kind.is_in(kinds.iter().copied()))
+        .into_tuple()
+        .all(txn)
+        .await?;
+    if channels.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sent = notification_outbox::Entity::find()
+        .filter(notification_outbox::Column::TenantId.eq(tenant.to_string()))
+        .filter(notification_outbox::Column::AlertId.eq(alert_id.to_string()))
+        .filter(notification_outbox::Column::ChannelId.is_in(channels))
+        .filter(notification_outbox::Column::Status.eq(NotificationStatus::Sent.as_str()))
+        .order_by_desc(notification_outbox::Column::CreatedAtMs)
+        .limit(1_000)
+        .all(txn)
+        .await?;
+    let mut drafts: Vec<OutboxDraft> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for row in sent {
+        let row = NotificationRecord::try_from(row)?;
+        if !seen.insert((row.channel_id, row.group_key.clone())) {
+            continue;
+        }
+        if row.alert.status != crate::notify::message::AlertStatus::Firing {
+            continue;
+        }
+        drafts.push(OutboxDraft {
+            channel_id: row.channel_id,
+            group_key: row.group_key,
+            group_labels: row.group_labels,
+            alert: NotifiedAlert {
+                transition: "acknowledged".into(),
+                at_ms,
+                ..row.alert
+            },
+            timings: row.timings,
+            mute_timings: row.mute_timings,
+            active_timings: row.active_timings,
+            transition_index: 0,
+        });
+    }
+    Ok(drafts)
+}
+
 /// Helper for `record_alert_changes`: inserts a change's drafts with their event ids.
 pub(crate) async fn insert_outbox_on(
     txn: &impl ConnectionTrait,

@@ -80,8 +80,20 @@ pub fn test_config(database_url: String, data_dir: &std::path::Path) -> Config {
         workers: 1,
         shutdown_timeout_secs: 1,
         log_level: "warn".into(),
+        redis_url: with_redis().then(redis_url),
         ..Config::default()
     }
+}
+
+/// The Redis the tests use (`TEST_REDIS_URL`, default the local one).
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into())
+}
+
+/// `TEST_WITH_REDIS=1`: every app the tests start uses Redis (the test script runs the
+/// notification tests once so, once without).
+pub fn with_redis() -> bool {
+    std::env::var("TEST_WITH_REDIS").is_ok_and(|v| v == "1")
 }
 
 pub async fn spawn_app() -> TestApp {

@@ -17,7 +17,7 @@ use crate::helpers::{
 };
 use crate::receivers::{HttpReceiver, Reply, SmtpSink};
 
-async fn put_policies(app: &TestApp, token: &str, tree: Value) -> reqwest::Response {
+pub(crate) async fn put_policies(app: &TestApp, token: &str, tree: Value) -> reqwest::Response {
     app.request(
         "PUT",
         "/api/v1/notification-policies",
@@ -35,7 +35,7 @@ async fn hidden_from(app: &TestApp, token: &str, path: &str, calls: &[(&str, Opt
     }
 }
 
-async fn create_channel(app: &TestApp, token: &str, body: Value) -> Value {
+pub(crate) async fn create_channel(app: &TestApp, token: &str, body: Value) -> Value {
     let response = app.post("/api/v1/channels", token, body.clone()).await;
     assert_eq!(
         response.status(),
@@ -46,7 +46,7 @@ async fn create_channel(app: &TestApp, token: &str, body: Value) -> Value {
 }
 
 /// A rule on `cpu_busy` that notifies `channels` at once (`group_wait: 0s`).
-fn notifying_rule(channels: &[&str]) -> Value {
+pub(crate) fn notifying_rule(channels: &[&str]) -> Value {
     let mut rule = cpu_rule();
     rule["channels"] = json!(channels);
     rule["group_wait"] = json!("0s");
@@ -54,7 +54,7 @@ fn notifying_rule(channels: &[&str]) -> Value {
     rule
 }
 
-async fn notifications(app: &TestApp, token: &str, query: &str) -> Vec<Value> {
+pub(crate) async fn notifications(app: &TestApp, token: &str, query: &str) -> Vec<Value> {
     let body: Value = app
         .get(&format!("/api/v1/notifications{query}"), token)
         .await
@@ -68,7 +68,7 @@ async fn notifications(app: &TestApp, token: &str, query: &str) -> Vec<Value> {
 }
 
 /// Polls `/api/v1/notifications` until `done`; answers the rows.
-async fn notifications_until(
+pub(crate) async fn notifications_until(
     app: &TestApp,
     token: &str,
     query: &str,
@@ -1478,8 +1478,11 @@ async fn a_mute_timing_holds_back_until_its_window_ends_then_the_alert_is_sent()
     clock.advance(Duration::from_secs(3 * 60));
     let got = receiver.wait_for(1, Duration::from_secs(10)).await;
     assert_eq!(hosts_in(&got[0]), [("db1".to_owned(), "firing".to_owned())]);
-    let sent = notifications(&app, token, "?status=sent").await;
-    assert_eq!(sent.len(), 1);
+    // The receiver answered before the send was recorded.
+    notifications_until(&app, token, "?status=sent", "the sent row", |rows| {
+        rows.len() == 1
+    })
+    .await;
     // The held-back row stays recorded as it was.
     assert_eq!(notifications(&app, token, "?status=muted").await.len(), 1);
     tokio::time::sleep(Duration::from_millis(1200)).await;
@@ -1685,4 +1688,153 @@ async fn rate_limits_hold_back_a_storm_as_throttled_and_send_it_later() {
     receiver.wait_for(6, Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(receiver.received().len(), 6, "three a minute");
+}
+
+#[actix_web::test]
+async fn acknowledging_an_alert_acknowledges_its_pagerduty_incident_and_nothing_else() {
+    let receiver = HttpReceiver::start();
+    let app = spawn_app().await;
+    let (acme, key) = tenant_with_key(&app, "acme").await;
+    let token = &acme.admin_token;
+    let pd = create_channel(
+        &app,
+        token,
+        json!({"name": "pd", "kind": "pagerduty", "config": {"routing_key": "rk", "base_url": receiver.base}}),
+    )
+    .await;
+    let hook = create_channel(
+        &app,
+        token,
+        json!({"name": "hook", "kind": "webhook", "config": {"url": receiver.url("/hook")}}),
+    )
+    .await;
+    let rule = notifying_rule(&[pd["id"].as_str().unwrap(), hook["id"].as_str().unwrap()]);
+    create_rule(&app, token, rule).await;
+    write_lines(&app, &key, cpu_line("db1", 97.0)).await;
+    receiver.wait_for(2, Duration::from_secs(10)).await;
+    let alerts = alerts_until(&app, token, "firing", |a| a.len() == 1).await;
+    let path = format!("/api/v1/alerts/{}/ack", alerts[0]["id"].as_str().unwrap());
+    assert_eq!(
+        app.post(&path, token, json!({})).await.status(),
+        StatusCode::OK
+    );
+    let got = receiver.wait_for(3, Duration::from_secs(10)).await;
+    let events: Vec<(String, String)> = got
+        .iter()
+        .filter(|r| r.path == "/v2/enqueue")
+        .map(|r| {
+            let body = r.json();
+            (
+                body["event_action"].as_str().unwrap().to_owned(),
+                body["dedup_key"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[0].0, "trigger");
+    assert_eq!(events[1].0, "acknowledge");
+    assert_eq!(events[0].1, events[1].1, "one incident");
+    write_lines(&app, &key, cpu_line("db1", 10.0)).await;
+    let got = receiver.wait_for(5, Duration::from_secs(10)).await;
+    let last_pd = got
+        .iter()
+        .rfind(|r| r.path == "/v2/enqueue")
+        .unwrap()
+        .json();
+    assert_eq!(last_pd["event_action"], "resolve");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let hooks: Vec<String> = receiver
+        .received()
+        .iter()
+        .filter(|r| r.path == "/hook")
+        .map(|r| r.json()["status"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        hooks,
+        ["firing", "resolved"],
+        "the webhook hears no acknowledgement"
+    );
+    let acked = notifications(
+        &app,
+        token,
+        &format!("?channel={}", pd["id"].as_str().unwrap()),
+    )
+    .await;
+    assert!(
+        acked.iter().any(|r| r["transition"] == "acknowledged"),
+        "{acked:?}"
+    );
+}
+
+#[actix_web::test]
+async fn a_flapping_alert_is_notified_once_as_flapping_and_once_as_stable() {
+    let clock = OffsetClock::shared();
+    let receiver = HttpReceiver::start();
+    let app = spawn_app_with_clock(|_| {}, clock.clone()).await;
+    let (acme, key) = tenant_with_key(&app, "acme").await;
+    let token = &acme.admin_token;
+    let hook = create_channel(
+        &app,
+        token,
+        json!({"name": "hook", "kind": "webhook", "config": {"url": receiver.url("/f")}}),
+    )
+    .await;
+    let mut rule = notifying_rule(&[hook["id"].as_str().unwrap()]);
+    rule["window"] = json!("24h");
+    rule["flap_max_changes"] = json!(2);
+    rule["flap_window"] = json!("10m");
+    create_rule(&app, token, rule).await;
+    // Each change is notified until the one that makes it flap, which says `flapping`.
+    let mut value = 10.0;
+    let mut sent = 0;
+    loop {
+        value = if value > 50.0 { 10.0 } else { 97.0 };
+        write_lines(&app, &key, cpu_line("db1", value)).await;
+        let rows = notifications_until(&app, token, "?status=sent", "a new message", |rows| {
+            rows.len() > sent
+        })
+        .await;
+        sent = rows.len();
+        if rows[0]["transition"] == "flapping" {
+            break;
+        }
+        assert!(
+            sent < 6,
+            "flapping after more than 2 changes within 10 m: {rows:?}"
+        );
+    }
+    let messages = receiver.wait_for(sent, Duration::from_secs(10)).await.len();
+    // While it flaps, its changes notify no one.
+    for _ in 0..4 {
+        value = if value > 50.0 { 10.0 } else { 97.0 };
+        write_lines(&app, &key, cpu_line("db1", value)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        receiver.received().len(),
+        messages,
+        "nothing while it flaps"
+    );
+    let rows = notifications(&app, token, "?status=sent").await;
+    assert_eq!(rows.len(), sent);
+    let flapping = rows
+        .iter()
+        .filter(|r| r["transition"] == "flapping")
+        .count();
+    assert_eq!(flapping, 1);
+
+    // Ten minutes with no change: it settles (firing, as the last sample says).
+    clock.advance(Duration::from_secs(11 * 60));
+    write_lines(&app, &key, cpu_line("db1", 97.0)).await;
+    let got = receiver
+        .wait_for(messages + 1, Duration::from_secs(10))
+        .await;
+    assert_eq!(got[messages].json()["status"], "firing");
+    notifications_until(&app, token, "?status=sent", "the stable row sent", |rows| {
+        rows.first().is_some_and(|r| r["transition"] == "stable")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(receiver.received().len(), messages + 1);
 }

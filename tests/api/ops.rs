@@ -36,9 +36,7 @@ async fn readiness_fails_when_redis_is_configured_but_unreachable() {
 
 #[actix_web::test]
 async fn readiness_checks_a_real_redis_when_configured() {
-    let redis_url =
-        std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into());
-    let app = spawn_app_with(|c| c.redis_url = Some(redis_url)).await;
+    let app = spawn_app_with(|c| c.redis_url = Some(crate::helpers::redis_url())).await;
     let response = app.request("GET", "/readyz", None, None).await;
     let body: Value = response.json().await.unwrap();
     assert_eq!(

@@ -69,10 +69,27 @@ pub struct Outgoing {
 pub fn plan_notifications(routing: &Routing, outgoing: &mut Outgoing) {
     let instance = &outgoing.change.instance;
     let mut drafts = Vec::new();
+    // A flapping alert is notified once as `flapping` and once as `stable`, not at every
+    // change in between (nor at the change that made it flap, which comes just before);
+    // `stable` says the state it settled in.
+    let mut flapping = instance.flapping
+        || outgoing
+            .transitions
+            .iter()
+            .any(|t| matches!(t, Transition::Flapping | Transition::FlappingStopped));
     for (index, transition) in outgoing.transitions.iter().enumerate() {
-        let Some((status, name)) = notified(*transition) else {
+        match transition {
+            Transition::Flapping => flapping = true,
+            Transition::FlappingStopped => flapping = false,
+            _ if flapping => continue,
+            _ => {}
+        }
+        let Some((mut status, name)) = notified(*transition) else {
             continue;
         };
+        if *transition == Transition::FlappingStopped && instance.state != AlertState::Firing {
+            status = NotifiedStatus::Resolved;
+        }
         let rule_id = instance.rule_id.to_string();
         let planned = routing.plan(&Routed {
             rule_id: &rule_id,

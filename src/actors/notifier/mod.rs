@@ -1,9 +1,12 @@
 //! The per-tenant notifier, a child of the tenant supervisor: it delivers what the
 //! evaluator decided and wrote to `notification_outbox`.
 //!
-//! - **Wake-ups**: every written transition (it subscribes to the evaluator) and a 1 s
-//!   tick make it read the tenant's open rows; rows are the truth, messages only say
-//!   "look now", so nothing depends on a message arriving.
+//! - **Wake-ups**: every written transition (it subscribes to the evaluator), with Redis
+//!   another replica's wake-up, and a poll (`TIDEWATCH_NOTIFY_POLL_MS`) make it read the
+//!   tenant's open rows; rows are the truth, messages only say "look now", so nothing
+//!   depends on a message arriving.
+//! - **Replicas** (`replicas.rs`): with Redis only the replica holding the tenant's lease
+//!   delivers; the others wake it.
 //! - **Groups**: rows of one (channel, group) go out as one message, after `group_wait`
 //!   for a new group and at most every `group_interval` after; each message carries the
 //!   group's other firing alerts, as Alertmanager's do. Still-firing groups are notified
@@ -21,6 +24,8 @@
 //! - **Failures**: a timeout per attempt, exponential backoff with jitter, `Retry-After`,
 //!   dead letters for refusals and after the last attempt. Sends run concurrently, at
 //!   most a few per channel, so a slow channel never holds back another.
+
+pub mod replicas;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -48,6 +53,7 @@ use crate::store::notifications::{
 };
 use crate::store::silences::SilenceRecord;
 use crate::store::{Store, StoreError};
+use replicas::{Replicas, Wake, RENEW_EVERY};
 
 /// How delivery behaves; one for the process.
 #[derive(Clone)]
@@ -62,6 +68,11 @@ pub struct NotifierConfig {
     pub tenant_per_minute: u32,
     /// Messages per minute for a channel without its own `max_per_minute`.
     pub channel_per_minute: u32,
+    /// How often the outbox is read without a wake-up (`TIDEWATCH_NOTIFY_POLL_MS`).
+    pub poll: Duration,
+    /// With `REDIS_URL`: the lease that picks one delivering replica per tenant, and the
+    /// wake-ups between replicas.
+    pub replicas: Option<Arc<Replicas>>,
 }
 
 impl NotifierConfig {
@@ -77,7 +88,7 @@ impl NotifierConfig {
 }
 
 impl NotifierConfig {
-    pub fn from_config(config: &crate::config::Config) -> Self {
+    pub fn from_config(config: &crate::config::Config, redis: Option<redis::Client>) -> Self {
         Self {
             send: SendContext::new(
                 channels::SmtpSettings {
@@ -98,6 +109,8 @@ impl NotifierConfig {
                 .unwrap_or_else(|| format!("http://{}", config.bind)),
             tenant_per_minute: config.notify_tenant_max_per_minute,
             channel_per_minute: config.notify_channel_max_per_minute,
+            poll: Duration::from_millis(config.notify_poll_ms),
+            replicas: redis.map(|client| Arc::new(Replicas::new(client))),
         }
     }
 }
@@ -172,9 +185,24 @@ struct Group {
     /// fingerprint; `true` when a silence or mute timing held it (released once that is
     /// over), `false` when inhibited (carried by the group's next message).
     held: BTreeMap<String, bool>,
+    /// `Notifier::finished` when this group's last send or throttle was recorded: a scan
+    /// that began before then read its rows as they were before, and leaves it alone.
+    finished_seq: u64,
 }
 
 type GroupKey = (ChannelId, String);
+
+/// Whether this replica delivers the tenant's notifications.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lease {
+    /// No Redis, or Redis cannot be reached: deliver (nothing is lost; PostgreSQL's row
+    /// claims keep replicas from sending one row twice).
+    Alone,
+    /// This replica holds the tenant's lease.
+    Held,
+    /// Another replica holds it, or it has not been asked for yet.
+    Elsewhere,
+}
 
 pub struct Notifier {
     tenant: TenantId,
@@ -187,7 +215,14 @@ pub struct Notifier {
     ready: bool,
     scanning: bool,
     scan_again: bool,
+    /// Counts recorded sends and throttles (see `Group::finished_seq`).
+    finished: u64,
+    /// `finished` when a group was last forgotten (its alerts all over): a scan read
+    /// before then may hold its sent rows as open, so it creates no group.
+    forgotten_seq: u64,
     wake: Option<(i64, SpawnHandle)>,
+    lease: Lease,
+    renewing: bool,
     /// Set while the tenant has undelivered rows or firing posted alerts, so the registry
     /// does not stop it for idleness.
     watching: Arc<AtomicBool>,
@@ -219,13 +254,21 @@ impl Notifier {
             tenant,
             store,
             clock,
-            config,
             groups: HashMap::new(),
             in_flight: HashMap::new(),
             ready: false,
             scanning: false,
             scan_again: false,
+            finished: 0,
+            forgotten_seq: 0,
             wake: None,
+            lease: if config.replicas.is_some() {
+                Lease::Elsewhere
+            } else {
+                Lease::Alone
+            },
+            renewing: false,
+            config,
         }
     }
 
@@ -251,6 +294,9 @@ impl Notifier {
                     }
                     act.groups
                         .retain(|_, g| !g.active.is_empty() || g.last_sent_ms.is_some());
+                    if !act.delivers() {
+                        return;
+                    }
                     act.ready = true;
                     act.scan(ctx);
                 }
@@ -279,6 +325,7 @@ impl Notifier {
             .clone()
             .filter(|c| c.loaded.elapsed() < CONFIG_TTL);
         let now_ms = self.clock.now_ms();
+        let read_from = self.finished;
         let read = async move {
             let settings = match cached {
                 Some(settings) => settings,
@@ -287,13 +334,13 @@ impl Notifier {
             let rows = store.open_notifications(tenant, SCAN_LIMIT).await?;
             Ok::<_, StoreError>((settings, rows))
         };
-        ctx.spawn(read.into_actor(self).map(|read, act, ctx| {
+        ctx.spawn(read.into_actor(self).map(move |read, act, ctx| {
             act.scanning = false;
             match read {
                 Ok((settings, rows)) => {
                     act.settings = Some(settings);
                     act.busy_rows = !rows.is_empty();
-                    act.dispatch(rows, ctx)
+                    act.dispatch(rows, read_from, ctx)
                 }
                 Err(e) => {
                     tracing::warn!(tenant = %act.tenant, error = %e, "reading the notification outbox failed")
@@ -307,7 +354,9 @@ impl Notifier {
         }));
     }
 
-    fn dispatch(&mut self, rows: Vec<NotificationRecord>, ctx: &mut Context<Self>) {
+    /// `read_from` is `finished` when the rows were read: a group recorded since then
+    /// was read stale (the scan its recording asked for reads it again).
+    fn dispatch(&mut self, rows: Vec<NotificationRecord>, read_from: u64, ctx: &mut Context<Self>) {
         let now = self.clock.now_ms();
         let mut by_group: BTreeMap<GroupKey, Vec<NotificationRecord>> = BTreeMap::new();
         for row in rows {
@@ -318,8 +367,11 @@ impl Notifier {
         }
         let mut next_wake: Option<i64> = None;
         for (key, rows) in by_group {
+            if self.forgotten_seq > read_from && !self.groups.contains_key(&key) {
+                continue;
+            }
             let group = self.groups.entry(key.clone()).or_default();
-            if group.sending {
+            if group.sending || group.finished_seq > read_from {
                 continue;
             }
             // Claimed by a worker that may still be sending: not before its deadline.
@@ -417,8 +469,10 @@ impl Notifier {
         let outcome = DeliveryOutcome::Throttled { until_ms, reason };
         let write = async move { store.finish_notifications(tenant, &ids, &outcome).await };
         ctx.spawn(write.into_actor(self).map(move |written, act, ctx| {
+            act.finished += 1;
             if let Some(group) = act.groups.get_mut(&key) {
                 group.sending = false;
+                group.finished_seq = act.finished;
             }
             if let Err(e) = written {
                 tracing::warn!(tenant = %act.tenant, error = %e, "recording throttled notifications failed");
@@ -582,8 +636,10 @@ impl Notifier {
             }
             let now = act.clock.now_ms();
             let mut forget = false;
+            act.finished += 1;
             if let Some(group) = act.groups.get_mut(&key) {
                 group.sending = false;
+                group.finished_seq = act.finished;
                 match result {
                     Ok(Some(delivered)) => {
                         // Held-back alerts are still the group's: a later message (or
@@ -616,6 +672,7 @@ impl Notifier {
             }
             // A group whose alerts are all over starts afresh (with `group_wait`).
             if forget {
+                act.forgotten_seq = act.finished;
                 act.groups.remove(&key);
             }
             act.scan(ctx);
@@ -625,9 +682,11 @@ impl Notifier {
     /// Resolves posted alerts whose `endsAt` passed (their resolution is routed like any
     /// other), and keeps the idleness flag true while there is anything to look after.
     fn sweep(&mut self, ctx: &mut Context<Self>) {
-        self.watching
-            .store(self.busy_rows || self.firing_posted, Ordering::Relaxed);
-        if self.sweeping {
+        self.watching.store(
+            self.delivers() && (self.busy_rows || self.firing_posted),
+            Ordering::Relaxed,
+        );
+        if self.sweeping || !self.delivers() {
             return;
         }
         self.sweeping = true;
@@ -903,9 +962,99 @@ impl Actor for Notifier {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        self.restore(ctx);
-        ctx.run_interval(TICK, |act, ctx| act.scan(ctx));
+        ctx.run_interval(self.config.poll, |act, ctx| act.scan(ctx));
         ctx.run_interval(SWEEP, |act, ctx| act.sweep(ctx));
+        if self.config.replicas.is_some() {
+            self.renew_lease(ctx);
+            ctx.run_interval(RENEW_EVERY, |act, ctx| act.renew_lease(ctx));
+        } else {
+            self.restore(ctx);
+        }
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        // Let another replica take over now rather than when the lease runs out.
+        if let (Lease::Held, Some(replicas)) = (self.lease, self.config.replicas.clone()) {
+            let tenant = self.tenant;
+            actix_rt::spawn(async move {
+                if let Err(e) = replicas.release(tenant).await {
+                    tracing::debug!(%tenant, error = %e, "releasing the delivery lease failed; it runs out by itself");
+                }
+            });
+        }
+    }
+}
+
+impl Notifier {
+    fn delivers(&self) -> bool {
+        self.lease != Lease::Elsewhere
+    }
+
+    /// Takes or renews the tenant's lease in Redis.
+    fn renew_lease(&mut self, ctx: &mut Context<Self>) {
+        let Some(replicas) = self.config.replicas.clone() else {
+            return;
+        };
+        if self.renewing {
+            return;
+        }
+        self.renewing = true;
+        let tenant = self.tenant;
+        let ask = async move { replicas.hold(tenant).await };
+        ctx.spawn(ask.into_actor(self).map(|held, act, ctx| {
+            act.renewing = false;
+            let lease = match held {
+                Ok(true) => Lease::Held,
+                Ok(false) => Lease::Elsewhere,
+                Err(e) => {
+                    if act.lease != Lease::Alone {
+                        tracing::warn!(tenant = %act.tenant, error = %e, "Redis cannot be reached; delivering this tenant's notifications without a lease");
+                    }
+                    Lease::Alone
+                }
+            };
+            act.set_lease(lease, ctx);
+        }));
+    }
+
+    fn set_lease(&mut self, lease: Lease, ctx: &mut Context<Self>) {
+        let delivered = self.delivers();
+        self.lease = lease;
+        match (delivered, self.delivers()) {
+            (false, true) => {
+                // The previous holder's sends are in the history: start again from it
+                // (keeping what this replica still has in flight).
+                tracing::debug!(tenant = %self.tenant, "this replica delivers the tenant's notifications");
+                self.groups.retain(|_, group| group.sending);
+                self.restore(ctx);
+            }
+            (true, false) => {
+                tracing::debug!(tenant = %self.tenant, "another replica delivers the tenant's notifications");
+                self.ready = false;
+            }
+            _ => {}
+        }
+    }
+
+    /// Something was written for delivery: look now if this replica delivers, else wake
+    /// the one that does (and take the lease if it was just let go).
+    fn look_now(&mut self, wake: Wake, ctx: &mut Context<Self>) {
+        if wake == Wake::Config {
+            self.settings = None;
+        }
+        if self.delivers() {
+            self.scan(ctx);
+            return;
+        }
+        if let Some(replicas) = self.config.replicas.clone() {
+            let tenant = self.tenant;
+            actix_rt::spawn(async move {
+                if let Err(e) = replicas.wake(tenant, wake).await {
+                    tracing::debug!(%tenant, error = %e, "waking the delivering replica failed; it polls the outbox");
+                }
+            });
+        }
+        self.renew_lease(ctx);
     }
 }
 
@@ -913,7 +1062,25 @@ impl Handler<AlertTransition> for Notifier {
     type Result = ();
 
     fn handle(&mut self, _: AlertTransition, ctx: &mut Self::Context) {
-        self.scan(ctx);
+        self.look_now(Wake::Outbox, ctx);
+    }
+}
+
+/// Another replica wrote for this tenant (a Redis wake-up): look if this one delivers.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RemoteWake(pub Wake);
+
+impl Handler<RemoteWake> for Notifier {
+    type Result = ();
+
+    fn handle(&mut self, RemoteWake(wake): RemoteWake, ctx: &mut Self::Context) {
+        if wake == Wake::Config {
+            self.settings = None;
+        }
+        if self.delivers() {
+            self.scan(ctx);
+        }
     }
 }
 
@@ -926,7 +1093,7 @@ impl Handler<CheckOutbox> for Notifier {
     type Result = ();
 
     fn handle(&mut self, _: CheckOutbox, ctx: &mut Self::Context) {
-        self.scan(ctx);
+        self.look_now(Wake::Outbox, ctx);
     }
 }
 
@@ -940,8 +1107,7 @@ impl Handler<ConfigChanged> for Notifier {
     type Result = ();
 
     fn handle(&mut self, _: ConfigChanged, ctx: &mut Self::Context) {
-        self.settings = None;
-        self.scan(ctx);
+        self.look_now(Wake::Config, ctx);
     }
 }
 
