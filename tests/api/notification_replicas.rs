@@ -6,11 +6,10 @@
 use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
-use serde_json::json;
 
 use crate::alerts::{cpu_line, create_rule};
 use crate::helpers::{redis_url, spawn_app_with, tenant_with_key, write_lines, TestApp};
-use crate::notifications::{create_channel, notifications_until, notifying_rule};
+use crate::notifications::{notifications_until, notifying_rule, webhook_channel};
 use crate::receivers::HttpReceiver;
 
 const LEASE_PREFIX: &str = "tidewatch:notifier:lease:";
@@ -74,12 +73,7 @@ async fn two_replicas_deliver_once_and_the_other_replica_wakes_the_holder() {
     let other = replica(Some(&holder.database_url), 60_000).await;
     let (acme, key) = tenant_with_key(&holder, "acme").await;
     let token = &acme.admin_token;
-    let hook = create_channel(
-        &holder,
-        token,
-        json!({"name": "hook", "kind": "webhook", "config": {"url": receiver.url("/r")}}),
-    )
-    .await;
+    let hook = webhook_channel(&holder, token, &receiver.url("/r")).await;
     // Creating the rule starts the tenant on `holder`, whose notifier takes the lease.
     create_rule(
         &holder,
@@ -120,12 +114,7 @@ async fn a_lease_whose_holder_went_away_passes_on_when_it_runs_out() {
     let app = replica(None, 200).await;
     let (acme, key) = tenant_with_key(&app, "acme").await;
     let token = &acme.admin_token;
-    let hook = create_channel(
-        &app,
-        token,
-        json!({"name": "hook", "kind": "webhook", "config": {"url": receiver.url("/r")}}),
-    )
-    .await;
+    let hook = webhook_channel(&app, token, &receiver.url("/r")).await;
     // Another replica took the tenant's lease over and died, with 4 s of it left; once
     // this replica's renewal (every second) has seen that, it stops delivering.
     let lease = format!("{LEASE_PREFIX}{}", acme.id);

@@ -45,6 +45,16 @@ pub(crate) async fn create_channel(app: &TestApp, token: &str, body: Value) -> V
     response.json().await.unwrap()
 }
 
+/// A webhook channel named `hook` posting to `url`.
+pub(crate) async fn webhook_channel(app: &TestApp, token: &str, url: &str) -> Value {
+    create_channel(
+        app,
+        token,
+        json!({"name": "hook", "kind": "webhook", "config": {"url": url}}),
+    )
+    .await
+}
+
 /// A rule on `cpu_busy` that notifies `channels` at once (`group_wait: 0s`).
 pub(crate) fn notifying_rule(channels: &[&str]) -> Value {
     let mut rule = cpu_rule();
@@ -612,12 +622,7 @@ async fn one_group_is_one_message_after_group_wait() {
     let app = spawn_app().await;
     let (acme, key) = tenant_with_key(&app, "acme").await;
     let token = &acme.admin_token;
-    let hook = create_channel(
-        &app,
-        token,
-        json!({"name": "hook", "kind": "webhook", "config": {"url": receiver.url("/g")}}),
-    )
-    .await;
+    let hook = webhook_channel(&app, token, &receiver.url("/g")).await;
     let mut rule = notifying_rule(&[hook["id"].as_str().unwrap()]);
     rule["group_wait"] = json!("1s");
     // A long name makes a long group key (it once overflowed a 64-character column on
@@ -839,12 +844,7 @@ async fn silences_hold_back_exactly_what_they_match_and_say_so() {
     let app = spawn_app().await;
     let (acme, key) = tenant_with_key(&app, "acme").await;
     let token = &acme.admin_token;
-    let hook = create_channel(
-        &app,
-        token,
-        json!({"name": "hook", "kind": "webhook", "config": {"url": receiver.url("/s")}}),
-    )
-    .await;
+    let hook = webhook_channel(&app, token, &receiver.url("/s")).await;
     create_rule(&app, token, notifying_rule(&[hook["id"].as_str().unwrap()])).await;
     let ends_at = tidewatch::domain::time::rfc3339_ms(crate::metric_queries::now_ms() + 3_600_000);
     let silence_body = json!({"matchers": [{"name": "host", "op": "=", "value": "db1"}], "ends_at": ends_at, "comment": "db1 maintenance"});
@@ -975,12 +975,7 @@ async fn alerts_posted_to_the_alertmanager_api_are_routed_and_resolved() {
     let app = spawn_app().await;
     let (acme, ingest_key) = tenant_with_key(&app, "acme").await;
     let token = &acme.admin_token;
-    let hook = create_channel(
-        &app,
-        token,
-        json!({"name": "hook", "kind": "webhook", "config": {"url": receiver.url("/ext")}}),
-    )
-    .await;
+    let hook = webhook_channel(&app, token, &receiver.url("/ext")).await;
     let response = put_policies(
         &app,
         token,
@@ -1093,12 +1088,7 @@ async fn mute_timings_hold_back_what_their_policies_route_while_in_force() {
     let app = spawn_app().await;
     let (acme, key) = tenant_with_key(&app, "acme").await;
     let token = &acme.admin_token;
-    let hook = create_channel(
-        &app,
-        token,
-        json!({"name": "hook", "kind": "webhook", "config": {"url": receiver.url("/m")}}),
-    )
-    .await;
+    let hook = webhook_channel(&app, token, &receiver.url("/m")).await;
     // Always in force, and never.
     let always = json!({"name": "always", "time_intervals": [{"times": [{"start_time": "00:00", "end_time": "24:00"}], "location": "Europe/Berlin"}]});
     let never = json!({"name": "far future", "time_intervals": [{"years": ["2099"]}]});
@@ -1237,12 +1227,7 @@ async fn a_firing_source_inhibits_the_targets_that_agree_with_it() {
     let app = spawn_app().await;
     let acme = app.create_tenant("acme").await;
     let token = &acme.admin_token;
-    let hook = create_channel(
-        &app,
-        token,
-        json!({"name": "hook", "kind": "webhook", "config": {"url": receiver.url("/i")}}),
-    )
-    .await;
+    let hook = webhook_channel(&app, token, &receiver.url("/i")).await;
     let response = put_policies(
         &app,
         token,
@@ -1354,6 +1339,15 @@ fn hosts_in(received: &crate::receivers::Received) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Waits until `n` notifications are recorded as sent (a receiver holds a message a
+/// moment before the notifier records it).
+async fn sent_rows(app: &TestApp, token: &str, n: usize) {
+    notifications_until(app, token, "?status=sent", "sent rows", |rows| {
+        rows.len() >= n
+    })
+    .await;
+}
+
 #[actix_web::test]
 async fn firing_groups_repeat_after_repeat_interval_except_acknowledged_alerts() {
     let clock = OffsetClock::shared();
@@ -1361,12 +1355,7 @@ async fn firing_groups_repeat_after_repeat_interval_except_acknowledged_alerts()
     let app = spawn_app_with_clock(|_| {}, clock.clone()).await;
     let (acme, key) = tenant_with_key(&app, "acme").await;
     let token = &acme.admin_token;
-    let hook = create_channel(
-        &app,
-        token,
-        json!({"name": "hook", "kind": "webhook", "config": {"url": receiver.url("/r")}}),
-    )
-    .await;
+    let hook = webhook_channel(&app, token, &receiver.url("/r")).await;
     let tree = json!({
         "channels": [hook["id"]], "group_by": ["alertname", "host"],
         "group_wait": "0s", "group_interval": "0s", "repeat_interval": "4h"
@@ -1384,6 +1373,8 @@ async fn firing_groups_repeat_after_repeat_interval_except_acknowledged_alerts()
     let mut hosts: Vec<String> = first.iter().map(|r| hosts_in(r)[0].0.clone()).collect();
     hosts.sort();
     assert_eq!(hosts, ["db1", "db2"]);
+    // Recorded before time moves on: a repeat counts from the recorded send.
+    sent_rows(&app, token, 2).await;
 
     // Not before the interval.
     clock.advance(Duration::from_secs(3 * 3600));
@@ -1414,6 +1405,7 @@ async fn firing_groups_repeat_after_repeat_interval_except_acknowledged_alerts()
         3,
         "the acknowledged db1 is not repeated"
     );
+    sent_rows(&app, token, 3).await;
     // And again one interval later; db1 still not.
     clock.advance(Duration::from_secs(4 * 3600 + 1));
     let again = receiver.wait_for(4, Duration::from_secs(10)).await;
@@ -1432,12 +1424,7 @@ async fn a_mute_timing_holds_back_until_its_window_ends_then_the_alert_is_sent()
     let app = spawn_app_with_clock(|_| {}, clock.clone()).await;
     let (acme, key) = tenant_with_key(&app, "acme").await;
     let token = &acme.admin_token;
-    let hook = create_channel(
-        &app,
-        token,
-        json!({"name": "hook", "kind": "webhook", "config": {"url": receiver.url("/w")}}),
-    )
-    .await;
+    let hook = webhook_channel(&app, token, &receiver.url("/w")).await;
     // A window from this minute to two minutes on, in a zone where that does not cross
     // midnight (Alertmanager's `times` cannot).
     let utc_minute = (clock.now_ms() / 60_000) % 1440;
@@ -1702,12 +1689,7 @@ async fn acknowledging_an_alert_acknowledges_its_pagerduty_incident_and_nothing_
         json!({"name": "pd", "kind": "pagerduty", "config": {"routing_key": "rk", "base_url": receiver.base}}),
     )
     .await;
-    let hook = create_channel(
-        &app,
-        token,
-        json!({"name": "hook", "kind": "webhook", "config": {"url": receiver.url("/hook")}}),
-    )
-    .await;
+    let hook = webhook_channel(&app, token, &receiver.url("/hook")).await;
     let rule = notifying_rule(&[pd["id"].as_str().unwrap(), hook["id"].as_str().unwrap()]);
     create_rule(&app, token, rule).await;
     write_lines(&app, &key, cpu_line("db1", 97.0)).await;
@@ -1773,12 +1755,7 @@ async fn a_flapping_alert_is_notified_once_as_flapping_and_once_as_stable() {
     let app = spawn_app_with_clock(|_| {}, clock.clone()).await;
     let (acme, key) = tenant_with_key(&app, "acme").await;
     let token = &acme.admin_token;
-    let hook = create_channel(
-        &app,
-        token,
-        json!({"name": "hook", "kind": "webhook", "config": {"url": receiver.url("/f")}}),
-    )
-    .await;
+    let hook = webhook_channel(&app, token, &receiver.url("/f")).await;
     let mut rule = notifying_rule(&[hook["id"].as_str().unwrap()]);
     rule["window"] = json!("24h");
     rule["flap_max_changes"] = json!(2);

@@ -192,6 +192,22 @@ struct Group {
 
 type GroupKey = (ChannelId, String);
 
+impl Group {
+    /// A row the notifier queues itself (a repeat, a released alert) for this group.
+    fn draft(&self, channel_id: ChannelId, group_key: &str, alert: NotifiedAlert) -> OutboxDraft {
+        OutboxDraft {
+            channel_id,
+            group_key: group_key.to_owned(),
+            group_labels: self.group_labels.clone(),
+            alert,
+            timings: self.timings,
+            mute_timings: self.mute_timings.clone(),
+            active_timings: self.active_timings.clone(),
+            transition_index: 0,
+        }
+    }
+}
+
 /// Whether this replica delivers the tenant's notifications.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Lease {
@@ -755,19 +771,11 @@ impl Notifier {
                 let Some(alert) = group.active.get(&fingerprint) else {
                     continue;
                 };
-                drafts.push(OutboxDraft {
-                    channel_id: *channel_id,
-                    group_key: group_key.clone(),
-                    group_labels: group.group_labels.clone(),
-                    alert: NotifiedAlert {
-                        at_ms: now,
-                        ..alert.clone()
-                    },
-                    timings: group.timings,
-                    mute_timings: group.mute_timings.clone(),
-                    active_timings: group.active_timings.clone(),
-                    transition_index: 0,
-                });
+                let alert = NotifiedAlert {
+                    at_ms: now,
+                    ..alert.clone()
+                };
+                drafts.push(group.draft(*channel_id, group_key, alert));
             }
         }
         if drafts.is_empty() {
@@ -799,20 +807,12 @@ impl Notifier {
             // are then due at once (their group's interval has passed).
             group.last_sent_ms = Some(now - group.timings.group_interval_ms);
             for alert in group.active.values() {
-                drafts.push(OutboxDraft {
-                    channel_id: *channel_id,
-                    group_key: group_key.clone(),
-                    group_labels: group.group_labels.clone(),
-                    alert: NotifiedAlert {
-                        transition: "repeat".into(),
-                        at_ms: now,
-                        ..alert.clone()
-                    },
-                    timings: group.timings,
-                    mute_timings: group.mute_timings.clone(),
-                    active_timings: group.active_timings.clone(),
-                    transition_index: 0,
-                });
+                let alert = NotifiedAlert {
+                    transition: "repeat".into(),
+                    at_ms: now,
+                    ..alert.clone()
+                };
+                drafts.push(group.draft(*channel_id, group_key, alert));
             }
         }
         if drafts.is_empty() {
