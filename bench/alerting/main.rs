@@ -737,6 +737,9 @@ async fn run(cli: Cli) -> anyhow::Result<Value> {
             )
             .await?;
         trigger_rule_body["channels"] = json!([channel["id"]]);
+        // Each trial is an episode of its own: the trigger changes state every ~100 ms by
+        // design, which flap detection would otherwise fold into one `flapping` message.
+        trigger_rule_body["flap_max_changes"] = json!(1_000_000);
         trigger_rule_body["group_wait"] = json!("0s");
         trigger_rule_body["group_interval"] = json!("0s");
     }
