@@ -262,9 +262,6 @@ impl Application {
 /// How long shutdown waits for tenants' actors to finish what they are writing.
 const TENANT_SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
 
-/// Tenants with alert rules must be evaluated from the start, not on their first request:
-/// their evaluators load rules, rebuild windows and resume (no-data and PromQL rules need
-/// no request to run).
 /// With Redis: another replica wrote a tenant's outbox; the tenant's notifier here looks
 /// if it is the one delivering (a tenant not running here has nothing to deliver here).
 fn listen_for_notifier_wakes(
@@ -287,6 +284,9 @@ fn listen_for_notifier_wakes(
     });
 }
 
+/// Tenants with alert rules must be evaluated from the start, not on their first request:
+/// their evaluators load rules, rebuild windows and resume (no-data and PromQL rules need
+/// no request to run).
 fn wake_alerting_tenants(store: Store, tenants: TenantRegistryHandle) {
     actix_rt::spawn(async move {
         match store.tenants_with_enabled_alert_rules().await {

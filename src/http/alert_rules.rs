@@ -82,6 +82,16 @@ pub(crate) async fn delivery_changed(state: &AppState, tenant: TenantId) {
     }
 }
 
+/// Rows were written to the tenant's outbox outside a transition (an acknowledgement, a
+/// posted alert, a retry): its notifier looks now.
+pub(crate) async fn outbox_written(state: &AppState, tenant: TenantId) {
+    if let Ok(actors) = state.tenants.actors(tenant).await {
+        actors
+            .notifier
+            .do_send(crate::actors::notifier::CheckOutbox);
+    }
+}
+
 /// Create an alert rule (`threshold` or `promql`).
 #[utoipa::path(
     request_body(content = Object, description = "A rule: see the README's alert rules section"),

@@ -13,7 +13,6 @@ use super::error::{ApiError, ErrorBody};
 use super::extract::TenantAccess;
 use super::state::AppState;
 use super::timestamp;
-use crate::actors::notifier::CheckOutbox;
 use crate::auth::principal::{AlertsRead, AlertsWrite};
 use crate::domain::metrics::has_label_name_shape;
 use crate::domain::time::now_ms;
@@ -139,9 +138,7 @@ pub async fn post_alerts(
         .store
         .record_posted_alerts(access.tenant(), &posted, &routing)
         .await?;
-    if let Ok(actors) = state.tenants.actors(access.tenant()).await {
-        actors.notifier.do_send(CheckOutbox);
-    }
+    super::alert_rules::outbox_written(&state, access.tenant()).await;
     Ok(HttpResponse::Ok().finish())
 }
 

@@ -293,11 +293,7 @@ pub async fn acknowledge(
             &crate::channels::acknowledging_kinds(),
         )
         .await?;
-    if let Ok(actors) = state.tenants.actors(access.tenant()).await {
-        actors
-            .notifier
-            .do_send(crate::actors::notifier::CheckOutbox);
-    }
+    super::alert_rules::outbox_written(&state, access.tenant()).await;
     Ok(web::Json(one_alert(&state, access.tenant(), alert).await?))
 }
 

@@ -5,13 +5,12 @@
 use actix_web::{get, post, put, web, HttpRequest};
 use serde_json::{json, Value};
 
-use super::alert_rules::rules_changed;
+use super::alert_rules::{outbox_written, rules_changed};
 use super::alerts::bad;
 use super::error::{ApiError, ErrorBody};
 use super::extract::TenantAccess;
 use super::state::AppState;
 use super::timestamp;
-use crate::actors::notifier::CheckOutbox;
 use crate::auth::principal::{Edit, Manage, Read};
 use crate::domain::NotificationId;
 use crate::notify::policy::PolicyTree;
@@ -161,9 +160,7 @@ pub async fn retry(
         .store
         .retry_notification(access.tenant(), *id, access.actor())
         .await?;
-    if let Ok(actors) = state.tenants.actors(access.tenant()).await {
-        actors.notifier.do_send(CheckOutbox);
-    }
+    outbox_written(&state, access.tenant()).await;
     Ok(web::Json(notification_body(&row)))
 }
 

@@ -1036,14 +1036,21 @@ impl Notifier {
         }
     }
 
-    /// Something was written for delivery: look now if this replica delivers, else wake
-    /// the one that does (and take the lease if it was just let go).
-    fn look_now(&mut self, wake: Wake, ctx: &mut Context<Self>) {
+    /// Looks now if this replica delivers; false when another one does.
+    fn look_here(&mut self, wake: Wake, ctx: &mut Context<Self>) -> bool {
         if wake == Wake::Config {
             self.settings = None;
         }
         if self.delivers() {
             self.scan(ctx);
+        }
+        self.delivers()
+    }
+
+    /// Something was written for delivery: look now if this replica delivers, else wake
+    /// the one that does (and take the lease if it was just let go).
+    fn look_now(&mut self, wake: Wake, ctx: &mut Context<Self>) {
+        if self.look_here(wake, ctx) {
             return;
         }
         if let Some(replicas) = self.config.replicas.clone() {
@@ -1075,12 +1082,8 @@ impl Handler<RemoteWake> for Notifier {
     type Result = ();
 
     fn handle(&mut self, RemoteWake(wake): RemoteWake, ctx: &mut Self::Context) {
-        if wake == Wake::Config {
-            self.settings = None;
-        }
-        if self.delivers() {
-            self.scan(ctx);
-        }
+        // Never published again: the wake-up came from the replica that does not deliver.
+        self.look_here(wake, ctx);
     }
 }
 

@@ -62,6 +62,11 @@ impl Wake {
     }
 
     /// `<tenant id> <outbox|config>`, as published.
+    fn payload(self, tenant: TenantId) -> String {
+        format!("{tenant} {}", self.as_str())
+    }
+
+    /// Reads back what [`Wake::payload`] wrote.
     pub fn parse(payload: &str) -> Option<(TenantId, Wake)> {
         let (tenant, kind) = payload.split_once(' ')?;
         let wake = match kind {
@@ -96,61 +101,61 @@ impl Replicas {
     }
 
     /// The Redis key of a tenant's delivery lease.
-    pub fn lease_key(tenant: TenantId) -> String {
+    fn lease_key(tenant: TenantId) -> String {
         format!("{LEASE_PREFIX}{tenant}")
     }
 
     /// Connected on first use (so a Redis that is down at start delays nothing else);
     /// reconnects by itself afterwards.
     async fn connection(&self) -> redis::RedisResult<ConnectionManager> {
-        let config = ConnectionManagerConfig::new()
-            .set_number_of_retries(1)
-            .set_connection_timeout(Some(Duration::from_secs(1)))
-            .set_response_timeout(Some(Duration::from_millis(500)));
         self.connection
             .get_or_try_init(|| {
-                self.client
-                    .get_connection_manager_with_config(config.clone())
+                let config = ConnectionManagerConfig::new()
+                    .set_number_of_retries(1)
+                    .set_connection_timeout(Some(Duration::from_secs(1)))
+                    .set_response_timeout(Some(Duration::from_millis(500)));
+                self.client.get_connection_manager_with_config(config)
             })
             .await
             .cloned()
     }
 
-    /// Takes or renews the tenant's lease; whether this process holds it now.
-    pub async fn hold(&self, tenant: TenantId) -> redis::RedisResult<bool> {
-        let mut connection = self.connection().await?;
-        let held: i64 = redis::cmd("EVAL")
-            .arg(HOLD)
+    /// Runs a lease script on the tenant's lease with this process's id and `extra`
+    /// arguments; the script's answer.
+    async fn on_lease(
+        &self,
+        script: &str,
+        tenant: TenantId,
+        extra: &[u64],
+    ) -> redis::RedisResult<i64> {
+        let mut command = redis::cmd("EVAL");
+        command
+            .arg(script)
             .arg(1)
             .arg(Self::lease_key(tenant))
             .arg(&self.id)
-            .arg(LEASE_TTL.as_millis() as u64)
-            .query_async(&mut connection)
-            .await?;
-        Ok(held == 1)
+            .arg(extra);
+        command.query_async(&mut self.connection().await?).await
+    }
+
+    /// Takes or renews the tenant's lease; whether this process holds it now.
+    pub async fn hold(&self, tenant: TenantId) -> redis::RedisResult<bool> {
+        let ttl_ms = LEASE_TTL.as_millis() as u64;
+        Ok(self.on_lease(HOLD, tenant, &[ttl_ms]).await? == 1)
     }
 
     /// Gives the tenant's lease up (the tenant stops here), so another replica takes it
     /// at once rather than after [`LEASE_TTL`].
     pub async fn release(&self, tenant: TenantId) -> redis::RedisResult<()> {
-        let mut connection = self.connection().await?;
-        let _: i64 = redis::cmd("EVAL")
-            .arg(RELEASE)
-            .arg(1)
-            .arg(Self::lease_key(tenant))
-            .arg(&self.id)
-            .query_async(&mut connection)
-            .await?;
-        Ok(())
+        self.on_lease(RELEASE, tenant, &[]).await.map(drop)
     }
 
     /// Tells whichever replica holds the tenant's lease to look now.
     pub async fn wake(&self, tenant: TenantId, wake: Wake) -> redis::RedisResult<()> {
-        let mut connection = self.connection().await?;
         let _: i64 = redis::cmd("PUBLISH")
             .arg(WAKE_CHANNEL)
-            .arg(format!("{tenant} {}", wake.as_str()))
-            .query_async(&mut connection)
+            .arg(wake.payload(tenant))
+            .query_async(&mut self.connection().await?)
             .await?;
         Ok(())
     }
@@ -201,8 +206,7 @@ mod tests {
     fn wake_ups_read_back_as_written() {
         let tenant = TenantId::generate();
         for wake in [Wake::Outbox, Wake::Config] {
-            let payload = format!("{tenant} {}", wake.as_str());
-            assert_eq!(Wake::parse(&payload), Some((tenant, wake)));
+            assert_eq!(Wake::parse(&wake.payload(tenant)), Some((tenant, wake)));
         }
         assert_eq!(Wake::parse("not-a-tenant outbox"), None);
         assert_eq!(Wake::parse(&format!("{tenant} other")), None);
