@@ -15,6 +15,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod ingest;
+pub mod logquery;
 pub mod metrics;
 pub mod notify;
 pub mod panic_net;

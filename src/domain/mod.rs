@@ -2,6 +2,7 @@
 //! Nothing here does I/O.
 
 pub mod ids;
+pub mod logs;
 pub mod metrics;
 pub mod role;
 pub mod tenant;

@@ -11,6 +11,7 @@
 
 pub mod compression;
 mod error;
+pub mod logs;
 pub mod metrics;
 
 use crate::domain::TenantId;

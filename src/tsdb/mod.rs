@@ -4,6 +4,7 @@
 
 mod bits;
 pub mod chunk;
+pub mod log_block;
 mod varint;
 pub mod wal;
 

@@ -19,7 +19,7 @@
 //!
 //! Origins are paths: `resourceMetrics[0].scopeMetrics[0].metrics[2].dataPoints[1]`.
 
-mod names;
+pub(crate) mod names;
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::metrics::v1::{

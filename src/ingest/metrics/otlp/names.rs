@@ -116,7 +116,7 @@ pub(crate) fn value_string(value: Option<&AnyValue>) -> String {
     }
 }
 
-fn to_json(value: &Value) -> serde_json::Value {
+pub(crate) fn to_json(value: &Value) -> serde_json::Value {
     use serde_json::Value as Json;
     match value {
         Value::StringValue(s) => Json::String(s.clone()),
