@@ -113,6 +113,7 @@ impl Application {
             clock: clock.clone(),
             evaluator_thread: actix::Arbiter::new().handle(),
             notifier: notifier.clone(),
+            logs: crate::actors::log_pipeline::LogPipelineConfig::from_config(&config),
         };
         let tenants =
             TenantRegistryHandle::start(Duration::from_secs(config.tenant_idle_secs), services);
@@ -124,6 +125,26 @@ impl Application {
                 Persister::new(store, PersisterLimits::default(), metrics)
             })
         };
+        let log_persister = {
+            let (store, metrics) = (store.clone(), metrics.clone());
+            Persister::<crate::store::logs::LogBlockAppend>::start_in_arbiter(
+                &actix::Arbiter::new().handle(),
+                move |_| Persister::new(store, PersisterLimits::default(), metrics),
+            )
+        };
+        let logs = crate::logs::LogsWriter::new(
+            tenants.clone(),
+            log_persister,
+            metrics.clone(),
+            config.record_limits(),
+        );
+        let logs_reader = crate::logs::LogsReader::new(
+            store.clone(),
+            crate::logs::LogReaderLimits {
+                timeout: Duration::from_secs(config.query_timeout_secs),
+                ..crate::logs::LogReaderLimits::default()
+            },
+        );
         let login_throttle = LoginThrottle::new(ThrottleLimits {
             per_account: config.login_max_failures_per_account,
             per_address: config.login_max_failures_per_address,
@@ -184,6 +205,8 @@ impl Application {
             writer,
             decoder_memory: crate::ingest::DecoderMemory::default(),
             reader,
+            logs,
+            logs_reader,
             metrics,
             redis,
             started_at_ms: clock.now_ms(),

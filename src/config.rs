@@ -136,6 +136,20 @@ pub struct Config {
     /// How often, in milliseconds, the notifier looks at the outbox without being told
     /// to (transitions, and with Redis other replicas, wake it at once).
     pub notify_poll_ms: u64,
+    /// Sustained log ingest per tenant, records per second (429 above it; bursts of
+    /// twice this pass).
+    pub log_ingest_records_per_sec: u64,
+    /// Log records are kept this many days.
+    pub log_retention_days: u64,
+    /// A bigger log record is cut to this size and marked `truncated: true`.
+    pub log_max_record_bytes: usize,
+    /// Fields one log record may have (400 above it).
+    pub log_max_fields: usize,
+    /// Stream labels one log record may have (400 above it).
+    pub log_max_labels: usize,
+    /// Distinct streams (label sets with service and host) a tenant may send to within an
+    /// hour (422 for a batch that would exceed it).
+    pub log_max_streams: usize,
     /// `text` or `json`.
     pub log_format: LogFormat,
     /// tracing filter, e.g. `info` or `tidewatch=debug,info`.
@@ -200,6 +214,12 @@ impl Default for Config {
             notify_tenant_max_per_minute: 600,
             notify_channel_max_per_minute: 60,
             notify_poll_ms: 1000,
+            log_ingest_records_per_sec: 500_000,
+            log_retention_days: 7,
+            log_max_record_bytes: 64 * 1024,
+            log_max_fields: 256,
+            log_max_labels: 15,
+            log_max_streams: 10_000,
             log_format: LogFormat::Text,
             log_level: "info".into(),
         }
@@ -277,7 +297,7 @@ impl Config {
                 "must be from 10 to 60000".into(),
             );
         }
-        let positive: [(&'static str, u64); 35] = [
+        let positive: [(&'static str, u64); 41] = [
             ("TIDEWATCH_NOTIFY_TIMEOUT_SECS", self.notify_timeout_secs),
             (
                 "TIDEWATCH_NOTIFY_MAX_ATTEMPTS",
@@ -339,6 +359,18 @@ impl Config {
             ),
             ("TIDEWATCH_INGEST_BURST_SAMPLES", self.ingest_burst_samples),
             ("TIDEWATCH_RAW_RETENTION_DAYS", self.raw_retention_days),
+            (
+                "TIDEWATCH_LOG_INGEST_RECORDS_PER_SEC",
+                self.log_ingest_records_per_sec,
+            ),
+            ("TIDEWATCH_LOG_RETENTION_DAYS", self.log_retention_days),
+            (
+                "TIDEWATCH_LOG_MAX_RECORD_BYTES",
+                self.log_max_record_bytes as u64,
+            ),
+            ("TIDEWATCH_LOG_MAX_FIELDS", self.log_max_fields as u64),
+            ("TIDEWATCH_LOG_MAX_LABELS", self.log_max_labels as u64),
+            ("TIDEWATCH_LOG_MAX_STREAMS", self.log_max_streams as u64),
             (
                 "TIDEWATCH_ROLLUP_RETENTION_DAYS",
                 self.rollup_retention_days,
@@ -432,6 +464,16 @@ impl Config {
         crate::domain::metrics::SampleLimits {
             max_age_ms: self.raw_retention_days as i64 * DAY_MS,
             ..crate::domain::metrics::SampleLimits::default()
+        }
+    }
+
+    /// Limits every log record is held to.
+    pub fn record_limits(&self) -> crate::domain::logs::RecordLimits {
+        crate::domain::logs::RecordLimits {
+            max_record_bytes: self.log_max_record_bytes,
+            max_fields: self.log_max_fields,
+            max_labels: self.log_max_labels,
+            max_streams: self.log_max_streams,
         }
     }
 

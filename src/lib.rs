@@ -16,6 +16,7 @@ pub mod error;
 pub mod http;
 pub mod ingest;
 pub mod logquery;
+pub mod logs;
 pub mod metrics;
 pub mod notify;
 pub mod panic_net;

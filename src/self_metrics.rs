@@ -26,6 +26,7 @@ pub struct ServiceMetrics {
     pub ingest_stage_seconds: HistogramVec,
     /// Samples acknowledged (durably stored) by ingest.
     pub ingested_samples: IntCounter,
+    pub ingested_log_records: IntCounter,
     /// Ingest requests refused, by reason.
     pub ingest_rejections: IntCounterVec,
     /// Samples held in memory by all tenants' aggregators.
@@ -102,6 +103,11 @@ impl ServiceMetrics {
         let ingested_samples =
             IntCounter::new("ingested_samples_total", "Samples acknowledged by ingest")
                 .expect("static metric definition");
+        let ingested_log_records = IntCounter::new(
+            "ingested_log_records_total",
+            "Log records acknowledged by ingest",
+        )
+        .expect("valid metric");
         let ingest_rejections = IntCounterVec::new(
             Opts::new(
                 "ingest_rejections_total",
@@ -141,6 +147,7 @@ impl ServiceMetrics {
             Box::new(wal_commit_group_size.clone()),
             Box::new(ingest_stage_seconds.clone()),
             Box::new(ingested_samples.clone()),
+            Box::new(ingested_log_records.clone()),
             Box::new(ingest_rejections.clone()),
             Box::new(head_samples.clone()),
             Box::new(head_series.clone()),
@@ -162,6 +169,7 @@ impl ServiceMetrics {
             wal_commit_group_size,
             ingest_stage_seconds,
             ingested_samples,
+            ingested_log_records,
             ingest_rejections,
             head_samples,
             head_series,

@@ -16,6 +16,7 @@ mod m20261125_000009_store_payloads_uncompressed;
 mod m20261202_000010_create_alerting;
 mod m20261202_000011_create_notifications;
 mod m20261202_000012_add_channel_rate_and_template;
+mod m20261203_000013_create_log_storage;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000010_create_alerting::Migration),
             Box::new(m20261202_000011_create_notifications::Migration),
             Box::new(m20261202_000012_add_channel_rate_and_template::Migration),
+            Box::new(m20261203_000013_create_log_storage::Migration),
         ]
     }
 }

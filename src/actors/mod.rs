@@ -6,6 +6,7 @@
 
 pub mod aggregator;
 pub mod evaluator;
+pub mod log_pipeline;
 pub mod login_throttle;
 pub mod notifier;
 pub mod persister;

@@ -1,6 +1,7 @@
-//! Group commit for write-ahead records: concurrent ingest requests are batched into one
-//! transaction, and each request is answered after that transaction commits, so a 2xx
-//! means the samples are durable and one fsync serves many requests.
+//! Group commit: concurrent ingest requests are batched into one transaction, and each
+//! request is answered after that transaction commits, so a 2xx means the data is durable
+//! and one fsync serves many requests. One persister per kind of row
+//! ([`DurableRecord`]): metric write-ahead records, log blocks.
 
 use std::collections::VecDeque;
 
@@ -11,8 +12,48 @@ use tokio::sync::oneshot;
 
 use crate::ingest::IngestError;
 use crate::self_metrics::{IngestStage, ServiceMetrics, StageTimer};
+use crate::store::logs::LogBlockAppend;
 use crate::store::metrics::WalAppend;
 use crate::store::{Store, StoreError};
+
+/// A row the persister makes durable in groups.
+pub trait DurableRecord: Send + Unpin + 'static {
+    /// Bytes it holds, for the queue's bound.
+    fn size(&self) -> usize;
+    /// Stores a group in one statement or transaction; answers each record's id, in order.
+    fn store_group(
+        store: Store,
+        records: Vec<Self>,
+    ) -> futures_util::future::BoxFuture<'static, Result<Vec<i64>, StoreError>>
+    where
+        Self: Sized;
+}
+
+impl DurableRecord for WalAppend {
+    fn size(&self) -> usize {
+        self.payload.len()
+    }
+
+    fn store_group(
+        store: Store,
+        records: Vec<Self>,
+    ) -> futures_util::future::BoxFuture<'static, Result<Vec<i64>, StoreError>> {
+        Box::pin(async move { store.append_wal(&records).await })
+    }
+}
+
+impl DurableRecord for LogBlockAppend {
+    fn size(&self) -> usize {
+        self.size()
+    }
+
+    fn store_group(
+        store: Store,
+        records: Vec<Self>,
+    ) -> futures_util::future::BoxFuture<'static, Result<Vec<i64>, StoreError>> {
+        Box::pin(async move { store.append_log_blocks(&records).await })
+    }
+}
 
 /// Why a record was not persisted.
 #[derive(Debug, thiserror::Error)]
@@ -57,23 +98,23 @@ impl Default for PersisterLimits {
     }
 }
 
-struct Waiting {
-    record: WalAppend,
+struct Waiting<R> {
+    record: R,
     reply: oneshot::Sender<Result<i64, PersistError>>,
 }
 
-/// The single writer of write-ahead records.
-pub struct Persister {
+/// The single writer of one kind of durable row (metric write-ahead records by default).
+pub struct Persister<R: DurableRecord = WalAppend> {
     store: Store,
     limits: PersisterLimits,
     metrics: ServiceMetrics,
-    queue: VecDeque<Waiting>,
+    queue: VecDeque<Waiting<R>>,
     queued_bytes: usize,
     /// Transactions started and not yet finished.
     committing: usize,
 }
 
-impl Persister {
+impl<R: DurableRecord> Persister<R> {
     pub fn new(store: Store, limits: PersisterLimits, metrics: ServiceMetrics) -> Self {
         Self {
             store,
@@ -97,20 +138,23 @@ impl Persister {
     /// starts more with what arrived meanwhile.
     fn commit_group(&mut self, ctx: &mut Context<Self>) {
         let take = self.queue.len().min(self.limits.max_records_per_commit);
-        let group: Vec<Waiting> = self.queue.drain(..take).collect();
-        let bytes: usize = group.iter().map(|w| w.record.payload.len()).sum();
+        let (records, replies): (Vec<R>, Vec<_>) = self
+            .queue
+            .drain(..take)
+            .map(|w| (w.record, w.reply))
+            .unzip();
+        let bytes: usize = records.iter().map(DurableRecord::size).sum();
         self.queued_bytes -= bytes;
         self.committing += 1;
         self.metrics
             .wal_commit_group_size
-            .observe(group.len() as f64);
+            .observe(replies.len() as f64);
         let store = self.store.clone();
-        let records: Vec<WalAppend> = group.iter().map(|w| w.record.clone()).collect();
         let metrics = self.metrics.clone();
         ctx.spawn(
             async move {
                 let transaction = StageTimer::new(&metrics);
-                let result = store.append_wal(&records).await;
+                let result = R::store_group(store, records).await;
                 transaction.lap(IngestStage::WalTransaction);
                 result
             }
@@ -119,16 +163,16 @@ impl Persister {
                 actor.committing -= 1;
                 match result {
                     Ok(ids) => {
-                        for (waiting, id) in group.into_iter().zip(ids) {
+                        for (reply, id) in replies.into_iter().zip(ids) {
                             // A caller that went away (client disconnected) loses nothing:
-                            // the record is durable and will be replayed.
-                            let _ = waiting.reply.send(Ok(id));
+                            // the record is durable.
+                            let _ = reply.send(Ok(id));
                         }
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "group commit failed");
-                        for waiting in group {
-                            let _ = waiting.reply.send(Err(PersistError::Store(e.to_string())));
+                        for reply in replies {
+                            let _ = reply.send(Err(PersistError::Store(e.to_string())));
                         }
                     }
                 }
@@ -138,20 +182,22 @@ impl Persister {
     }
 }
 
-impl Actor for Persister {
+impl<R: DurableRecord> Actor for Persister<R> {
     type Context = Context<Self>;
 }
 
-/// Make one record durable; answers with its write-ahead id after commit.
-#[derive(Message)]
-#[rtype(result = "Result<i64, PersistError>")]
-pub struct AppendRecord(pub WalAppend);
+/// Make one record durable; answers with its id after commit.
+pub struct AppendRecord<R = WalAppend>(pub R);
 
-impl Handler<AppendRecord> for Persister {
+impl<R: DurableRecord> Message for AppendRecord<R> {
+    type Result = Result<i64, PersistError>;
+}
+
+impl<R: DurableRecord> Handler<AppendRecord<R>> for Persister<R> {
     type Result = ResponseFuture<Result<i64, PersistError>>;
 
-    fn handle(&mut self, msg: AppendRecord, ctx: &mut Self::Context) -> Self::Result {
-        let size = msg.0.payload.len();
+    fn handle(&mut self, msg: AppendRecord<R>, ctx: &mut Self::Context) -> Self::Result {
+        let size = msg.0.size();
         if self.queued_bytes + size > self.limits.max_queued_bytes && !self.queue.is_empty() {
             let queued_bytes = self.queued_bytes;
             return Box::pin(async move { Err(PersistError::Overloaded { queued_bytes }) });

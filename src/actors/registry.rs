@@ -499,6 +499,9 @@ mod tests {
                 &crate::config::Config::default(),
                 None,
             )),
+            logs: crate::actors::log_pipeline::LogPipelineConfig::from_config(
+                &crate::config::Config::default(),
+            ),
         }
     }
 

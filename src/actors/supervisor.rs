@@ -19,6 +19,7 @@ use super::aggregator::{AggregatorConfig, AppliedBatch, MetricAggregator, StopAg
 use super::evaluator::{
     AlertDataSlot, AlertEvaluator, EvaluatorConfig, StopEvaluator, SubscribeTransitions,
 };
+use super::log_pipeline::{LogPipeline, LogPipelineConfig, StopLogPipeline};
 use super::notifier::{Notifier, NotifierConfig, StopNotifier};
 use crate::domain::time::SharedClock;
 use crate::domain::TenantId;
@@ -40,6 +41,8 @@ pub struct TenantServices {
     pub evaluator_thread: actix::ArbiterHandle,
     /// How notifications are delivered (channels' HTTP client, SMTP, retries).
     pub notifier: Arc<NotifierConfig>,
+    /// The log pipeline's rate, stream limit and retention.
+    pub logs: LogPipelineConfig,
 }
 
 /// The running children of one tenant's supervisor.
@@ -51,6 +54,8 @@ pub struct TenantActors {
     pub evaluator: Addr<AlertEvaluator>,
     /// Delivers the notifications the evaluator wrote to the outbox.
     pub notifier: Addr<Notifier>,
+    /// Admits log batches, announces committed ones, applies log retention.
+    pub log_pipeline: Addr<LogPipeline>,
     /// Set by the evaluator while the tenant has rules: such a tenant is never idle.
     watching: Arc<AtomicBool>,
     /// Set by the notifier while notifications wait or posted alerts fire: never idle.
@@ -100,10 +105,18 @@ impl TenantActors {
         )
         .with_subscribers(subscribers)
         .start();
+        let log_pipeline = LogPipeline::new(
+            tenant,
+            services.store.clone(),
+            services.clock.clone(),
+            services.logs,
+        )
+        .start();
         Self {
             aggregator,
             evaluator,
             notifier,
+            log_pipeline,
             watching,
             notifying,
         }
@@ -111,7 +124,10 @@ impl TenantActors {
 
     /// All children still running (a panic drops an actor's mailbox).
     pub fn connected(&self) -> bool {
-        self.aggregator.connected() && self.evaluator.connected() && self.notifier.connected()
+        self.aggregator.connected()
+            && self.evaluator.connected()
+            && self.notifier.connected()
+            && self.log_pipeline.connected()
     }
 
     /// Whether the tenant has rules to evaluate or notifications to look after, so must
@@ -125,6 +141,7 @@ impl TenantActors {
     fn stop(self) -> Addr<MetricAggregator> {
         self.evaluator.do_send(StopEvaluator);
         self.notifier.do_send(StopNotifier);
+        self.log_pipeline.do_send(StopLogPipeline);
         self.aggregator.do_send(StopAggregator);
         self.aggregator
     }

@@ -51,17 +51,22 @@ async fn ingest<D: Decoder<Batch = MetricBatch>>(
     result
 }
 
-async fn decode_and_store<D: Decoder<Batch = MetricBatch>>(
+/// Builds the format's decoder from the request's head (`adjust` may set what the path
+/// says, such as an Elasticsearch index), reads the body within the ingest limit and
+/// decodes it: what every ingest handler, of any signal, starts with.
+pub(super) async fn decode_body<D: Decoder>(
     state: &AppState,
     access: &TenantAccess<Ingest>,
     req: &HttpRequest,
     payload: web::Payload,
-) -> Result<Ingested<D>, ApiError> {
+    adjust: impl FnOnce(&mut D),
+) -> Result<(D, D::Batch), ApiError> {
     let head = RequestHead {
         content_type: header(req, CONTENT_TYPE),
         query: req.query_string(),
     };
-    let decoder = D::for_request(&head, &state.decoder_memory)?;
+    let mut decoder = D::for_request(&head, &state.decoder_memory)?;
+    adjust(&mut decoder);
     let limit = state.config.ingest_max_body_bytes;
     let content_length =
         header(req, actix_web::http::header::CONTENT_LENGTH).and_then(|v| v.parse::<usize>().ok());
@@ -75,6 +80,16 @@ async fn decode_and_store<D: Decoder<Batch = MetricBatch>>(
     let decoding = StageTimer::new(&state.metrics);
     let batch = decode_request(&decoder, &body, header(req, CONTENT_ENCODING), &ctx)?;
     decoding.lap(IngestStage::Decode);
+    Ok((decoder, batch))
+}
+
+async fn decode_and_store<D: Decoder<Batch = MetricBatch>>(
+    state: &AppState,
+    access: &TenantAccess<Ingest>,
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<Ingested<D>, ApiError> {
+    let (decoder, batch) = decode_body::<D>(state, access, req, payload, |_| {}).await?;
     let samples = batch.sample_count() as u64;
     let accepted_samples = state
         .writer

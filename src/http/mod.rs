@@ -14,6 +14,7 @@ pub mod error;
 pub mod extract;
 pub mod ingest;
 pub mod inhibit_rules;
+pub mod logs;
 pub mod middleware;
 pub mod mute_timings;
 pub mod notifications;
@@ -37,6 +38,7 @@ pub const RESOURCES: &[routes::Register] = &[
     ops::register,
     openapi::register,
     ingest::register,
+    logs::register,
     auth::register,
     tenants::register,
     current_tenant::register,

@@ -24,6 +24,10 @@ pub struct AppState {
     /// What ingest decoders remember across requests.
     pub decoder_memory: DecoderMemory,
     pub reader: MetricsReader,
+    /// The log write path.
+    pub logs: crate::logs::LogsWriter,
+    /// The log read path (search, histogram, fields).
+    pub logs_reader: crate::logs::LogsReader,
     pub metrics: ServiceMetrics,
     pub redis: Option<redis::Client>,
     /// "Now" for requests: samples without a timestamp, queries without a time.

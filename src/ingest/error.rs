@@ -56,6 +56,9 @@ pub enum IngestError {
         series: String,
         retention_days: i64,
     },
+    /// The tenant would write to more distinct log streams within the hour than allowed.
+    #[error("the tenant has reached its limit of {limit} log streams (distinct service, host and labels) this hour; nothing was stored")]
+    StreamLimit { limit: usize },
     #[error("the tenant's ingest rate limit is exceeded; retry in {retry_after_secs} s; nothing was stored")]
     RateLimited { retry_after_secs: u64 },
     /// The tenant's head could not be rebuilt at start (database down).
@@ -99,7 +102,7 @@ impl Classify for IngestError {
             Self::UnsupportedEncoding(_) | Self::UnsupportedMediaType(_) => {
                 ErrorKind::UnsupportedMediaType
             }
-            Self::SeriesLimit { .. } => ErrorKind::Unprocessable,
+            Self::SeriesLimit { .. } | Self::StreamLimit { .. } => ErrorKind::Unprocessable,
             Self::RateLimited { .. } => ErrorKind::RateLimited,
             Self::NotReady(_) | Self::Overloaded { .. } | Self::StorageFailed(_) => {
                 ErrorKind::Unavailable
@@ -116,6 +119,7 @@ impl Classify for IngestError {
             }
             Self::InvalidSamples(_) | Self::BeyondRetention { .. } => "invalid_samples",
             Self::SeriesLimit { .. } => "series_limit",
+            Self::StreamLimit { .. } => "stream_limit",
             Self::TooOld { .. } => "out_of_order",
             Self::DuplicateSample { .. } => "duplicate_sample",
             Self::RateLimited { .. } => "rate_limited",

@@ -56,6 +56,9 @@ async fn writer(clock: SharedClock) -> (MetricsWriter, TenantRegistryHandle, [Te
                 &crate::config::Config::default(),
                 None,
             )),
+            logs: crate::actors::log_pipeline::LogPipelineConfig::from_config(
+                &crate::config::Config::default(),
+            ),
         },
     );
     let persister = Persister::new(store, PersisterLimits::default(), metrics.clone()).start();

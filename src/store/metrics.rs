@@ -89,7 +89,7 @@ pub(crate) fn placeholder(backend: DbBackend, index: usize) -> String {
 }
 
 /// `(p1, p2, p3), (p4, p5, p6) …` for `rows` rows of `columns` columns.
-fn values_clause(backend: DbBackend, rows: usize, columns: usize) -> String {
+pub(crate) fn values_clause(backend: DbBackend, rows: usize, columns: usize) -> String {
     let mut out = String::with_capacity(rows * columns * 4);
     let mut index = 1;
     for row in 0..rows {

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod entities;
 pub mod external_alerts;
 pub mod inhibit_rules;
+pub mod logs;
 pub mod metrics;
 pub mod mute_timings;
 pub mod notifications;

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use super::{IngestError, MAX_REPORTED_ERRORS};
 use crate::domain::logs::LogRecord;
 
-pub use elastic::EsBulkDecoder;
+pub use elastic::{BulkBatch, BulkItem, EsBulkDecoder};
 pub use loki::LokiPushDecoder;
 pub use native::NativeLogDecoder;
 pub use normalise::RecordDefaults;
@@ -25,6 +25,25 @@ pub use otlp::OtlpLogDecoder;
 pub struct LogBatch {
     pub records: Vec<LogRecord>,
     pub origins: Origins,
+}
+
+/// A decoded body that holds log records (and maybe more: an Elasticsearch bulk's items,
+/// kept for the answer).
+pub trait CarriesLogs {
+    /// The records, taken out; what stays is what the answer needs.
+    fn take_logs(&mut self) -> LogBatch;
+}
+
+impl CarriesLogs for LogBatch {
+    fn take_logs(&mut self) -> LogBatch {
+        std::mem::take(self)
+    }
+}
+
+impl CarriesLogs for elastic::BulkBatch {
+    fn take_logs(&mut self) -> LogBatch {
+        std::mem::take(&mut self.logs)
+    }
 }
 
 /// Where each record of a batch came from, for messages that name it.

@@ -1,0 +1,215 @@
+//! A tenant's log pipeline: admits batches (the ingest rate and the stream limit), tells
+//! subscribers (live tails, log alert rules) every committed batch, and applies the
+//! tenant's log retention. Records are made durable by the log persister before they are
+//! announced here, so a subscriber never sees a record a crash could take back.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message, Recipient, WrapFuture};
+
+use crate::domain::logs::LogRecord;
+use crate::domain::time::SharedClock;
+use crate::domain::TenantId;
+use crate::ingest::IngestError;
+use crate::store::Store;
+
+/// What the pipeline is configured with (from `Config`).
+#[derive(Debug, Clone, Copy)]
+pub struct LogPipelineConfig {
+    pub records_per_sec: u64,
+    pub max_streams: usize,
+    pub retention_days: u64,
+}
+
+impl LogPipelineConfig {
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Self {
+            records_per_sec: config.log_ingest_records_per_sec,
+            max_streams: config.log_max_streams,
+            retention_days: config.log_retention_days,
+        }
+    }
+}
+
+/// How often retention looks for blocks past the tenant's retention.
+const RETENTION_EVERY: Duration = Duration::from_secs(600);
+/// Blocks deleted per statement; the sweep yields between statements.
+const RETENTION_BATCH: usize = 200;
+/// Streams are counted per window of this length.
+const STREAM_WINDOW_MS: i64 = 3_600_000;
+
+/// A batch committed for this tenant, in time order, with the id of its block.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct LogsCommitted {
+    pub block_id: i64,
+    pub records: Arc<Vec<LogRecord>>,
+}
+
+pub struct LogPipeline {
+    tenant: TenantId,
+    store: Store,
+    clock: SharedClock,
+    config: LogPipelineConfig,
+    /// Token bucket: records that may pass now, refilled at `records_per_sec`.
+    tokens: f64,
+    refilled_at_ms: i64,
+    streams: HashSet<u64>,
+    streams_window_start_ms: i64,
+    subscribers: Vec<Recipient<LogsCommitted>>,
+    sweeping: bool,
+}
+
+impl LogPipeline {
+    pub fn new(
+        tenant: TenantId,
+        store: Store,
+        clock: SharedClock,
+        config: LogPipelineConfig,
+    ) -> Self {
+        let now = clock.now_ms();
+        Self {
+            tenant,
+            store,
+            clock,
+            tokens: Self::burst(&config),
+            config,
+            refilled_at_ms: now,
+            streams: HashSet::new(),
+            streams_window_start_ms: now,
+            subscribers: Vec::new(),
+            sweeping: false,
+        }
+    }
+
+    fn burst(config: &LogPipelineConfig) -> f64 {
+        config.records_per_sec as f64 * 2.0
+    }
+
+    fn sweep_retention(&mut self, ctx: &mut Context<Self>) {
+        if self.sweeping {
+            return;
+        }
+        self.sweeping = true;
+        let cutoff_ns = (self.clock.now_ms() - self.config.retention_days as i64 * 86_400_000)
+            .saturating_mul(1_000_000);
+        let (store, tenant) = (self.store.clone(), self.tenant);
+        ctx.spawn(
+            async move {
+                loop {
+                    match store.delete_log_blocks_before(tenant, cutoff_ns, RETENTION_BATCH).await {
+                        Ok(n) if n as usize == RETENTION_BATCH => tokio::task::yield_now().await,
+                        Ok(n) => {
+                            if n > 0 {
+                                tracing::debug!(%tenant, deleted = n, "log retention");
+                            }
+                            break;
+                        }
+                        Err(e) => {
+                            tracing::warn!(%tenant, error = %e, "log retention failed; retried later");
+                            break;
+                        }
+                    }
+                }
+            }
+            .into_actor(self)
+            .map(|_, actor: &mut Self, _| actor.sweeping = false),
+        );
+    }
+}
+
+use actix::ActorFutureExt;
+
+impl Actor for LogPipeline {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        self.sweep_retention(ctx);
+        ctx.run_interval(RETENTION_EVERY, |actor, ctx| actor.sweep_retention(ctx));
+    }
+}
+
+/// May this batch come in? `records` records, the hashes of the streams it writes to.
+#[derive(Message)]
+#[rtype(result = "Result<(), IngestError>")]
+pub struct AdmitLogs {
+    pub records: usize,
+    pub streams: Vec<u64>,
+}
+
+impl Handler<AdmitLogs> for LogPipeline {
+    type Result = Result<(), IngestError>;
+
+    fn handle(&mut self, msg: AdmitLogs, _: &mut Self::Context) -> Self::Result {
+        let now = self.clock.now_ms();
+        if now - self.streams_window_start_ms >= STREAM_WINDOW_MS {
+            self.streams.clear();
+            self.streams_window_start_ms = now;
+        }
+        let new: HashSet<u64> = msg
+            .streams
+            .iter()
+            .copied()
+            .filter(|s| !self.streams.contains(s))
+            .collect();
+        if self.streams.len() + new.len() > self.config.max_streams {
+            return Err(IngestError::StreamLimit {
+                limit: self.config.max_streams,
+            });
+        }
+        let rate = self.config.records_per_sec as f64;
+        let elapsed = (now - self.refilled_at_ms).max(0) as f64 / 1000.0;
+        self.tokens = (self.tokens + elapsed * rate).min(Self::burst(&self.config));
+        self.refilled_at_ms = now;
+        let wanted = msg.records as f64;
+        // A batch bigger than the whole burst passes when the bucket is full, so no batch
+        // size is refused for ever.
+        if wanted > self.tokens && self.tokens < Self::burst(&self.config) {
+            let retry_after_secs = ((wanted - self.tokens) / rate).ceil().max(1.0) as u64;
+            return Err(IngestError::RateLimited { retry_after_secs });
+        }
+        self.tokens -= wanted;
+        self.streams.extend(new);
+        Ok(())
+    }
+}
+
+impl Handler<LogsCommitted> for LogPipeline {
+    type Result = ();
+
+    fn handle(&mut self, msg: LogsCommitted, _: &mut Self::Context) {
+        // A full subscriber misses the batch (it is bounded, the pipeline is not held up);
+        // a stopped one is dropped.
+        self.subscribers.retain(|s| s.connected());
+        for subscriber in &self.subscribers {
+            let _ = subscriber.try_send(msg.clone());
+        }
+    }
+}
+
+/// Hear every committed batch of this tenant from now on.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SubscribeLogs(pub Recipient<LogsCommitted>);
+
+impl Handler<SubscribeLogs> for LogPipeline {
+    type Result = ();
+
+    fn handle(&mut self, msg: SubscribeLogs, _: &mut Self::Context) {
+        self.subscribers.push(msg.0);
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopLogPipeline;
+
+impl Handler<StopLogPipeline> for LogPipeline {
+    type Result = ();
+
+    fn handle(&mut self, _: StopLogPipeline, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}

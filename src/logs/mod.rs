@@ -1,0 +1,15 @@
+//! The log write and read paths, as components built once at start (by
+//! `app::Application`) and handed to whoever needs them. Neither knows about HTTP.
+//!
+//! - [`LogsWriter`]: record limits → admit (the tenant's log pipeline) → encode one block
+//!   → make durable (the log persister's group commit) → announce → acknowledge.
+//! - [`LogsReader`]: search, histogram, field names and values over the tenant's blocks.
+
+mod reader;
+mod writer;
+
+pub use reader::{
+    Counted, Direction, FieldCounts, FoundRecord, Histogram, HistogramRequest, LogReadError,
+    LogReaderLimits, LogsReader, RecordKey, SearchPage, SearchRequest,
+};
+pub use writer::{LogsWriter, LogsWritten};
