@@ -184,6 +184,7 @@ impl Application {
             timeout: Duration::from_millis(config.alert_eval_timeout_ms),
         }));
         wake_alerting_tenants(store.clone(), tenants.clone());
+        apply_log_retention(store.clone(), clock.clone(), config.log_retention_days);
         listen_for_notifier_wakes(&notifier, tenants.clone());
         let auth = Authenticator::new(
             store.clone(),
@@ -304,6 +305,16 @@ fn listen_for_notifier_wakes(
                 }
             })
             .await
+    });
+}
+
+/// Log retention for every tenant, at start and every ten minutes after.
+fn apply_log_retention(store: Store, clock: SharedClock, retention_days: u64) {
+    actix_rt::spawn(async move {
+        loop {
+            crate::actors::log_pipeline::sweep_all_tenants(&store, &clock, retention_days).await;
+            tokio::time::sleep(crate::actors::log_pipeline::RETENTION_EVERY).await;
+        }
     });
 }
 

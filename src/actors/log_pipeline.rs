@@ -1,13 +1,13 @@
 //! A tenant's log pipeline: admits batches (the ingest rate and the stream limit), tells
-//! subscribers (live tails, log alert rules) every committed batch, and applies the
-//! tenant's log retention. Records are made durable by the log persister before they are
+//! subscribers (live tails, log alert rules) every committed batch. Retention is applied
+//! to every tenant by [`sweep_all_tenants`] (running or not), and on demand here. Records are made durable by the log persister before they are
 //! announced here, so a subscriber never sees a record a crash could take back.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message, Recipient, WrapFuture};
+use actix::{Actor, ActorContext, Context, Handler, Message, Recipient};
 
 use crate::domain::logs::LogRecord;
 use crate::domain::time::SharedClock;
@@ -33,8 +33,8 @@ impl LogPipelineConfig {
     }
 }
 
-/// How often retention looks for blocks past the tenant's retention.
-const RETENTION_EVERY: Duration = Duration::from_secs(600);
+/// How often retention looks for blocks past the tenants' retention.
+pub const RETENTION_EVERY: Duration = Duration::from_secs(600);
 /// Blocks deleted per statement; the sweep yields between statements.
 const RETENTION_BATCH: usize = 200;
 /// Streams are counted per window of this length.
@@ -59,7 +59,6 @@ pub struct LogPipeline {
     streams: HashSet<u64>,
     streams_window_start_ms: i64,
     subscribers: Vec<Recipient<LogsCommitted>>,
-    sweeping: bool,
 }
 
 impl LogPipeline {
@@ -80,7 +79,6 @@ impl LogPipeline {
             streams: HashSet::new(),
             streams_window_start_ms: now,
             subscribers: Vec::new(),
-            sweeping: false,
         }
     }
 
@@ -88,47 +86,38 @@ impl LogPipeline {
         config.records_per_sec as f64 * 2.0
     }
 
-    fn sweep_retention(&mut self, ctx: &mut Context<Self>) {
-        if self.sweeping {
-            return;
-        }
-        self.sweeping = true;
-        let cutoff_ns = (self.clock.now_ms() - self.config.retention_days as i64 * 86_400_000)
-            .saturating_mul(1_000_000);
-        let (store, tenant) = (self.store.clone(), self.tenant);
-        ctx.spawn(
-            async move {
-                loop {
-                    match store.delete_log_blocks_before(tenant, cutoff_ns, RETENTION_BATCH).await {
-                        Ok(n) if n as usize == RETENTION_BATCH => tokio::task::yield_now().await,
-                        Ok(n) => {
-                            if n > 0 {
-                                tracing::debug!(%tenant, deleted = n, "log retention");
-                            }
-                            break;
-                        }
-                        Err(e) => {
-                            tracing::warn!(%tenant, error = %e, "log retention failed; retried later");
-                            break;
-                        }
-                    }
-                }
-            }
-            .into_actor(self)
-            .map(|_, actor: &mut Self, _| actor.sweeping = false),
-        );
+    /// Records whose newest is older than this are past retention.
+    fn cutoff_ns(&self) -> i64 {
+        (self.clock.now_ms() - self.config.retention_days as i64 * 86_400_000)
+            .saturating_mul(1_000_000)
     }
 }
 
-use actix::ActorFutureExt;
+/// Deletes the tenant's blocks past `cutoff_ns` in batches, yielding between them so
+/// ingest is never held behind one long delete.
+pub async fn delete_before(
+    store: &Store,
+    tenant: TenantId,
+    cutoff_ns: i64,
+) -> Result<u64, crate::store::StoreError> {
+    let mut deleted = 0;
+    loop {
+        let n = store
+            .delete_log_blocks_before(tenant, cutoff_ns, RETENTION_BATCH)
+            .await?;
+        deleted += n;
+        if (n as usize) < RETENTION_BATCH {
+            if deleted > 0 {
+                tracing::debug!(%tenant, deleted, "log retention");
+            }
+            return Ok(deleted);
+        }
+        tokio::task::yield_now().await;
+    }
+}
 
 impl Actor for LogPipeline {
     type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Self::Context) {
-        self.sweep_retention(ctx);
-        ctx.run_interval(RETENTION_EVERY, |actor, ctx| actor.sweep_retention(ctx));
-    }
 }
 
 /// May this batch come in? `records` records, the hashes of the streams it writes to.
@@ -202,6 +191,21 @@ impl Handler<SubscribeLogs> for LogPipeline {
     }
 }
 
+/// Applies retention now; answers how many blocks it deleted (tests, and the admin who
+/// lowered a retention and wants the space back).
+#[derive(Message)]
+#[rtype(result = "Result<u64, crate::store::StoreError>")]
+pub struct SweepLogRetention;
+
+impl Handler<SweepLogRetention> for LogPipeline {
+    type Result = actix::ResponseFuture<Result<u64, crate::store::StoreError>>;
+
+    fn handle(&mut self, _: SweepLogRetention, _: &mut Self::Context) -> Self::Result {
+        let (store, tenant, cutoff_ns) = (self.store.clone(), self.tenant, self.cutoff_ns());
+        Box::pin(async move { delete_before(&store, tenant, cutoff_ns).await })
+    }
+}
+
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct StopLogPipeline;
@@ -211,5 +215,23 @@ impl Handler<StopLogPipeline> for LogPipeline {
 
     fn handle(&mut self, _: StopLogPipeline, ctx: &mut Self::Context) {
         ctx.stop();
+    }
+}
+
+/// Applies log retention to every tenant that has logs, running or not (the app runs it
+/// every [`RETENTION_EVERY`]); a failure is logged and retried on the next round.
+pub async fn sweep_all_tenants(store: &Store, clock: &SharedClock, retention_days: u64) {
+    let cutoff_ns = (clock.now_ms() - retention_days as i64 * 86_400_000).saturating_mul(1_000_000);
+    let tenants = match store.tenants_with_logs().await {
+        Ok(tenants) => tenants,
+        Err(e) => {
+            tracing::warn!(error = %e, "log retention: listing tenants failed; retried later");
+            return;
+        }
+    };
+    for tenant in tenants {
+        if let Err(e) = delete_before(store, tenant, cutoff_ns).await {
+            tracing::warn!(%tenant, error = %e, "log retention failed; retried later");
+        }
     }
 }

@@ -14,7 +14,9 @@
 //! present); `name>=500` (`>`, `>=`, `<`, `<=`, also written `name:>=500`) compares
 //! numerically (levels by severity: `level>=warn`).
 
-// pub mod logql;
+pub mod logql;
+
+use std::collections::BTreeMap;
 
 use crate::domain::logs::{for_each_token, pair_hash, scalar_text, token_hash, Level};
 
@@ -105,8 +107,32 @@ pub trait RecordView {
     fn service(&self) -> &str;
     fn host(&self) -> &str;
     fn message(&self) -> &str;
-    fn label(&self, name: &str) -> Option<&str>;
-    fn field(&self, name: &str) -> Option<&serde_json::Value>;
+    fn labels(&self) -> &BTreeMap<String, String>;
+    fn fields(&self) -> &BTreeMap<String, serde_json::Value>;
+
+    fn label(&self, name: &str) -> Option<&str> {
+        self.labels().get(name).map(String::as_str)
+    }
+
+    fn field(&self, name: &str) -> Option<&serde_json::Value> {
+        self.fields().get(name)
+    }
+}
+
+/// A query a read can run: Tidewatch's language ([`Expr`]) or LogQL ([`logql::LogQuery`]).
+pub trait RecordFilter: Send + Sync {
+    fn matches(&self, record: &dyn RecordView) -> bool;
+    fn block_hints(&self) -> BlockHints;
+}
+
+impl RecordFilter for Expr {
+    fn matches(&self, record: &dyn RecordView) -> bool {
+        Expr::matches(self, record)
+    }
+
+    fn block_hints(&self) -> BlockHints {
+        Expr::block_hints(self)
+    }
 }
 
 /// What a search must read and may skip, derived from the query.
@@ -713,11 +739,11 @@ impl RecordView for crate::domain::logs::LogRecord {
     fn message(&self) -> &str {
         &self.message
     }
-    fn label(&self, name: &str) -> Option<&str> {
-        self.labels.get(name).map(String::as_str)
+    fn labels(&self) -> &BTreeMap<String, String> {
+        &self.labels
     }
-    fn field(&self, name: &str) -> Option<&serde_json::Value> {
-        self.fields.get(name)
+    fn fields(&self) -> &BTreeMap<String, serde_json::Value> {
+        &self.fields
     }
 }
 

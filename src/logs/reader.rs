@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::domain::logs::{Level, LogRecord};
 use crate::domain::TenantId;
 use crate::error::{Classify, ErrorKind};
-use crate::logquery::{BlockHints, Expr, QueryError, RecordView};
+use crate::logquery::{BlockHints, Expr, QueryError, RecordFilter, RecordView};
 use crate::store::logs::{LogBlockColumns, LogBlockMeta, LogColumns};
 use crate::store::{Store, StoreError};
 use crate::tsdb::log_block::{
@@ -232,6 +232,17 @@ impl LogsReader {
         request: SearchRequest,
     ) -> Result<SearchPage, LogReadError> {
         let expr = Expr::parse(&request.query)?;
+        self.search_with(tenant, Arc::new(expr), request).await
+    }
+
+    /// [`LogsReader::search`] with a query already parsed (LogQL's, for the Loki API);
+    /// `request.query` is not read.
+    pub async fn search_with(
+        &self,
+        tenant: TenantId,
+        expr: Arc<dyn RecordFilter>,
+        request: SearchRequest,
+    ) -> Result<SearchPage, LogReadError> {
         let limit = request.limit.clamp(1, self.limits.max_limit);
         let (mut start, mut end) = (request.start_ns, request.end_ns);
         if let Some(cursor) = request.cursor {
@@ -328,7 +339,7 @@ impl LogsReader {
         let (visitor, _) = self
             .scan(
                 tenant,
-                expr,
+                Arc::new(expr),
                 request.start_ns,
                 request.end_ns - 1,
                 Direction::Backward,
@@ -395,7 +406,7 @@ impl LogsReader {
         let (visitor, _) = self
             .scan(
                 tenant,
-                expr,
+                Arc::new(expr),
                 start_ns,
                 end_ns,
                 Direction::Backward,
@@ -418,10 +429,10 @@ impl LogsReader {
     /// Walks the blocks overlapping `[start, end]` in `direction`, skipping what cannot
     /// match, and hands every matching record to the visitor until it is done.
     #[allow(clippy::too_many_arguments)]
-    async fn scan<V: Visitor>(
+    pub(crate) async fn scan<V: Visitor>(
         &self,
         tenant: TenantId,
-        expr: Expr,
+        expr: Arc<dyn RecordFilter>,
         start_ns: i64,
         end_ns: i64,
         direction: Direction,
@@ -438,7 +449,6 @@ impl LogsReader {
         if direction == Direction::Forward {
             metas.sort_by_key(|m| (m.min_ts_ns, m.id));
         }
-        let expr = Arc::new(expr);
         let mut read = 0usize;
         let mut at = 0usize;
         while at < metas.len() && !visitor.done() {
@@ -575,7 +585,7 @@ impl DecodedBlock {
 
 /// One record of a decoded block, as the query language sees it; fields are parsed
 /// from their JSON text only when a term asks for one.
-pub struct BlockRecord<'a> {
+pub(crate) struct BlockRecord<'a> {
     block: &'a DecodedBlock,
     index: usize,
     fields: OnceCell<BTreeMap<String, Value>>,
@@ -590,7 +600,7 @@ impl<'a> BlockRecord<'a> {
         }
     }
 
-    fn stream(&self) -> &Stream {
+    pub(crate) fn stream(&self) -> &Stream {
         self.block
             .stream_refs
             .get(self.index)
@@ -647,16 +657,16 @@ impl RecordView for BlockRecord<'_> {
             .as_ref()
             .map_or("", |m| m.get(self.index))
     }
-    fn label(&self, name: &str) -> Option<&str> {
-        self.stream().labels.get(name).map(String::as_str)
+    fn labels(&self) -> &BTreeMap<String, String> {
+        &self.stream().labels
     }
-    fn field(&self, name: &str) -> Option<&Value> {
-        self.parsed_fields().get(name)
+    fn fields(&self) -> &BTreeMap<String, Value> {
+        self.parsed_fields()
     }
 }
 
 /// What a read does with the matching records it is handed.
-trait Visitor: Send + 'static {
+pub(crate) trait Visitor: Send + 'static {
     /// Whether this block can still contribute.
     fn wants(&self, block: &LogBlockMeta) -> bool;
     /// Whether a block this visitor does not want means no later one is wanted either.

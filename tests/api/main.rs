@@ -13,6 +13,7 @@ mod hostile_queries;
 mod ingest_formats;
 mod ingest_limits;
 mod isolation;
+mod logs;
 mod metric_queries;
 mod notification_replicas;
 mod notifications;

@@ -94,6 +94,25 @@ async fn every_role_against_every_route_class() {
             "/api/v1/ingest/metrics".into(),
             |_| Some(json!({"metrics": [{"name": "up", "value": 1}]})),
         ),
+        (Class::Ingest, "POST", "/api/v1/ingest/logs".into(), |_| {
+            Some(json!([{"msg": "hello"}]))
+        }),
+        (Class::Ingest, "POST", "/loki/api/v1/push".into(), |_| {
+            Some(
+                json!({"streams": [{"stream": {"app": "a"}, "values": [["1764756000000000000", "x"]]}]}),
+            )
+        }),
+        (Class::Read, "GET", "/api/v1/logs".into(), |_| None),
+        (Class::Read, "GET", "/api/v1/logs/histogram".into(), |_| {
+            None
+        }),
+        (Class::Read, "GET", "/api/v1/logs/fields".into(), |_| None),
+        (
+            Class::Read,
+            "GET",
+            "/api/v1/logs/fields/service/values".into(),
+            |_| None,
+        ),
         (Class::Read, "GET", "/api/v1/alert-rules".into(), |_| None),
         (
             Class::Read,

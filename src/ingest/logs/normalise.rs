@@ -82,8 +82,9 @@ fn flatten_into(
 pub fn from_object(object: Map<String, Value>, defaults: &RecordDefaults) -> LogRecord {
     let mut labels = defaults.labels.clone();
     let mut object = object;
-    // A structured message stays one value (its JSON text), not flattened fields.
-    for key in MESSAGE_KEYS {
+    // A structured `message`/`msg` stays one value (its JSON text), not flattened fields.
+    // (`log` is not: in Elastic's schema it is an object of fields, `log.level` among them.)
+    for key in ["message", "msg"] {
         if let Some(value @ (Value::Object(_) | Value::Array(_))) = object.get_mut(key) {
             *value = Value::String(value.to_string());
         }
