@@ -15,6 +15,7 @@ pub mod extract;
 pub mod ingest;
 pub mod inhibit_rules;
 pub mod logs;
+pub mod loki;
 pub mod middleware;
 pub mod mute_timings;
 pub mod notifications;
@@ -39,6 +40,7 @@ pub const RESOURCES: &[routes::Register] = &[
     openapi::register,
     ingest::register,
     logs::register,
+    loki::register,
     auth::register,
     tenants::register,
     current_tenant::register,

@@ -179,7 +179,7 @@ fn stream_label<'a>(record: &'a dyn RecordView, name: &str) -> Option<&'a str> {
 impl LogQuery {
     /// Whether the stream selector and every line filter accept the record (cheap; no
     /// parsing). The label stages need [`LogQuery::process`].
-    fn selects(&self, record: &dyn RecordView) -> bool {
+    pub fn selects(&self, record: &dyn RecordView) -> bool {
         self.matchers
             .iter()
             .all(|m| m.op.matches(stream_label(record, &m.name)))

@@ -5,9 +5,11 @@
 //!   → make durable (the log persister's group commit) → announce → acknowledge.
 //! - [`LogsReader`]: search, histogram, field names and values over the tenant's blocks.
 
+mod loki;
 mod reader;
 mod writer;
 
+pub use loki::{IndexStats, LokiStream};
 pub use reader::{
     Counted, Direction, FieldCounts, FoundRecord, Histogram, HistogramRequest, LogReadError,
     LogReaderLimits, LogsReader, RecordKey, SearchPage, SearchRequest,

@@ -600,6 +600,10 @@ impl<'a> BlockRecord<'a> {
         }
     }
 
+    pub(crate) fn stream_index(&self) -> u32 {
+        self.block.stream_refs.get(self.index).copied().unwrap_or(0)
+    }
+
     pub(crate) fn stream(&self) -> &Stream {
         self.block
             .stream_refs

@@ -14,6 +14,7 @@ mod ingest_formats;
 mod ingest_limits;
 mod isolation;
 mod logs;
+mod loki;
 mod metric_queries;
 mod notification_replicas;
 mod notifications;

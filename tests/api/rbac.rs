@@ -103,6 +103,13 @@ async fn every_role_against_every_route_class() {
             )
         }),
         (Class::Read, "GET", "/api/v1/logs".into(), |_| None),
+        (Class::Read, "GET", "/loki/api/v1/labels".into(), |_| None),
+        (
+            Class::Read,
+            "GET",
+            "/loki/api/v1/query_range?query=%7Bapp%3D%22a%22%7D".into(),
+            |_| None,
+        ),
         (Class::Read, "GET", "/api/v1/logs/histogram".into(), |_| {
             None
         }),
