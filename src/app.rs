@@ -193,6 +193,18 @@ impl Application {
             config.refresh_token_ttl_secs,
             clock.clone(),
         );
+        let syslog = crate::logs::syslog::start(
+            crate::logs::syslog::SyslogConfig {
+                tcp_bind: config.syslog_tcp_bind.clone(),
+                udp_bind: config.syslog_udp_bind.clone(),
+                api_key: config.syslog_api_key.clone(),
+            },
+            auth.clone(),
+            logs.clone(),
+            clock.clone(),
+            metrics.syslog_dropped_messages.clone(),
+        )
+        .await?;
         let max_body = config.max_body_bytes;
         let body_timeout =
             crate::http::body::BodyTimeout(Duration::from_secs(config.body_timeout_secs));
@@ -208,6 +220,7 @@ impl Application {
             reader,
             logs,
             logs_reader,
+            syslog,
             metrics,
             redis,
             started_at_ms: clock.now_ms(),

@@ -150,6 +150,14 @@ pub struct Config {
     /// Distinct streams (label sets with service and host) a tenant may send to within an
     /// hour (422 for a batch that would exceed it).
     pub log_max_streams: usize,
+    /// Address of the syslog TCP listener (octet counting and newline framing); unset:
+    /// no listener.
+    pub syslog_tcp_bind: Option<String>,
+    /// Address of the syslog UDP listener; unset: no listener.
+    pub syslog_udp_bind: Option<String>,
+    /// The ingest API key whose tenant syslog messages belong to (syslog carries no
+    /// credential); required when a listener is set, checked at start and every 5 s.
+    pub syslog_api_key: Option<String>,
     /// `text` or `json`.
     pub log_format: LogFormat,
     /// tracing filter, e.g. `info` or `tidewatch=debug,info`.
@@ -220,6 +228,9 @@ impl Default for Config {
             log_max_fields: 256,
             log_max_labels: 15,
             log_max_streams: 10_000,
+            syslog_tcp_bind: None,
+            syslog_udp_bind: None,
+            syslog_api_key: None,
             log_format: LogFormat::Text,
             log_level: "info".into(),
         }

@@ -27,6 +27,7 @@ pub struct ServiceMetrics {
     /// Samples acknowledged (durably stored) by ingest.
     pub ingested_samples: IntCounter,
     pub ingested_log_records: IntCounter,
+    pub syslog_dropped_messages: IntCounter,
     /// Ingest requests refused, by reason.
     pub ingest_rejections: IntCounterVec,
     /// Samples held in memory by all tenants' aggregators.
@@ -108,6 +109,11 @@ impl ServiceMetrics {
             "Log records acknowledged by ingest",
         )
         .expect("valid metric");
+        let syslog_dropped_messages = IntCounter::new(
+            "syslog_dropped_messages_total",
+            "Syslog messages not stored: queue full, key revoked or ingest refused",
+        )
+        .expect("valid metric");
         let ingest_rejections = IntCounterVec::new(
             Opts::new(
                 "ingest_rejections_total",
@@ -148,6 +154,7 @@ impl ServiceMetrics {
             Box::new(ingest_stage_seconds.clone()),
             Box::new(ingested_samples.clone()),
             Box::new(ingested_log_records.clone()),
+            Box::new(syslog_dropped_messages.clone()),
             Box::new(ingest_rejections.clone()),
             Box::new(head_samples.clone()),
             Box::new(head_series.clone()),
@@ -170,6 +177,7 @@ impl ServiceMetrics {
             ingest_stage_seconds,
             ingested_samples,
             ingested_log_records,
+            syslog_dropped_messages,
             ingest_rejections,
             head_samples,
             head_series,

@@ -28,6 +28,8 @@ pub struct AppState {
     pub logs: crate::logs::LogsWriter,
     /// The log read path (search, histogram, fields).
     pub logs_reader: crate::logs::LogsReader,
+    /// Where the syslog listeners listen, when configured.
+    pub syslog: crate::logs::syslog::SyslogAddresses,
     pub metrics: ServiceMetrics,
     pub redis: Option<redis::Client>,
     /// "Now" for requests: samples without a timestamp, queries without a time.

@@ -7,6 +7,7 @@
 
 mod loki;
 mod reader;
+pub mod syslog;
 mod writer;
 
 pub use loki::{IndexStats, LokiStream};
