@@ -9,6 +9,7 @@
 #      (tests/fuzz.rs, TIDEWATCH_FUZZ_SECS each, default 30), then Schemathesis against the
 #      OpenAPI document with each role's credential (scripts/schemathesis.sh; installs
 #      Schemathesis from PyPI into a venv under ~/.cache);
+#   3b. real log shippers against the binary (scripts/log-clients.sh; a venv under ~/.cache);
 #   4. lints the deploy files (Dockerfile, k8s/, buildspec.yml, CloudFormation).
 # Environment: TEST_DATABASE_URL (PostgreSQL server URL, default the local one),
 # TEST_REDIS_URL, CARGO_TARGET_DIR (kept outside the checkout so clones reuse builds),
@@ -158,6 +159,9 @@ log "fuzz targets (${TIDEWATCH_FUZZ_SECS:-30} s each)"
 log "Schemathesis against /api/v1/openapi.json, every role"
 cargo build --bin tidewatch
 TIDEWATCH_BIN="$CARGO_TARGET_DIR/debug/tidewatch" ./scripts/schemathesis.sh
+
+log "log shippers no one here wrote (OpenTelemetry SDK, python-logging-loki, Loki protobuf, logger over syslog)"
+TIDEWATCH_BIN="$CARGO_TARGET_DIR/debug/tidewatch" ./scripts/log-clients.sh
 
 if [ "${TIDEWATCH_SKIP_DEPLOY_LINT:-0}" != "1" ]; then
   log "deploy file lint"

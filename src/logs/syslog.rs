@@ -179,10 +179,7 @@ async fn read_tcp(
     let mut chunk = vec![0u8; 16 * 1024];
     loop {
         // Take every whole frame the buffer holds.
-        loop {
-            let Some((frame, used)) = next_frame(&buf) else {
-                break;
-            };
+        while let Some((frame, used)) = next_frame(&buf) {
             buf.drain(..used);
             if !frame.is_empty() && sender.send(Received { text: frame, peer }).await.is_err() {
                 return;
