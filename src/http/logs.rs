@@ -540,7 +540,7 @@ pub async fn histogram(
             HistogramRequest {
                 query: params.query.clone().unwrap_or_default(),
                 start_ns,
-                end_ns: end_ns.max(start_ns + 1),
+                end_ns: end_ns.max(start_ns.saturating_add(1)),
                 step_ns,
             },
         )

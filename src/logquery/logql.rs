@@ -827,7 +827,9 @@ pub fn evaluate(
                 let mut t = start_ns;
                 while t <= end_ns {
                     // (t - range, t]
-                    let lo = s.points.partition_point(|p| p.0 <= t - range_ns);
+                    let lo = s
+                        .points
+                        .partition_point(|p| p.0 <= t.saturating_sub(*range_ns));
                     let hi = s.points.partition_point(|p| p.0 <= t);
                     if hi > lo {
                         let window = &s.points[lo..hi];
@@ -845,7 +847,10 @@ pub fn evaluate(
                     if step_ns <= 0 {
                         break;
                     }
-                    t += step_ns;
+                    match t.checked_add(step_ns) {
+                        Some(next) => t = next,
+                        None => break,
+                    }
                 }
                 if !values.is_empty() {
                     out.push((s.labels.clone(), values));

@@ -87,7 +87,7 @@ impl LogsReader {
             series: HashMap::new(),
             points: Vec::new(),
             records: 0,
-            from_ns: start_ns - range_ns,
+            from_ns: start_ns.saturating_sub(range_ns),
             to_ns: end_ns,
         };
         let columns = LogColumns {
@@ -101,7 +101,7 @@ impl LogsReader {
             .scan(
                 tenant,
                 Arc::new(Selector(query)),
-                start_ns - range_ns,
+                start_ns.saturating_sub(range_ns),
                 end_ns,
                 Direction::Backward,
                 columns,

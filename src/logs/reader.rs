@@ -341,7 +341,7 @@ impl LogsReader {
                 tenant,
                 Arc::new(expr),
                 request.start_ns,
-                request.end_ns - 1,
+                request.end_ns.saturating_sub(1),
                 Direction::Backward,
                 columns,
                 visitor,

@@ -163,3 +163,19 @@ fn what_is_not_supported_is_named() {
         assert!(err.message.contains(message), "{query}: {err}");
     }
 }
+
+#[test]
+fn ranges_and_times_at_the_edges_do_not_overflow() {
+    let Query::Metric(expr) = parse(r#"count_over_time({app="a"}[10000y])"#).unwrap() else {
+        panic!("metric")
+    };
+    let series = [SeriesPoints {
+        labels: BTreeMap::new(),
+        points: vec![(5, 1)],
+    }];
+    assert_eq!(evaluate(&expr, &series, 10, 10, 0)[0].1, [(10, 1.0)]);
+    assert_eq!(
+        evaluate(&expr, &series, i64::MAX - 1, i64::MAX, i64::MAX).len(),
+        1
+    );
+}
