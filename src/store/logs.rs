@@ -4,7 +4,7 @@
 
 use sea_orm::{ConnectionTrait, Statement, Value};
 
-use super::metrics::{placeholder, values_clause};
+use super::metrics::{placeholder, returned_ids, values_clause};
 use super::{Store, StoreError};
 use crate::domain::time::now_ms;
 use crate::domain::TenantId;
@@ -253,20 +253,7 @@ async fn insert_blocks<C: ConnectionTrait>(
         let rows = conn
             .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
             .await?;
-        // Ids come from one sequence in VALUES order; RETURNING's order is not promised.
-        let mut group_ids = rows
-            .into_iter()
-            .map(|row| row.try_get::<i64>("", "id"))
-            .collect::<Result<Vec<i64>, _>>()?;
-        if group_ids.len() != group.len() {
-            return Err(StoreError::Corrupt(format!(
-                "inserted {} log blocks but got {} ids back",
-                group.len(),
-                group_ids.len()
-            )));
-        }
-        group_ids.sort_unstable();
-        ids.extend(group_ids);
+        ids.extend(returned_ids(rows, group.len(), "log blocks")?);
     }
     Ok(ids)
 }

@@ -164,22 +164,30 @@ async fn insert_wal<C: ConnectionTrait>(
         let rows = conn
             .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
             .await?;
-        // Ids are assigned in VALUES order (one statement, ids from one sequence);
-        // RETURNING's row order is not guaranteed, so sort before pairing them with records.
-        let mut group_ids = rows
-            .into_iter()
-            .map(|row| row.try_get::<i64>("", "id"))
-            .collect::<Result<Vec<i64>, _>>()?;
-        if group_ids.len() != group.len() {
-            return Err(StoreError::Corrupt(format!(
-                "inserted {} write-ahead records but got {} ids back",
-                group.len(),
-                group_ids.len()
-            )));
-        }
-        group_ids.sort_unstable();
-        ids.extend(group_ids);
+        ids.extend(returned_ids(rows, group.len(), "write-ahead records")?);
     }
+    Ok(ids)
+}
+
+/// The ids a multi-row `INSERT … RETURNING id` gave, in VALUES order: ids come from one
+/// sequence in VALUES order, but RETURNING's row order is not guaranteed, so they are
+/// sorted before being paired with the rows inserted.
+pub(crate) fn returned_ids(
+    rows: Vec<sea_orm::QueryResult>,
+    inserted: usize,
+    what: &str,
+) -> Result<Vec<i64>, StoreError> {
+    let mut ids = rows
+        .into_iter()
+        .map(|row| row.try_get::<i64>("", "id"))
+        .collect::<Result<Vec<i64>, _>>()?;
+    if ids.len() != inserted {
+        return Err(StoreError::Corrupt(format!(
+            "inserted {inserted} {what} but got {} ids back",
+            ids.len()
+        )));
+    }
+    ids.sort_unstable();
     Ok(ids)
 }
 
