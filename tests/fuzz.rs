@@ -1,6 +1,7 @@
 //! Fuzz targets for every entry point that takes bytes from the network: the PromQL entry
-//! point (limits, parse, then evaluation over a small fixture), each ingest decoder, and
-//! what tenants write into alert rules (annotation templates, Prometheus rule files).
+//! point (limits, parse, then evaluation over a small fixture), each ingest decoder (metrics
+//! and logs, the latter through to the stored block), both log query languages, and what
+//! tenants write into alert rules (annotation templates, Prometheus rule files).
 //!
 //! `cargo fuzz` needs a nightly toolchain this project's machines do not have, so this is a
 //! mutation fuzzer of its own: it starts from the seeds in `tests/fuzz_corpus/<target>/`
@@ -543,6 +544,229 @@ fn fuzz_prometheus_rule_files() {
         RULE_FILE_TOKENS,
         |input| {
             let _ = tidewatch::alerting::rule_file::import(&String::from_utf8_lossy(input));
+        },
+    );
+}
+
+const LOG_TOKENS: &[&[u8]] = &[
+    b"{\"",
+    b"\":",
+    b"\"level\":",
+    b"\"msg\":",
+    b"\"ts\":",
+    b"\"@timestamp\":",
+    b"\"streams\":[",
+    b"\"values\":[[",
+    b"\"resourceLogs\":[",
+    b"\"logRecords\":[",
+    b"{\"index\":{}}\n",
+    b"{\"create\":{\"_index\":\"a\"}}\n",
+    b"\n",
+    b"\n  at ",
+    b"<34>1 ",
+    b"<13>Dec  1 10:00:00 ",
+    b"[a@1 k=\"v\"]",
+    b"level=",
+    b"=\"",
+    b" ERROR ",
+    b"1733047200123456789",
+    b"-9223372036854775808",
+    b"1e400",
+    b"\\u0000",
+    b"\xef\xbb\xbf",
+    b"\xff",
+];
+
+/// Every log decoder, then what every accepted batch goes through before it is stored:
+/// the record limits, the block encoder (columns, Bloom filter) and the column decoders,
+/// which must give back as many records as went in.
+#[test]
+fn fuzz_log_decoders() {
+    use tidewatch::domain::logs::{enforce_limits, for_each_token, LogRecord, RecordLimits};
+    use tidewatch::ingest::logs::loki::proto as loki;
+    use tidewatch::ingest::logs::{
+        syslog, CarriesLogs, EsBulkDecoder, LokiPushDecoder, NativeLogDecoder, OtlpLogDecoder,
+        RecordDefaults,
+    };
+    use tidewatch::ingest::{DecoderMemory, RequestHead};
+    use tidewatch::tsdb::log_block;
+
+    let ctx = context();
+    let memory = DecoderMemory::default();
+    let head = |content_type| RequestHead {
+        content_type: Some(content_type),
+        query: "service=fuzz&host=h",
+    };
+    let native = ["application/json", "application/x-ndjson", "text/plain"]
+        .map(|t| NativeLogDecoder::for_request(&head(t), &memory).unwrap());
+    let otlp = ["application/json", "application/x-protobuf"]
+        .map(|t| OtlpLogDecoder::for_request(&head(t), &memory).unwrap());
+    let loki_json = LokiPushDecoder::for_request(&head("application/json"), &memory).unwrap();
+    let loki_protobuf =
+        LokiPushDecoder::for_request(&head("application/x-protobuf"), &memory).unwrap();
+    let bulk = EsBulkDecoder {
+        path_index: Some("fuzz".into()),
+    };
+    let limits = RecordLimits::default();
+    let defaults = RecordDefaults::default();
+
+    let stored = |mut records: Vec<LogRecord>| {
+        let problems = enforce_limits(&mut records, &|i| format!("record {i}"), &limits, 10);
+        if !problems.is_empty() {
+            return;
+        }
+        for record in &records {
+            for_each_token(&record.message, |_| {});
+        }
+        let count = records.len();
+        let Some(block) = log_block::encode_block(&mut records) else {
+            return;
+        };
+        let (times, _) = log_block::decode_times(&block.times).unwrap();
+        let (_, stream_of) = log_block::decode_streams(&block.streams).unwrap();
+        let messages = log_block::decode_texts(&block.messages, "messages").unwrap();
+        let fields = log_block::decode_texts(&block.fields, "fields").unwrap();
+        assert_eq!(
+            [times.len(), stream_of.len(), messages.len(), fields.len()],
+            [count; 4]
+        );
+    };
+
+    let json_seeds = seeds("logs", Vec::new());
+    let mut built: Vec<Vec<u8>> = json_seeds
+        .iter()
+        .filter_map(|text| {
+            serde_json::from_slice::<
+                opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest,
+            >(text)
+            .ok()
+            .map(|request| request.encode_to_vec())
+        })
+        .collect();
+    assert!(!built.is_empty(), "an OTLP/JSON logs seed parses");
+    built.push(
+        loki::PushRequest {
+            streams: vec![loki::StreamAdapter {
+                labels: "{job=\"api\", level=\"error\"}".into(),
+                entries: vec![loki::EntryAdapter {
+                    timestamp: Some(loki::Timestamp {
+                        seconds: 1_733_047_200,
+                        nanos: 5,
+                    }),
+                    line: "GET /x 500".into(),
+                    structured_metadata: vec![loki::LabelPairAdapter {
+                        name: "trace_id".into(),
+                        value: "abc".into(),
+                    }],
+                }],
+                hash: 0,
+            }],
+        }
+        .encode_to_vec(),
+    );
+    let mut corpus = json_seeds;
+    corpus.extend(built);
+    fuzz("logs", corpus, LOG_TOKENS, |input| {
+        for decoder in &native {
+            if let Ok(batch) = decode_request(decoder, input, None, &ctx) {
+                stored(batch.records);
+            }
+        }
+        for decoder in &otlp {
+            if let Ok(batch) = decode_request(decoder, input, None, &ctx) {
+                stored(batch.records);
+            }
+        }
+        if let Ok(batch) = decode_request(&loki_json, input, None, &ctx) {
+            stored(batch.records);
+        }
+        // Loki's protobuf comes snappy-compressed: the parser behind snappy, and snappy.
+        let packed = snap::raw::Encoder::new()
+            .compress_vec(input)
+            .expect("compresses");
+        if let Ok(batch) = decode_request(&loki_protobuf, &packed, None, &ctx) {
+            stored(batch.records);
+        }
+        let _ = decode_request(&loki_protobuf, input, None, &ctx);
+        if let Ok(mut batch) = decode_request(&bulk, input, Some("gzip"), &ctx)
+            .or_else(|_| decode_request(&bulk, input, None, &ctx))
+        {
+            stored(batch.take_logs().records);
+        }
+        if let Ok(text) = std::str::from_utf8(input) {
+            for line in text.lines() {
+                if let Some(record) = syslog::parse(line, &defaults) {
+                    stored(vec![record]);
+                }
+            }
+        }
+    });
+}
+
+const LOG_QUERY_TOKENS: &[&[u8]] = &[
+    b"{",
+    b"}",
+    b"=~",
+    b"!~",
+    b"!=",
+    b"|=",
+    b"|~",
+    b"| json",
+    b"| logfmt",
+    b"| line_format \"",
+    b"{{.",
+    b"}}",
+    b"[5m]",
+    b"[10000y]",
+    b"by (",
+    b"without (",
+    b"sum",
+    b"topk(",
+    b"rate(",
+    b"count_over_time(",
+    b"bytes_rate(",
+    b"(",
+    b")",
+    b"\"",
+    b"\\",
+    b"*",
+    b"?",
+    b"OR",
+    b"AND",
+    b"NOT ",
+    b"-",
+    b"level>=",
+    b":",
+    b">",
+    b"<=",
+    b"1e308",
+    b"(a*)*",
+    b"\xff",
+];
+
+/// Both query languages (Tidewatch's log query language and the LogQL subset): parse
+/// whatever arrives, and match what parses against a record.
+#[test]
+fn fuzz_log_queries() {
+    use tidewatch::ingest::logs::{normalise, RecordDefaults};
+    use tidewatch::logquery::{logql, Expr};
+
+    let record = normalise::from_line(
+        "2026-12-01T10:00:00Z level=error msg=\"connection refused\" status=502 service=api",
+        &RecordDefaults::default(),
+    );
+    fuzz(
+        "log_queries",
+        seeds("log_queries", Vec::new()),
+        LOG_QUERY_TOKENS,
+        |input| {
+            let Ok(text) = std::str::from_utf8(input) else {
+                return;
+            };
+            if let Ok(expr) = Expr::parse(text) {
+                let _ = expr.matches(&record);
+            }
+            let _ = logql::parse(text);
         },
     );
 }

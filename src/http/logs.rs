@@ -10,6 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::error::{ApiError, ErrorBody};
 use super::extract::TenantAccess;
 use super::ingest::decode_body;
+use super::middleware::method_not_allowed;
 use super::state::AppState;
 use crate::auth::principal::{Ingest, Read};
 use crate::domain::logs::{Level, LogRecord};
@@ -63,12 +64,32 @@ pub struct NativeIngestParams {
     pub host: Option<String>,
 }
 
+/// The JSON body of `POST /api/v1/ingest/logs`, for the document only:
+/// `NativeLogDecoder` reads the body.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum NativeLogBody {
+    /// Records: objects, or strings read as text lines.
+    Records(Vec<NativeLogEntry>),
+    /// One record.
+    Record(std::collections::HashMap<String, serde_json::Value>),
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum NativeLogEntry {
+    Record(std::collections::HashMap<String, serde_json::Value>),
+    Line(String),
+}
+
 /// Tidewatch's log ingest: a JSON array of records (or one record), NDJSON
 /// (`application/x-ndjson`), or plain text (`text/plain`, one record per line; indented
 /// lines continue the record above). All or nothing.
 #[utoipa::path(
     params(NativeIngestParams),
-    request_body(content = String, description = "[{\"ts\":\"2026-12-01T10:00:00Z\",\"level\":\"error\",\"msg\":\"connection refused\",\"service\":\"api\"}]", content_type = "application/json"),
+    request_body(content = NativeLogBody, description = "[{\"ts\":\"2026-12-01T10:00:00Z\",\"level\":\"error\",\"msg\":\"connection refused\",\"service\":\"api\"}]", content_type = "application/json"),
     responses(
         (status = 200, body = LogIngestReceipt),
         (status = 400, body = ErrorBody, description = "malformed body, naming the line or item; nothing stored"),
@@ -289,8 +310,14 @@ async fn es_root_head_bare() -> HttpResponse {
 
 /// The set-up calls shippers make before sending (index templates, ILM policies, data
 /// streams, license and health checks), answered harmlessly: Tidewatch keeps no indices.
+///
+/// A documented path under another method (`GET /es/_bulk`) is no discovery call: it is
+/// answered 405 with `Allow`, as anywhere else.
 #[get("/es/{rest:.*}")]
-async fn es_discovery_get(rest: web::Path<String>) -> HttpResponse {
+async fn es_discovery_get(req: HttpRequest, rest: web::Path<String>) -> HttpResponse {
+    if let Some(refused) = method_not_allowed(&req) {
+        return refused;
+    }
     let body = match rest.as_str() {
         "_license" => {
             serde_json::json!({"license": {"status": "active", "type": "basic", "uid": "tidewatch"}})
@@ -307,13 +334,15 @@ async fn es_discovery_get(rest: web::Path<String>) -> HttpResponse {
 }
 
 #[head("/es/{rest:.*}")]
-async fn es_discovery_head(_rest: web::Path<String>) -> HttpResponse {
-    elastic(HttpResponse::Ok()).finish()
+async fn es_discovery_head(req: HttpRequest) -> HttpResponse {
+    method_not_allowed(&req).unwrap_or_else(|| elastic(HttpResponse::Ok()).finish())
 }
 
 #[put("/es/{rest:.*}")]
-async fn es_discovery_put(_rest: web::Path<String>) -> HttpResponse {
-    elastic(HttpResponse::Ok()).json(serde_json::json!({"acknowledged": true}))
+async fn es_discovery_put(req: HttpRequest) -> HttpResponse {
+    method_not_allowed(&req).unwrap_or_else(|| {
+        elastic(HttpResponse::Ok()).json(serde_json::json!({"acknowledged": true}))
+    })
 }
 
 /// A log record as the search API answers it.
@@ -569,7 +598,15 @@ pub struct FieldParams {
     pub query: Option<String>,
     pub start: Option<String>,
     pub end: Option<String>,
-    /// Values to list (values endpoint), 1–1000, default 10.
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ValuesParams {
+    pub query: Option<String>,
+    pub start: Option<String>,
+    pub end: Option<String>,
+    /// Values to list, 1–1000, default 10.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
@@ -642,7 +679,7 @@ pub struct ValuesAnswer {
 
 /// The most common values of one field among the newest matching records.
 #[utoipa::path(
-    params(("name" = String, Path, description = "level, service, host, a label or a field"), FieldParams),
+    params(("name" = String, Path, description = "level, service, host, a label or a field"), ValuesParams),
     responses((status = 200, body = ValuesAnswer), (status = 400, body = ErrorBody)),
     security(("bearer" = [])),
     tag = "logs"
@@ -652,7 +689,7 @@ pub async fn field_values(
     state: web::Data<AppState>,
     access: TenantAccess<Read>,
     name: web::Path<String>,
-    params: web::Query<FieldParams>,
+    params: web::Query<ValuesParams>,
 ) -> Result<web::Json<ValuesAnswer>, ApiError> {
     let (start_ns, end_ns) = time_range(
         &state,

@@ -276,6 +276,13 @@ pub struct LokiList {
     pub data: Vec<String>,
 }
 
+/// Loki's `series` answer: the label sets of the streams found.
+#[derive(Serialize, ToSchema)]
+pub struct LokiSeries {
+    pub status: String,
+    pub data: Vec<BTreeMap<String, String>>,
+}
+
 async fn label_sets(
     state: &AppState,
     access: &TenantAccess<Read>,
@@ -355,7 +362,7 @@ pub async fn loki_label_values(
         ("start" = Option<String>, Query, description = "default end − 1 h"),
         ("end" = Option<String>, Query, description = "default now"),
     ),
-    responses((status = 200, body = LokiAnswer), (status = 400, body = ErrorBody)),
+    responses((status = 200, body = LokiSeries), (status = 400, body = ErrorBody)),
     security(("bearer" = [])),
     tag = "loki"
 )]

@@ -622,6 +622,26 @@ async fn elasticsearch_shippers_find_a_cluster_and_bulk_in() {
     .await;
     let message = assert_error(response, StatusCode::BAD_REQUEST, "invalid_body").await;
     assert!(message.contains("line 1"), "{message}");
+    let response = post_raw(
+        &app,
+        "/es/_bulk",
+        &format!("Bearer {key}"),
+        "application/x-ndjson",
+        b"\n  \n".to_vec(),
+    )
+    .await;
+    let message = assert_error(response, StatusCode::BAD_REQUEST, "invalid_body").await;
+    assert!(message.contains("empty"), "{message}");
+    // The bulk paths are no discovery calls: other methods there are 405, as anywhere.
+    for request in [
+        app.client.get(app.url("/es/_bulk")),
+        app.client.put(app.url("/es/app/_bulk")),
+        app.client.head(app.url("/es/_bulk")),
+    ] {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(response.headers()["allow"], "POST");
+    }
     let response = app
         .client
         .post(app.url("/es/_bulk"))

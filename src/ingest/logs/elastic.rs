@@ -46,6 +46,13 @@ impl Decoder for EsBulkDecoder {
 
     fn decode(&self, body: &[u8], ctx: &DecodeContext) -> Result<BulkBatch, IngestError> {
         let text = utf8_body(body)?;
+        // As Elasticsearch: a bulk request without a single action is a mistake (a
+        // shipper's misconfiguration, a truncated body), not an empty success.
+        if text.trim().is_empty() {
+            return Err(IngestError::malformed(
+                "the bulk body is empty: send action/document line pairs",
+            ));
+        }
         let defaults = RecordDefaults {
             now_ns: ctx.now_ms.saturating_mul(1_000_000),
             ..RecordDefaults::default()
