@@ -181,6 +181,7 @@ impl Application {
         let _ = alert_data.set(Arc::new(AlertDataAccess {
             reader: reader.clone(),
             writer: writer.clone(),
+            logs: logs_reader.clone(),
             timeout: Duration::from_millis(config.alert_eval_timeout_ms),
         }));
         wake_alerting_tenants(store.clone(), tenants.clone());

@@ -59,6 +59,9 @@ pub struct LogPipeline {
     streams: HashSet<u64>,
     streams_window_start_ms: i64,
     subscribers: Vec<Recipient<LogsCommitted>>,
+    /// The tenant's alert evaluator: told of every committed block, never skipped when
+    /// busy (a log rule must count every record), unlike live views.
+    evaluator: Option<Recipient<LogsCommitted>>,
 }
 
 impl LogPipeline {
@@ -79,7 +82,14 @@ impl LogPipeline {
             streams: HashSet::new(),
             streams_window_start_ms: now,
             subscribers: Vec::new(),
+            evaluator: None,
         }
+    }
+
+    /// Committed blocks go to `evaluator` too (log alert rules).
+    pub fn with_evaluator(mut self, evaluator: Recipient<LogsCommitted>) -> Self {
+        self.evaluator = Some(evaluator);
+        self
     }
 
     fn burst(config: &LogPipelineConfig) -> f64 {
@@ -171,6 +181,9 @@ impl Handler<LogsCommitted> for LogPipeline {
     fn handle(&mut self, msg: LogsCommitted, _: &mut Self::Context) {
         // A full subscriber misses the batch (it is bounded, the pipeline is not held up);
         // a stopped one is dropped.
+        if let Some(evaluator) = &self.evaluator {
+            evaluator.do_send(msg.clone());
+        }
         self.subscribers.retain(|s| s.connected());
         for subscriber in &self.subscribers {
             let _ = subscriber.try_send(msg.clone());

@@ -111,6 +111,7 @@ impl TenantActors {
             services.clock.clone(),
             services.logs,
         )
+        .with_evaluator(evaluator.clone().recipient())
         .start();
         Self {
             aggregator,

@@ -95,6 +95,33 @@ pub fn rule_query(kind: &RuleKind) -> String {
                 None => value,
             }
         }
+        // Not PromQL: the rule as its own words, in the same shape.
+        RuleKind::Log {
+            query_text,
+            aggregation,
+            window_ms,
+            group_by,
+            levels,
+            ..
+        } => {
+            let by = if group_by.is_empty() {
+                String::new()
+            } else {
+                format!(" by ({})", group_by.join(", "))
+            };
+            let aggregation = match aggregation {
+                super::rule::LogAggregation::Count => "count",
+                super::rule::LogAggregation::Rate => "rate",
+            };
+            let value = format!(
+                "{aggregation}{by} of logs matching {query_text:?} over {}",
+                format_duration(*window_ms)
+            );
+            match levels.last() {
+                Some(level) => level_condition(&value, level),
+                None => value,
+            }
+        }
     }
 }
 

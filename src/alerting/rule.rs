@@ -127,6 +127,33 @@ pub struct ThresholdDraft {
     pub no_data_after: Option<String>,
 }
 
+/// How a log rule reduces each group's matching records in its window to one value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogAggregation {
+    /// Records in the window.
+    Count,
+    /// Records per second over the window.
+    Rate,
+}
+
+/// A log rule's own fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogDraft {
+    /// Tidewatch's log query language (`level:error service:api`).
+    pub query: String,
+    pub aggregation: LogAggregation,
+    pub window: String,
+    #[serde(default)]
+    pub group_by: Vec<String>,
+    pub op: Option<Comparison>,
+    pub threshold: Option<f64>,
+    pub resolve_threshold: Option<f64>,
+    pub severity: Option<Severity>,
+    pub thresholds: Option<Vec<ThresholdLevel>>,
+}
+
 /// A PromQL rule's own fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -173,6 +200,7 @@ pub fn threshold_verdict(levels: &[ThresholdLevel], value: f64) -> super::Verdic
 pub enum RuleKindDraft {
     Threshold(ThresholdDraft),
     Promql(PromqlDraft),
+    Log(LogDraft),
 }
 
 /// A rule as sent: `POST /api/v1/alert-rules`.
@@ -232,6 +260,17 @@ const THRESHOLD_FIELDS: &[&str] = &[
     "no_data_after",
 ];
 const PROMQL_FIELDS: &[&str] = &["expr", "interval"];
+const LOG_FIELDS: &[&str] = &[
+    "query",
+    "aggregation",
+    "window",
+    "group_by",
+    "op",
+    "threshold",
+    "resolve_threshold",
+    "severity",
+    "thresholds",
+];
 
 /// What a validated rule evaluates.
 #[derive(Debug, Clone, PartialEq)]
@@ -247,6 +286,18 @@ pub enum RuleKind {
     Promql {
         expr: Expr,
         interval_ms: i64,
+    },
+    /// Counts the records matching `query` as they are committed, per group.
+    Log {
+        query: crate::logquery::Expr,
+        /// As written, for listings and for rebuilding the window from the log store.
+        query_text: String,
+        aggregation: LogAggregation,
+        window_ms: i64,
+        /// Group names: `service`, `host`, `level`, a stream label or a field.
+        group_by: Vec<String>,
+        /// Highest severity first.
+        levels: Vec<ThresholdLevel>,
     },
 }
 
@@ -276,6 +327,10 @@ pub struct RuleTimings {
 const DEFAULT_PROMQL_INTERVAL_MS: i64 = 15_000;
 const MIN_PROMQL_INTERVAL_MS: i64 = 1_000;
 const MAX_NAME_CHARS: usize = 200;
+/// A log rule's window: its groups keep counts for this long.
+const MAX_LOG_WINDOW_MS: i64 = 86_400_000;
+/// Matching lines a log alert keeps for its notification.
+pub const LOG_LINES_KEPT: usize = 5;
 
 fn duration(text: &str, field: &str, at_least_ms: i64) -> Result<i64, RuleError> {
     let ms = parse_duration(text, field).map_err(|_| {
@@ -308,16 +363,19 @@ impl RuleDraft {
         let kind_fields = match object.get("kind").and_then(|k| k.as_str()) {
             Some("threshold") => THRESHOLD_FIELDS,
             Some("promql") => PROMQL_FIELDS,
+            Some("log") => LOG_FIELDS,
             Some(other) => {
                 return Err(RuleError::new(
                     "kind",
-                    format!("{other:?} is not a rule kind; use \"threshold\" or \"promql\""),
+                    format!(
+                        "{other:?} is not a rule kind; use \"threshold\", \"promql\" or \"log\""
+                    ),
                 ))
             }
             None => {
                 return Err(RuleError::new(
                     "kind",
-                    "is required: \"threshold\" or \"promql\"",
+                    "is required: \"threshold\", \"promql\" or \"log\"",
                 ))
             }
         };
@@ -344,6 +402,8 @@ impl RuleDraft {
         let own = serde_json::Value::Object(own);
         if kind_fields == THRESHOLD_FIELDS {
             serde_path_to_error::deserialize::<_, ThresholdDraft>(&own).map_err(at_path)?;
+        } else if kind_fields == LOG_FIELDS {
+            serde_path_to_error::deserialize::<_, LogDraft>(&own).map_err(at_path)?;
         } else {
             serde_path_to_error::deserialize::<_, PromqlDraft>(&own).map_err(at_path)?;
         }
@@ -446,6 +506,48 @@ impl RuleDraft {
                 lifecycle.highest_severity = levels.first().map(|level| level.severity);
                 RuleKind::Threshold {
                     selector,
+                    aggregation: *aggregation,
+                    window_ms,
+                    group_by: group_by.clone(),
+                    levels,
+                }
+            }
+            RuleKindDraft::Log(LogDraft {
+                query,
+                aggregation,
+                window,
+                group_by,
+                op,
+                threshold,
+                resolve_threshold,
+                severity,
+                thresholds,
+            }) => {
+                let parsed = crate::logquery::Expr::parse(query)
+                    .map_err(|e| RuleError::new("query", e.to_string()))?;
+                let window_ms = duration(window, "window", 1_000)?;
+                if window_ms > MAX_LOG_WINDOW_MS {
+                    return Err(RuleError::new("window", "must be at most 24h"));
+                }
+                for (index, name) in group_by.iter().enumerate() {
+                    if name.trim().is_empty() || name.starts_with("__") {
+                        return Err(RuleError::new(
+                            format!("group_by[{index}]"),
+                            "names service, host, level, a stream label or a field",
+                        ));
+                    }
+                }
+                let levels = threshold_levels(
+                    *op,
+                    *threshold,
+                    *resolve_threshold,
+                    *severity,
+                    thresholds.as_deref(),
+                )?;
+                lifecycle.highest_severity = levels.first().map(|level| level.severity);
+                RuleKind::Log {
+                    query: parsed,
+                    query_text: query.clone(),
                     aggregation: *aggregation,
                     window_ms,
                     group_by: group_by.clone(),

@@ -239,6 +239,8 @@ pub fn export(rules: &[Rule]) -> String {
             annotations: rule.annotations.clone(),
         };
         match &rule.kind {
+            // A Prometheus rule file holds PromQL: log rules have no place in it.
+            RuleKind::Log { .. } => {}
             RuleKind::Promql { expr, interval_ms } => groups
                 .entry(*interval_ms)
                 .or_default()

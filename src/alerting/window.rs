@@ -168,6 +168,73 @@ fn quantile(mut values: Vec<f64>, phi: f64) -> f64 {
     values[lower] * (1.0 - weight) + values[upper] * weight
 }
 
+/// How many log records of one group arrived when, for a log rule's window: counts in
+/// buckets of at least a second (a longer window has longer buckets, so a group holds at
+/// most about 3,600 of them however many records arrive). Counts add: unlike samples,
+/// two records at the same time are two.
+#[derive(Debug, Clone)]
+pub struct CountWindow {
+    bucket_ms: i64,
+    /// (bucket start, records), oldest first.
+    buckets: VecDeque<(i64, u64)>,
+    total: u64,
+}
+
+impl CountWindow {
+    const MAX_BUCKETS: i64 = 3_600;
+
+    pub fn for_window(window_ms: i64) -> Self {
+        Self {
+            bucket_ms: (window_ms / Self::MAX_BUCKETS).max(1_000),
+            buckets: VecDeque::new(),
+            total: 0,
+        }
+    }
+
+    /// Adds `count` records at `timestamp_ms`; records older than the window's start are
+    /// the caller's to leave out (they would be pruned at once).
+    pub fn add(&mut self, timestamp_ms: i64, count: u64) {
+        let bucket = timestamp_ms.div_euclid(self.bucket_ms) * self.bucket_ms;
+        self.total += count;
+        match self.buckets.back_mut() {
+            Some((last, n)) if *last == bucket => *n += count,
+            Some((last, _)) if *last < bucket => self.buckets.push_back((bucket, count)),
+            None => self.buckets.push_back((bucket, count)),
+            Some(_) => {
+                // Out of order (a late record, or a batch replayed out of order).
+                let at = self.buckets.partition_point(|(b, _)| *b < bucket);
+                match self.buckets.get_mut(at) {
+                    Some((b, n)) if *b == bucket => *n += count,
+                    _ => self.buckets.insert(at, (bucket, count)),
+                }
+            }
+        }
+    }
+
+    /// Forgets buckets that ended before `oldest_ms`; answers how many records went.
+    pub fn prune(&mut self, oldest_ms: i64) -> u64 {
+        let mut dropped = 0;
+        while let Some(&(bucket, n)) = self.buckets.front() {
+            if bucket + self.bucket_ms > oldest_ms {
+                break;
+            }
+            self.buckets.pop_front();
+            dropped += n;
+        }
+        self.total -= dropped;
+        dropped
+    }
+
+    /// Records held (after the last prune).
+    pub fn count(&self) -> u64 {
+        self.total
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.buckets.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,5 +315,33 @@ mod tests {
         assert_eq!(w.sample_count(), 3);
         assert_eq!(w.aggregate(Aggregation::Last, 0, 5_000), Some(3.0));
         assert_eq!(w.aggregate(Aggregation::Sum, 0, 5_000), Some(6.0));
+    }
+
+    #[test]
+    fn log_counts_add_up_and_slide_out_by_bucket() {
+        let mut w = CountWindow::for_window(300_000);
+        w.add(10_500, 2);
+        w.add(10_900, 1);
+        w.add(12_000, 4);
+        // Late: lands in its own bucket, in order.
+        w.add(11_100, 3);
+        assert_eq!(w.count(), 10);
+        // The bucket [10 s, 11 s) ends at 11 s: pruning to 11 s forgets it, not the next.
+        assert_eq!(w.prune(11_000), 3);
+        assert_eq!(w.count(), 7);
+        assert_eq!(w.prune(13_000), 7);
+        assert!(w.is_empty());
+        assert_eq!(w.count(), 0);
+    }
+
+    #[test]
+    fn long_windows_keep_few_buckets() {
+        let day = 86_400_000;
+        let mut w = CountWindow::for_window(day);
+        for second in 0..86_400 {
+            w.add(second * 1_000, 1);
+        }
+        assert_eq!(w.count(), 86_400);
+        assert!(w.buckets.len() <= 3_600, "{}", w.buckets.len());
     }
 }

@@ -70,6 +70,12 @@ pub fn html(message: &Notification) -> String {
         for (k, v) in &alert.annotations {
             row(k, v);
         }
+        if !alert.log_lines.is_empty() {
+            out.push_str(&format!(
+                "<tr><th align=\"left\">Matching lines</th><td><pre>{}</pre></td></tr>",
+                html_escape(&alert.log_lines.join("\n"))
+            ));
+        }
         out.push_str(&format!(
             "</table><p><a href=\"{0}\">{0}</a></p>",
             html_escape(&message.alert_link(alert))

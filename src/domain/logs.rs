@@ -465,3 +465,37 @@ mod tests {
         assert_eq!(problems[0].origin, "line 2");
     }
 }
+
+/// Longest matching line a log alert carries (a record may be 64 KiB).
+const ALERT_LINE_MAX_BYTES: usize = 1_024;
+
+/// One matching record as a log alert's notification shows it:
+/// `2026-12-03T09:00:00.123Z error connection refused`, cut at 1 KiB.
+pub fn alert_line(timestamp_ns: i64, level: Level, message: &str) -> String {
+    let time = crate::domain::time::rfc3339_ms(timestamp_ns.div_euclid(1_000_000));
+    let message = message.trim_end();
+    let cut = floor_char_boundary(message, ALERT_LINE_MAX_BYTES);
+    let ellipsis = if cut < message.len() { "…" } else { "" };
+    format!("{time} {} {}{ellipsis}", level.as_str(), &message[..cut])
+}
+
+/// The records of one log-rule group as read back from the store, to rebuild its window
+/// (after a restart, or when the rule changed).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MatchedGroup {
+    /// The `group_by` names the records have, with their values.
+    pub group: BTreeMap<String, String>,
+    /// Records per whole second (Unix ms of the second's start).
+    pub per_second: BTreeMap<i64, u64>,
+    /// The newest matching lines ([`alert_line`]), with their times in ms, oldest first.
+    pub newest: Vec<(i64, String)>,
+}
+
+/// What a log rule's window rebuild read: its groups, and the blocks it read them from
+/// (records of those blocks that are also streamed to the evaluator are not counted
+/// twice).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MatchedWindow {
+    pub groups: Vec<MatchedGroup>,
+    pub blocks: Vec<i64>,
+}

@@ -49,6 +49,7 @@ pub(crate) fn validated(
     let kind = match draft.kind {
         crate::alerting::rule::RuleKindDraft::Threshold(_) => "threshold",
         crate::alerting::rule::RuleKindDraft::Promql(_) => "promql",
+        crate::alerting::rule::RuleKindDraft::Log(_) => "log",
     };
     let write = AlertRuleWrite {
         name: rule.name.clone(),
@@ -528,6 +529,14 @@ pub async fn preview(
                 )
                 .await?;
             preview_promql(rule.clone(), matrix(data), start, end, step, max_alerts)
+        }
+        RuleKind::Log { .. } => {
+            return Err(ApiError::new(
+                actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "unsupported",
+                "kind: a preview replays threshold and PromQL rules; log rules are not \
+                 replayed yet (the log histogram, GET /api/v1/logs/histogram, shows the counts)",
+            ))
         }
     };
     let transitions: Vec<Value> = found

@@ -295,6 +295,7 @@ fn test_message(state: &AppState, record: &ChannelRecord) -> Notification {
             ends_at_ms: None,
             at_ms: now,
             generator_url: None,
+            log_lines: Vec::new(),
         }],
         external_url,
         idempotency_key: format!("test-{}", crate::domain::NotificationId::generate()),

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use actix_web::{get, web, HttpRequest};
+use actix_web::{get, web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
@@ -431,6 +431,68 @@ pub async fn loki_index_stats(
     }))
 }
 
+/// `GET /loki/api/v1/tail`: a WebSocket of the lines the LogQL query keeps — first the
+/// newest `limit` (default 100) since `start` (default an hour ago), then each as it is
+/// committed. Not in the OpenAPI document (a WebSocket is no request/response
+/// operation); README "Grafana's Loki data source" describes it.
+#[get("/loki/api/v1/tail")]
+pub async fn loki_tail(
+    state: web::Data<AppState>,
+    access: TenantAccess<Read>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let wants_websocket = req
+        .headers()
+        .get(actix_web::http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if !wants_websocket {
+        return Err(bad(
+            "the tail is a WebSocket: connect with Upgrade: websocket (as Grafana and logcli --tail do)",
+        ));
+    }
+    let params = params(&req);
+    let query = log_query_only(param(&params, "query"))?;
+    if let Some(delay) = param(&params, "delay_for") {
+        match delay.parse::<u64>() {
+            Ok(0..=5) => {}
+            _ => return Err(bad(format!("delay_for: {delay:?} is not 0 to 5 seconds"))),
+        }
+    }
+    let now_ns = state.clock.now_ms().saturating_mul(1_000_000);
+    let start = match param(&params, "start") {
+        Some(_) => range(&state, &params)?.0,
+        None => now_ns.saturating_sub(HOUR_NS),
+    };
+    let history = state
+        .logs_reader
+        .loki_streams(
+            access.tenant(),
+            query.clone(),
+            start,
+            now_ns,
+            limit(&state, &params)?,
+            Direction::Backward,
+        )
+        .await?
+        .into_iter()
+        .map(|stream| {
+            let mut entries = stream.entries;
+            entries.sort_by_key(|(ns, _)| *ns);
+            (stream.labels, entries)
+        })
+        .collect();
+    let pipeline = state.tenants.actors(access.tenant()).await?.log_pipeline;
+    let session = crate::ws::loki_tail::TailSession {
+        query,
+        subscribe: pipeline.recipient(),
+        history,
+    };
+    crate::ws::loki_tail::start(session, &req, payload)
+        .map_err(|e| bad(format!("the WebSocket handshake failed: {e}")))
+}
+
 /// This resource's routes, each served and documented by its one line.
 pub fn register(routes: &mut super::routes::Registrar<'_>) {
     routes.root(loki_query_range, __path_loki_query_range);
@@ -439,4 +501,5 @@ pub fn register(routes: &mut super::routes::Registrar<'_>) {
     routes.root(loki_label_values, __path_loki_label_values);
     routes.root(loki_series, __path_loki_series);
     routes.root(loki_index_stats, __path_loki_index_stats);
+    routes.root_undocumented(loki_tail);
 }

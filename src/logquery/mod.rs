@@ -119,6 +119,31 @@ pub trait RecordView {
     }
 }
 
+/// A record's value of one name as text: the built-in `level`, `service`, `host`, then a
+/// stream label, then a field (strings as they are, other JSON as JSON text). `None`
+/// when the record has no such value (or an empty service or host).
+pub fn named_value(record: &dyn RecordView, name: &str) -> Option<String> {
+    match name {
+        "level" => Some(record.level().as_str().to_owned()),
+        "service" => Some(record.service().to_owned()).filter(|s| !s.is_empty()),
+        "host" => Some(record.host().to_owned()).filter(|s| !s.is_empty()),
+        _ => record.label(name).map(str::to_owned).or_else(|| {
+            record.field(name).map(|v| match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+        }),
+    }
+}
+
+/// A record's group for a log rule: each of `names` the record has, with its value.
+pub fn group_of(record: &dyn RecordView, names: &[String]) -> BTreeMap<String, String> {
+    names
+        .iter()
+        .filter_map(|name| named_value(record, name).map(|value| (name.clone(), value)))
+        .collect()
+}
+
 /// A query a read can run: Tidewatch's language ([`Expr`]) or LogQL ([`logql::LogQuery`]).
 pub trait RecordFilter: Send + Sync {
     fn matches(&self, record: &dyn RecordView) -> bool;

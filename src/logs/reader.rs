@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde_json::Value;
 
-use crate::domain::logs::{Level, LogRecord};
+use crate::domain::logs::{alert_line, Level, LogRecord, MatchedGroup, MatchedWindow};
 use crate::domain::TenantId;
 use crate::error::{Classify, ErrorKind};
 use crate::logquery::{BlockHints, Expr, QueryError, RecordFilter, RecordView};
@@ -348,6 +348,56 @@ impl LogsReader {
             )
             .await?;
         Ok(visitor.histogram)
+    }
+
+    /// The records of `[start, end]` matching a log rule's query, per group of the
+    /// `group_by` names, counted per second with the newest `lines` of each group: a log
+    /// rule's window, rebuilt from the store.
+    pub async fn matched_window(
+        &self,
+        tenant: TenantId,
+        query: &str,
+        group_by: Vec<String>,
+        start_ns: i64,
+        end_ns: i64,
+        lines: usize,
+    ) -> Result<MatchedWindow, LogReadError> {
+        let expr = Expr::parse(query)?;
+        let hints = expr.block_hints();
+        let visitor = WindowGroups {
+            group_by,
+            lines,
+            start_ns,
+            end_ns,
+            groups: HashMap::new(),
+            blocks: Vec::new(),
+        };
+        let columns = LogColumns {
+            filter: false,
+            times: true,
+            streams: true,
+            // The lines are messages; the fields are read when the query or a group needs them.
+            messages: true,
+            fields: hints.needs_fields || !visitor.group_by.is_empty(),
+        };
+        let (visitor, _) = self
+            .scan(
+                tenant,
+                Arc::new(expr),
+                start_ns,
+                end_ns,
+                Direction::Backward,
+                columns,
+                visitor,
+            )
+            .await?;
+        let mut blocks = visitor.blocks;
+        blocks.sort_unstable();
+        blocks.dedup();
+        Ok(MatchedWindow {
+            groups: visitor.groups.into_values().collect(),
+            blocks,
+        })
     }
 
     /// Field names (labels, fields and the built-in `level`, `service`, `host`) of the
@@ -821,6 +871,55 @@ impl Visitor for Buckets {
     }
 }
 
+/// A log rule's window: matching records per group and second, and each group's newest
+/// lines.
+struct WindowGroups {
+    group_by: Vec<String>,
+    lines: usize,
+    start_ns: i64,
+    end_ns: i64,
+    groups: HashMap<BTreeMap<String, String>, MatchedGroup>,
+    blocks: Vec<i64>,
+}
+
+impl Visitor for WindowGroups {
+    fn wants(&self, _: &LogBlockMeta) -> bool {
+        true
+    }
+
+    fn visit(&mut self, record: &BlockRecord<'_>) {
+        let ts = record.block.timestamps[record.index];
+        if ts < self.start_ns || ts > self.end_ns {
+            return;
+        }
+        if self.blocks.last() != Some(&record.block.id) {
+            self.blocks.push(record.block.id);
+        }
+        let group = crate::logquery::group_of(record, &self.group_by);
+        let matched = self
+            .groups
+            .entry(group.clone())
+            .or_insert_with(|| MatchedGroup {
+                group,
+                ..MatchedGroup::default()
+            });
+        let ms = ts.div_euclid(1_000_000);
+        *matched
+            .per_second
+            .entry(ms - ms.rem_euclid(1_000))
+            .or_default() += 1;
+        // Oldest first, at most `lines`: a newer line replaces the oldest.
+        let newest = &mut matched.newest;
+        if newest.len() < self.lines || newest.first().is_some_and(|(t, _)| *t <= ms) {
+            let at = newest.partition_point(|(t, _)| *t <= ms);
+            newest.insert(at, (ms, alert_line(ts, record.level(), record.message())));
+            if newest.len() > self.lines {
+                newest.remove(0);
+            }
+        }
+    }
+}
+
 /// Counts field names (or one field's values) over the newest matching records.
 struct FieldSample {
     values_of: Option<String>,
@@ -871,18 +970,7 @@ impl Visitor for FieldSample {
                 }
             }
             Some(name) => {
-                let value = match name.as_str() {
-                    "level" => Some(record.level().as_str().to_owned()),
-                    "service" => Some(record.service().to_owned()).filter(|s| !s.is_empty()),
-                    "host" => Some(record.host().to_owned()).filter(|s| !s.is_empty()),
-                    _ => record.label(&name).map(str::to_owned).or_else(|| {
-                        record.field(&name).map(|v| match v {
-                            Value::String(s) => s.clone(),
-                            other => other.to_string(),
-                        })
-                    }),
-                };
-                if let Some(value) = value {
+                if let Some(value) = crate::logquery::named_value(record, &name) {
                     self.count(&value);
                 }
             }

@@ -1,5 +1,6 @@
-//! The metrics pipeline as the alert evaluator sees it: PromQL instant queries (PromQL
-//! rules, rebuilding threshold windows) and writes (the `ALERTS` series).
+//! The pipelines as the alert evaluator sees them: PromQL instant queries (PromQL rules,
+//! rebuilding threshold windows), writes (the `ALERTS` series) and log reads (rebuilding
+//! log rules' windows).
 
 use std::time::Duration;
 
@@ -7,13 +8,16 @@ use futures_util::future::BoxFuture;
 
 use super::{MetricsReader, MetricsWriter};
 use crate::actors::evaluator::AlertData;
+use crate::domain::logs::MatchedWindow;
 use crate::domain::metrics::MetricBatch;
 use crate::domain::TenantId;
+use crate::logs::LogsReader;
 use crate::promql::QueryValue;
 
 pub struct AlertDataAccess {
     pub reader: MetricsReader,
     pub writer: MetricsWriter,
+    pub logs: LogsReader,
     /// Longest one rule evaluation may take.
     pub timeout: Duration,
 }
@@ -42,5 +46,29 @@ impl AlertData for AlertDataAccess {
     ) -> BoxFuture<'static, Result<usize, String>> {
         let writer = self.writer.clone();
         Box::pin(async move { writer.write(tenant, batch).await.map_err(|e| e.to_string()) })
+    }
+
+    fn log_window(
+        &self,
+        tenant: TenantId,
+        query: String,
+        group_by: Vec<String>,
+        start_ms: i64,
+        end_ms: i64,
+        lines: usize,
+    ) -> BoxFuture<'static, Result<MatchedWindow, String>> {
+        let logs = self.logs.clone();
+        Box::pin(async move {
+            logs.matched_window(
+                tenant,
+                &query,
+                group_by,
+                start_ms.saturating_mul(1_000_000),
+                end_ms.saturating_mul(1_000_000),
+                lines,
+            )
+            .await
+            .map_err(|e| e.to_string())
+        })
     }
 }

@@ -65,6 +65,9 @@ pub struct NotifiedAlert {
     /// link); Tidewatch's own alerts link to their page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generator_url: Option<String>,
+    /// Log rules: the newest matching lines (at most 5), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log_lines: Vec<String>,
 }
 
 /// One message to one channel: a group's alerts.
@@ -215,7 +218,7 @@ impl Notification {
             .alerts
             .iter()
             .map(|a| {
-                json!({
+                let mut alert = json!({
                     "status": a.status.as_str(),
                     "labels": a.labels,
                     "annotations": a.annotations,
@@ -223,7 +226,13 @@ impl Notification {
                     "endsAt": a.ends_at_ms.map_or_else(|| ZERO_TIME.to_owned(), rfc3339_ms),
                     "generatorURL": a.generator_url.clone().unwrap_or_else(|| self.alert_link(a)),
                     "fingerprint": a.fingerprint,
-                })
+                });
+                // Log alerts carry their newest matching lines; Alertmanager's receivers
+                // ignore a key they do not know.
+                if !a.log_lines.is_empty() {
+                    alert["logLines"] = json!(a.log_lines);
+                }
+                alert
             })
             .collect();
         json!({
@@ -269,6 +278,12 @@ pub fn alert_text(alert: &NotifiedAlert) -> String {
     for (name, text) in &alert.annotations {
         out.push_str(&format!("{name}: {text}\n"));
     }
+    if !alert.log_lines.is_empty() {
+        out.push_str("Matching lines:\n");
+        for line in &alert.log_lines {
+            out.push_str(&format!("  {line}\n"));
+        }
+    }
     out
 }
 
@@ -295,6 +310,7 @@ pub(crate) mod tests {
             ends_at_ms: (status == AlertStatus::Resolved).then_some(1_700_000_060_000),
             at_ms: 1_700_000_000_000,
             generator_url: None,
+            log_lines: Vec::new(),
         }
     }
 
@@ -334,6 +350,30 @@ pub(crate) mod tests {
             body["alerts"][0]["generatorURL"],
             "http://tidewatch.example:8080/alerts/id-a"
         );
+    }
+
+    #[test]
+    fn a_log_alert_carries_its_lines_in_text_and_webhook() {
+        let mut alert = alert("ApiErrors", AlertStatus::Firing, "h1");
+        alert.log_lines = vec!["2026-12-03T09:00:00.000Z error connection refused".into()];
+        let text = alert_text(&alert);
+        assert!(
+            text.ends_with(
+                "Matching lines:\n  2026-12-03T09:00:00.000Z error connection refused\n"
+            ),
+            "{text}"
+        );
+        let mut message = notification();
+        message.alerts = vec![alert];
+        let body = message.alertmanager_webhook();
+        assert_eq!(
+            body["alerts"][0]["logLines"],
+            json!(["2026-12-03T09:00:00.000Z error connection refused"])
+        );
+        // Alerts of other rules carry no such key.
+        assert!(notification().alertmanager_webhook()["alerts"][0]
+            .get("logLines")
+            .is_none());
     }
 
     #[test]

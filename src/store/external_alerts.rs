@@ -105,6 +105,7 @@ fn notified(record: &ExternalAlertRecord, status: AlertStatus, at_ms: i64) -> No
         ends_at_ms: (status == AlertStatus::Resolved).then_some(record.ends_at_ms),
         at_ms,
         generator_url: (!record.generator_url.is_empty()).then(|| record.generator_url.clone()),
+        log_lines: Vec::new(),
     }
 }
 

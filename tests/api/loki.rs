@@ -1,6 +1,7 @@
 //! Loki's query API as Grafana's Loki data source calls it: the health check (labels),
 //! the label browser, log and metric queries over query_range and query, series, index
-//! stats, refusals naming what is not supported, and no tenant seeing another's streams.
+//! stats, the live tail over a WebSocket, refusals naming what is not supported, and no
+//! tenant seeing another's streams.
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -335,4 +336,127 @@ async fn what_is_outside_the_subset_is_a_400_naming_it_and_tenants_stay_apart() 
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// Reads the next text frame of a tail socket as JSON (answering pings), within 10 s.
+async fn next_tail_message<S>(socket: &mut S) -> Value
+where
+    S: futures_util::Stream<Item = Result<awc::ws::Frame, awc::error::WsProtocolError>> + Unpin,
+{
+    use futures_util::StreamExt;
+    loop {
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
+            .await
+            .expect("a tail message within 10 s")
+            .expect("the socket is open")
+            .expect("a valid frame");
+        match frame {
+            awc::ws::Frame::Text(bytes) => return serde_json::from_slice(&bytes).unwrap(),
+            awc::ws::Frame::Ping(_) | awc::ws::Frame::Pong(_) => continue,
+            other => panic!("unexpected frame {other:?}"),
+        }
+    }
+}
+
+/// A tail message's (stream labels, line) pairs.
+fn tail_lines(message: &Value) -> Vec<(Value, String)> {
+    let mut out = Vec::new();
+    for stream in message["streams"].as_array().unwrap() {
+        for value in stream["values"].as_array().unwrap() {
+            out.push((
+                stream["stream"].clone(),
+                value[1].as_str().unwrap().to_owned(),
+            ));
+        }
+    }
+    out
+}
+
+#[actix_web::test]
+async fn the_tail_sends_recent_lines_then_each_commit_the_query_keeps() {
+    let app = spawn_app().await;
+    let (_, key) = tenant_with_key(&app, "acme").await;
+    let (_, other_key) = tenant_with_key(&app, "other").await;
+    push_fixture(&app, &key).await;
+    let url = format!(
+        "{}?query={}&limit=10",
+        app.url("/loki/api/v1/tail").replace("http://", "ws://"),
+        form_urlencoded::byte_serialize(br#"{app="billing"} |= "charge" | json | status >= 500"#)
+            .collect::<String>()
+    );
+    let client = awc::Client::new();
+    let (response, mut socket) = client
+        .ws(&url)
+        .bearer_auth(&key)
+        .connect()
+        .await
+        .expect("the tail upgrades");
+    assert_eq!(response.status().as_u16(), 101);
+
+    // First the stored lines the query keeps, oldest first.
+    let history = next_tail_message(&mut socket).await;
+    let lines: Vec<String> = tail_lines(&history).into_iter().map(|(_, l)| l).collect();
+    assert_eq!(
+        lines,
+        [
+            r#"{"level":"error","msg":"charge failed","status":502}"#,
+            r#"{"level":"error","msg":"charge failed","status":503}"#
+        ]
+    );
+
+    // Then what is committed: only what the query keeps, and only this tenant's.
+    let push = |status: u16| {
+        json!({"streams": [{"stream": {"app": "billing", "env": "prod"}, "values": [
+            [now_ns().to_string(), format!(r#"{{"level":"error","msg":"charge failed","status":{status}}}"#)]
+        ]}]})
+    };
+    for (who, status) in [(&other_key, 504), (&key, 200), (&key, 500)] {
+        let response = app.post("/loki/api/v1/push", who, push(status)).await;
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    }
+    let live = next_tail_message(&mut socket).await;
+    let got = tail_lines(&live);
+    assert_eq!(got.len(), 1, "{live}");
+    assert!(got[0].1.contains("\"status\":500"), "{live}");
+    assert_eq!(got[0].0["app"], "billing");
+    assert_eq!(
+        got[0].0["status"], "500",
+        "json labels are the stream's: {live}"
+    );
+}
+
+#[actix_web::test]
+async fn the_tail_refuses_what_it_cannot_serve() {
+    let app = spawn_app().await;
+    let (_, key) = tenant_with_key(&app, "acme").await;
+    // Not a WebSocket: a 400 in the error shape, not a handshake failure page.
+    let response = loki_get(&app, &key, "/loki/api/v1/tail", &[("query", "{app=\"x\"}")]).await;
+    assert_error(response, StatusCode::BAD_REQUEST, "bad_query").await;
+    let ws_url = |query: &str| {
+        format!(
+            "{}?query={}",
+            app.url("/loki/api/v1/tail").replace("http://", "ws://"),
+            form_urlencoded::byte_serialize(query.as_bytes()).collect::<String>()
+        )
+    };
+    let client = awc::Client::new();
+    // No credential: 401 before any upgrade.
+    match client.ws(ws_url("{app=\"x\"}")).connect().await {
+        Err(awc::error::WsClientError::InvalidResponseStatus(status)) => {
+            assert_eq!(status.as_u16(), 401)
+        }
+        other => panic!("expected a 401, got {:?}", other.map(|(r, _)| r.status())),
+    }
+    // A metric query is no tail.
+    match client
+        .ws(ws_url("count_over_time({app=\"x\"}[1m])"))
+        .bearer_auth(&key)
+        .connect()
+        .await
+    {
+        Err(awc::error::WsClientError::InvalidResponseStatus(status)) => {
+            assert_eq!(status.as_u16(), 400)
+        }
+        other => panic!("expected a 400, got {:?}", other.map(|(r, _)| r.status())),
+    }
 }

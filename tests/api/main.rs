@@ -13,6 +13,7 @@ mod hostile_queries;
 mod ingest_formats;
 mod ingest_limits;
 mod isolation;
+mod log_alerts;
 mod logs;
 mod loki;
 mod metric_queries;

@@ -2,7 +2,9 @@
 //!
 //! - **Streaming**: the aggregator offers it every batch it applies; the samples of series
 //!   a threshold rule selects (rules are indexed by metric name) go into their group's
-//!   window and the group is evaluated at once.
+//!   window and the group is evaluated at once. The log pipeline offers it every committed
+//!   log block the same way: records matching a log rule's query are counted into their
+//!   group's window (with the newest lines, for the notification).
 //! - **Time**: a 1 s tick slides windows, runs out `for`, `keep_firing_for` and no-data,
 //!   and runs PromQL rules whose interval is due (through [`AlertData`], on the query
 //!   threads).
@@ -32,8 +34,10 @@ use actix::{
 use futures_util::future::BoxFuture;
 
 use super::aggregator::AppliedBatch;
-use crate::alerting::rule::{Rule, RuleDraft, RuleKind};
+use super::log_pipeline::LogsCommitted;
+use crate::alerting::rule::{Rule, RuleDraft, RuleKind, LOG_LINES_KEPT};
 use crate::alerting::{AlertState, Severity, Transition};
+use crate::domain::logs::MatchedWindow;
 use crate::domain::metrics::{Labels, MetricBatch, Sample, SeriesSamples};
 use crate::domain::time::SharedClock;
 use crate::domain::{AlertId, AlertRuleId, TenantId};
@@ -62,6 +66,18 @@ pub trait AlertData: Send + Sync + 'static {
         tenant: TenantId,
         batch: MetricBatch,
     ) -> BoxFuture<'static, Result<usize, String>>;
+
+    /// The stored log records of `[start_ms, end_ms]` matching `query`, per group of the
+    /// `group_by` names, with each group's newest `lines`: a log rule's window rebuilt.
+    fn log_window(
+        &self,
+        tenant: TenantId,
+        query: String,
+        group_by: Vec<String>,
+        start_ms: i64,
+        end_ms: i64,
+        lines: usize,
+    ) -> BoxFuture<'static, Result<MatchedWindow, String>>;
 }
 
 /// Set once at start-up, after the metrics reader and writer are built (they need the
@@ -138,6 +154,14 @@ struct LoadedRule {
     record: AlertRuleRecord,
     rule: Result<Rule, String>,
     window: Option<Result<QueryValue, String>>,
+    /// Log rules that changed: their records in the window.
+    log_window: Option<Result<MatchedWindow, String>>,
+}
+
+/// What arrived while rules loaded, applied once they are installed.
+enum Buffered {
+    Metrics(Arc<MetricBatch>),
+    Logs(LogsCommitted),
 }
 
 /// What a load read from the store (and the rebuilt windows).
@@ -157,11 +181,13 @@ pub struct AlertEvaluator {
     broken: HashMap<AlertRuleId, BrokenRule>,
     by_metric: HashMap<String, Vec<AlertRuleId>>,
     any_metric: Vec<AlertRuleId>,
+    log_rules: Vec<AlertRuleId>,
     /// The order ticks visit rules in, and where the last tick stopped.
     tick_order: Vec<AlertRuleId>,
     tick_cursor: usize,
-    /// `Some` while rules load: batches applied meanwhile, replayed after.
-    loading: Option<Vec<Arc<MetricBatch>>>,
+    /// `Some` while rules load: batches applied (and log blocks committed) meanwhile,
+    /// replayed after.
+    loading: Option<Vec<Buffered>>,
     reload_again: bool,
     outbox: VecDeque<Outgoing>,
     writing: bool,
@@ -194,6 +220,7 @@ impl AlertEvaluator {
             broken: HashMap::new(),
             by_metric: HashMap::new(),
             any_metric: Vec::new(),
+            log_rules: Vec::new(),
             tick_order: Vec::new(),
             tick_cursor: 0,
             loading: None,
@@ -246,10 +273,39 @@ impl AlertEvaluator {
                     }
                     _ => None,
                 };
+                let log_window = match (&rule, &data) {
+                    (
+                        Ok(Rule {
+                            kind:
+                                RuleKind::Log {
+                                    query_text,
+                                    window_ms,
+                                    group_by,
+                                    ..
+                                },
+                            ..
+                        }),
+                        Some(data),
+                    ) if record.enabled && !unchanged => Some(
+                        data.log_window(
+                            tenant,
+                            query_text.clone(),
+                            group_by.clone(),
+                            now_ms - window_ms,
+                            // Records stamped ahead of the clock count too, as when
+                            // streamed (as now).
+                            i64::MAX / 1_000_000,
+                            LOG_LINES_KEPT,
+                        )
+                        .await,
+                    ),
+                    _ => None,
+                };
                 rules.push(LoadedRule {
                     record,
                     rule,
                     window,
+                    log_window,
                 });
             }
             let routing = store.notification_routing(tenant).await?;
@@ -288,6 +344,7 @@ impl AlertEvaluator {
             record,
             rule,
             window,
+            log_window,
         } in loaded.rules
         {
             let rule = match rule {
@@ -297,6 +354,8 @@ impl AlertEvaluator {
                     continue;
                 }
             };
+            // Log groups whose counts were just read back: evaluated as fresh.
+            let mut rebuilt = Vec::new();
             let kept = previous
                 .remove(&record.id)
                 .filter(|rt| rt.updated_at_ms == record.updated_at_ms);
@@ -333,6 +392,11 @@ impl AlertEvaluator {
                         Some(Err(e)) => runtime.health.last_error = Some(e),
                         None => {}
                     }
+                    match log_window {
+                        Some(Ok(matched)) => rebuilt = runtime.rebuild_records(matched, now_ms),
+                        Some(Err(e)) => runtime.health.last_error = Some(e),
+                        None => {}
+                    }
                     runtime
                 }
             };
@@ -340,8 +404,11 @@ impl AlertEvaluator {
                 runtime.resolve_all(now_ms, &mut out);
                 continue;
             }
-            if matches!(runtime.rule.kind, RuleKind::Threshold { .. }) {
-                runtime.evaluate_threshold(&[], true, now_ms, &mut out);
+            if matches!(
+                runtime.rule.kind,
+                RuleKind::Threshold { .. } | RuleKind::Log { .. }
+            ) {
+                runtime.evaluate_threshold(&rebuilt, true, now_ms, &mut out);
             }
             self.rules.insert(record.id, runtime);
         }
@@ -360,8 +427,11 @@ impl AlertEvaluator {
             .store(!self.rules.is_empty(), Ordering::Relaxed);
         self.queue(out, ctx);
         let buffered = self.loading.take().unwrap_or_default();
-        for batch in buffered {
-            self.apply(&batch, ctx);
+        for arrived in buffered {
+            match arrived {
+                Buffered::Metrics(batch) => self.apply(&batch, ctx),
+                Buffered::Logs(committed) => self.apply_logs(&committed, ctx),
+            }
         }
     }
 
@@ -371,7 +441,12 @@ impl AlertEvaluator {
         self.tick_cursor = 0;
         self.by_metric.clear();
         self.any_metric.clear();
+        self.log_rules.clear();
         for (id, runtime) in &self.rules {
+            if matches!(runtime.rule.kind, RuleKind::Log { .. }) {
+                self.log_rules.push(*id);
+                continue;
+            }
             if !matches!(runtime.rule.kind, RuleKind::Threshold { .. }) {
                 continue;
             }
@@ -421,6 +496,25 @@ impl AlertEvaluator {
         self.queue(out, ctx);
     }
 
+    /// Offers a committed log block to the log rules.
+    fn apply_logs(&mut self, committed: &LogsCommitted, ctx: &mut Context<Self>) {
+        if self.log_rules.is_empty() {
+            return;
+        }
+        let now_ms = self.clock.now_ms();
+        let mut out = Vec::new();
+        for id in &self.log_rules {
+            let Some(runtime) = self.rules.get_mut(id) else {
+                continue;
+            };
+            let keys = runtime.offer_records(committed.block_id, &committed.records, now_ms);
+            if !keys.is_empty() {
+                runtime.evaluate_threshold(&keys, false, now_ms, &mut out);
+            }
+        }
+        self.queue(out, ctx);
+    }
+
     fn tick(&mut self, ctx: &mut Context<Self>) {
         if self.loading.is_some() {
             return;
@@ -446,7 +540,7 @@ impl AlertEvaluator {
                 continue;
             };
             match &runtime.rule.kind {
-                RuleKind::Threshold { .. } => {
+                RuleKind::Threshold { .. } | RuleKind::Log { .. } => {
                     runtime.evaluate_threshold(&[], true, now_ms, &mut out)
                 }
                 RuleKind::Promql { expr, interval_ms } => {
@@ -628,7 +722,7 @@ fn window_query(rule: &Rule) -> Option<String> {
             window_ms,
             ..
         } => Some(format!("{selector}[{window_ms}ms]")),
-        RuleKind::Promql { .. } => None,
+        RuleKind::Promql { .. } | RuleKind::Log { .. } => None,
     }
 }
 
@@ -647,9 +741,25 @@ impl Handler<AppliedBatch> for AlertEvaluator {
 
     fn handle(&mut self, msg: AppliedBatch, ctx: &mut Self::Context) {
         match &mut self.loading {
-            Some(buffered) if buffered.len() < MAX_BUFFERED_BATCHES => buffered.push(msg.batch),
+            Some(buffered) if buffered.len() < MAX_BUFFERED_BATCHES => {
+                buffered.push(Buffered::Metrics(msg.batch))
+            }
             Some(_) => self.reload_again = true,
             None => self.apply(&msg.batch, ctx),
+        }
+    }
+}
+
+impl Handler<LogsCommitted> for AlertEvaluator {
+    type Result = ();
+
+    fn handle(&mut self, msg: LogsCommitted, ctx: &mut Self::Context) {
+        match &mut self.loading {
+            Some(buffered) if buffered.len() < MAX_BUFFERED_BATCHES => {
+                buffered.push(Buffered::Logs(msg))
+            }
+            Some(_) => self.reload_again = true,
+            None => self.apply_logs(&msg, ctx),
         }
     }
 }

@@ -2,11 +2,15 @@
 //! group, with the group's window for threshold rules) and its health. No actor, no I/O:
 //! the evaluator hands it samples, query results and times, and collects what changed.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
-use crate::alerting::rule::{render_annotations, threshold_verdict, Rule, RuleKind};
-use crate::alerting::window::GroupWindow;
+use crate::alerting::rule::{
+    render_annotations, threshold_verdict, Aggregation, LogAggregation, Rule, RuleKind,
+    LOG_LINES_KEPT,
+};
+use crate::alerting::window::{CountWindow, GroupWindow};
 use crate::alerting::{AlertState, Instance, Severity, Transition, Verdict};
+use crate::domain::logs::{alert_line, LogRecord, MatchedWindow};
 use crate::domain::metrics::{Labels, Sample, METRIC_NAME_LABEL};
 use crate::domain::{AlertId, AlertRuleId};
 use crate::notify::message::{notified, AlertStatus as NotifiedStatus, NotifiedAlert};
@@ -26,20 +30,61 @@ pub struct Tracked {
     pub fingerprint: String,
     pub instance: Instance,
     pub window: GroupWindow,
+    /// Log rules: the group's matching records.
+    pub records: Option<RecordWindow>,
     pub fired_at_ms: Option<i64>,
 }
 
+/// A log rule group's records in the window: counts, and the newest matching lines (for
+/// the notification).
+#[derive(Debug, Clone)]
+pub struct RecordWindow {
+    pub counts: CountWindow,
+    /// (time in ms, line), oldest first, at most [`LOG_LINES_KEPT`].
+    pub lines: VecDeque<(i64, String)>,
+}
+
+impl RecordWindow {
+    fn note_line(&mut self, at_ms: i64, line: impl FnOnce() -> String) {
+        if self.lines.len() >= LOG_LINES_KEPT && self.lines.front().is_some_and(|(t, _)| *t > at_ms)
+        {
+            return;
+        }
+        let at = self.lines.partition_point(|(t, _)| *t <= at_ms);
+        self.lines.insert(at, (at_ms, line()));
+        while self.lines.len() > LOG_LINES_KEPT {
+            self.lines.pop_front();
+        }
+    }
+}
+
 impl Tracked {
-    fn new(group: Labels, window: GroupWindow) -> Self {
+    fn new(group: Labels, window: GroupWindow, records: Option<RecordWindow>) -> Self {
         Self {
             id: AlertId::generate(),
             fingerprint: format!("{:016x}", group.fingerprint()),
             group,
             instance: Instance::default(),
             window,
+            records,
             fired_at_ms: None,
         }
     }
+
+    /// Whether the group still holds samples or records (else, inactive, it is forgotten).
+    fn holds_data(&self) -> bool {
+        match &self.records {
+            Some(records) => !records.counts.is_empty(),
+            None => !self.window.is_empty(),
+        }
+    }
+}
+
+/// How a windowed rule reduces a group to its value.
+#[derive(Debug, Clone, Copy)]
+enum Measure {
+    Samples(Aggregation),
+    Records(LogAggregation),
 }
 
 /// A rule's last evaluation, for `/api/v1/rules`.
@@ -63,6 +108,8 @@ pub struct Outgoing {
     pub transitions: Vec<Transition>,
     pub value: f64,
     pub at_ms: i64,
+    /// Log rules: the newest matching lines, oldest first.
+    pub log_lines: Vec<String>,
 }
 
 /// Decides who hears of an outgoing change's transitions (its `notifications`).
@@ -124,6 +171,7 @@ pub fn plan_notifications(routing: &Routing, outgoing: &mut Outgoing) {
                     ends_at_ms: (status == NotifiedStatus::Resolved).then_some(outgoing.at_ms),
                     at_ms: outgoing.at_ms,
                     generator_url: None,
+                    log_lines: outgoing.log_lines.clone(),
                 },
                 timings: plan.timings,
                 mute_timings: plan.mute_timings,
@@ -149,7 +197,14 @@ pub struct RuleRuntime {
     pub next_evaluation_ms: i64,
     pub evaluating: bool,
     max_alerts: usize,
+    /// Log rules whose window was just rebuilt from the store: the blocks it read, whose
+    /// records are not counted again when they arrive streamed, until `skip_until_ms`.
+    skip_blocks: HashSet<i64>,
+    skip_until_ms: i64,
 }
+
+/// How long after a rebuild streamed records of blocks it read may still arrive.
+const SKIP_BLOCKS_FOR_MS: i64 = 60_000;
 
 /// The metric name a threshold rule's selector pins, to index the rule by.
 pub fn pinned_metric(rule: &Rule) -> Option<String> {
@@ -200,21 +255,51 @@ impl RuleRuntime {
             next_evaluation_ms: now_ms,
             evaluating: false,
             max_alerts,
+            skip_blocks: HashSet::new(),
+            skip_until_ms: 0,
         }
     }
 
-    /// A new group's window: shaped by the rule's aggregation (PromQL rules keep none).
-    fn empty_window(&self) -> GroupWindow {
+    /// A new group: its window shaped by the rule's aggregation (PromQL rules keep none,
+    /// log rules count records instead).
+    fn new_tracked(&self, group: Labels) -> Tracked {
         match &self.rule.kind {
-            RuleKind::Threshold { aggregation, .. } => GroupWindow::for_aggregation(*aggregation),
-            RuleKind::Promql { .. } => GroupWindow::default(),
+            RuleKind::Threshold { aggregation, .. } => {
+                Tracked::new(group, GroupWindow::for_aggregation(*aggregation), None)
+            }
+            RuleKind::Promql { .. } => Tracked::new(group, GroupWindow::default(), None),
+            RuleKind::Log { window_ms, .. } => Tracked::new(
+                group,
+                GroupWindow::default(),
+                Some(RecordWindow {
+                    counts: CountWindow::for_window(*window_ms),
+                    lines: VecDeque::new(),
+                }),
+            ),
         }
+    }
+
+    /// The group of `key`, made if new; `None` at the rule's alert limit.
+    fn group_entry(&mut self, key: u64, group: impl FnOnce() -> Labels) -> Option<&mut Tracked> {
+        if !self.alerts.contains_key(&key) {
+            if self.alerts.len() >= self.max_alerts {
+                self.health.last_error = Some(format!(
+                    "more than {} groups; new groups are not evaluated \
+                     (TIDEWATCH_ALERT_MAX_INSTANCES_PER_RULE)",
+                    self.max_alerts
+                ));
+                return None;
+            }
+            let tracked = self.new_tracked(group());
+            self.alerts.insert(key, tracked);
+        }
+        self.alerts.get_mut(&key)
     }
 
     /// Restores an alert from its stored row (after a restart).
     pub fn restore(&mut self, record: &AlertInstanceRecord, group: Labels) {
         let key = group.fingerprint();
-        let mut tracked = Tracked::new(group, self.empty_window());
+        let mut tracked = self.new_tracked(group);
         tracked.id = record.id;
         tracked.fingerprint = record.fingerprint.clone();
         tracked.fired_at_ms = record.fired_at_ms;
@@ -244,22 +329,82 @@ impl RuleRuntime {
         }
         let in_group = |l: &crate::domain::metrics::Label| group_by.contains(&l.name);
         let key = series.fingerprint_of(in_group);
-        if !self.alerts.contains_key(&key) {
-            if self.alerts.len() >= self.max_alerts {
-                self.health.last_error = Some(format!(
-                    "more than {} groups; new groups are not evaluated \
-                     (TIDEWATCH_ALERT_MAX_INSTANCES_PER_RULE)",
-                    self.max_alerts
-                ));
-                return None;
-            }
-            let window = self.empty_window();
-            self.alerts
-                .insert(key, Tracked::new(series.filtered(in_group), window));
-        }
-        let tracked = self.alerts.get_mut(&key)?;
+        // The group's labels are built only for a new group.
+        let group = (!self.alerts.contains_key(&key)).then(|| series.filtered(in_group));
+        let tracked = self.group_entry(key, || group.unwrap_or_default())?;
         tracked.window.push(series_key, samples.iter().copied());
         Some(key)
+    }
+
+    /// Counts committed log records (of block `block_id`) that match a log rule into
+    /// their groups; answers the groups' keys. Records older than the window are left
+    /// out; a record stamped ahead of the clock counts as now.
+    pub fn offer_records(&mut self, block_id: i64, records: &[LogRecord], now_ms: i64) -> Vec<u64> {
+        let RuleKind::Log {
+            query,
+            window_ms,
+            group_by,
+            ..
+        } = &self.rule.kind
+        else {
+            return Vec::new();
+        };
+        if now_ms <= self.skip_until_ms && self.skip_blocks.contains(&block_id) {
+            return Vec::new();
+        }
+        let since = now_ms - window_ms;
+        let mut matched: Vec<(u64, BTreeMap<String, String>, &LogRecord)> = Vec::new();
+        for record in records {
+            let at_ms = record.timestamp_ns.div_euclid(1_000_000).min(now_ms);
+            if at_ms < since || !query.matches(record) {
+                continue;
+            }
+            let group = crate::logquery::group_of(record, group_by);
+            let key = Labels::from_pairs(group.clone()).fingerprint();
+            matched.push((key, group, record));
+        }
+        let mut keys = Vec::new();
+        for (key, group, record) in matched {
+            let Some(tracked) = self.group_entry(key, || Labels::from_pairs(group)) else {
+                continue;
+            };
+            let at_ms = record.timestamp_ns.div_euclid(1_000_000).min(now_ms);
+            if let Some(window) = &mut tracked.records {
+                window.counts.add(at_ms, 1);
+                window.note_line(at_ms, || {
+                    alert_line(record.timestamp_ns, record.level, &record.message)
+                });
+            }
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+        keys
+    }
+
+    /// A log rule's window as rebuilt from the store (after a restart or a change);
+    /// answers the groups' keys, to evaluate as fresh (their counts are new to them).
+    pub fn rebuild_records(&mut self, window: MatchedWindow, now_ms: i64) -> Vec<u64> {
+        let mut keys = Vec::with_capacity(window.groups.len());
+        for matched in window.groups {
+            let group = Labels::from_pairs(matched.group);
+            let key = group.fingerprint();
+            let Some(tracked) = self.group_entry(key, || group) else {
+                continue;
+            };
+            keys.push(key);
+            if let Some(records) = &mut tracked.records {
+                for (second_ms, count) in matched.per_second {
+                    records.counts.add(second_ms.min(now_ms), count);
+                }
+                for (at_ms, line) in matched.newest {
+                    records.note_line(at_ms, || line);
+                }
+            }
+        }
+        self.skip_blocks = window.blocks.into_iter().collect();
+        self.skip_until_ms = now_ms + SKIP_BLOCKS_FOR_MS;
+        keys
     }
 
     /// Re-evaluates threshold groups: `fresh` ones just received samples; the others see
@@ -272,15 +417,24 @@ impl RuleRuntime {
         out: &mut Vec<Outgoing>,
     ) {
         let started = std::time::Instant::now();
-        let RuleKind::Threshold {
-            aggregation,
-            window_ms,
-            levels,
-            ..
-        } = &self.rule.kind
-        else {
-            return;
+        let (measure, window_ms, levels) = match &self.rule.kind {
+            RuleKind::Threshold {
+                aggregation,
+                window_ms,
+                levels,
+                ..
+            } => (Measure::Samples(*aggregation), window_ms, levels),
+            RuleKind::Log {
+                aggregation,
+                window_ms,
+                levels,
+                ..
+            } => (Measure::Records(*aggregation), window_ms, levels),
+            RuleKind::Promql { .. } => return,
         };
+        if now_ms > self.skip_until_ms && !self.skip_blocks.is_empty() {
+            self.skip_blocks = HashSet::new();
+        }
         let policy = self.rule.lifecycle;
         let since = now_ms - window_ms;
         // Streamed samples evaluate only their groups (all fresh); the tick evaluates all,
@@ -299,13 +453,27 @@ impl RuleRuntime {
             let Some(tracked) = self.alerts.get_mut(&key) else {
                 continue;
             };
-            let slid = tracked.window.prune(since) > 0;
+            let (slid, empty) = match &mut tracked.records {
+                Some(records) => (records.counts.prune(since) > 0, records.counts.is_empty()),
+                None => (tracked.window.prune(since) > 0, tracked.window.is_empty()),
+            };
             let is_fresh = !everything || fresh_set.contains(&key);
             let before = tracked.instance.state;
             // Nothing arrived and nothing slid out: the value is what it was, only time
             // moved (`for`, `keep_firing_for`, no-data).
-            let value = (is_fresh || slid || tracked.window.is_empty())
-                .then(|| tracked.window.aggregate(*aggregation, since, *window_ms));
+            let value = (is_fresh || slid || empty).then(|| match measure {
+                Measure::Samples(aggregation) => {
+                    tracked.window.aggregate(aggregation, since, *window_ms)
+                }
+                // No records is a count of zero, not missing data.
+                Measure::Records(aggregation) => {
+                    let count = tracked.records.as_ref().map_or(0, |r| r.counts.count()) as f64;
+                    Some(match aggregation {
+                        LogAggregation::Count => count,
+                        LogAggregation::Rate => count / (*window_ms as f64 / 1000.0),
+                    })
+                }
+            });
             let transitions = match value {
                 None => tracked.instance.tick(&policy, now_ms),
                 Some(Some(value)) if is_fresh => {
@@ -339,7 +507,7 @@ impl RuleRuntime {
         // per tick is enough: a streamed evaluation has just added samples to its groups.
         if everything {
             self.alerts
-                .retain(|_, t| t.instance.state != AlertState::Inactive || !t.window.is_empty());
+                .retain(|_, t| t.instance.state != AlertState::Inactive || t.holds_data());
         }
         self.health.last_evaluation_ms = Some(now_ms);
         self.health.evaluation_seconds = started.elapsed().as_secs_f64();
@@ -394,7 +562,7 @@ impl RuleRuntime {
             let tracked = self
                 .alerts
                 .entry(key)
-                .or_insert_with(|| Tracked::new(group, GroupWindow::default()));
+                .or_insert_with(|| Tracked::new(group, GroupWindow::default(), None));
             let before = tracked.instance.state;
             let verdict = Verdict {
                 raising: Some(severity),
@@ -469,7 +637,9 @@ pub fn alert_labels(rule: &Rule, tracked: &Tracked) -> BTreeMap<String, String> 
         .collect();
     labels.extend(rule.labels.clone());
     labels.insert("alertname".into(), rule.name.clone());
-    if let (RuleKind::Threshold { .. }, Some(severity)) = (&rule.kind, tracked.instance.severity) {
+    if let (RuleKind::Threshold { .. } | RuleKind::Log { .. }, Some(severity)) =
+        (&rule.kind, tracked.instance.severity)
+    {
         labels.insert("severity".into(), severity.as_str().into());
     }
     labels
@@ -548,5 +718,10 @@ fn record(
         transitions,
         value,
         at_ms: now_ms,
+        log_lines: tracked
+            .records
+            .as_ref()
+            .map(|r| r.lines.iter().map(|(_, line)| line.clone()).collect())
+            .unwrap_or_default(),
     })
 }

@@ -236,3 +236,57 @@ fn annotations_render_with_labels_and_value() {
     let rendered = render_annotations(&annotations, &labels, 1234.5);
     assert_eq!(rendered["summary"], "db1 is slow: 1.234ks");
 }
+
+#[test]
+fn a_log_rule_becomes_its_query_window_groups_and_levels() {
+    let rule = validate(json!({
+        "name": "api errors",
+        "kind": "log",
+        "query": "level:error service:api",
+        "aggregation": "rate",
+        "window": "5m",
+        "group_by": ["service", "host"],
+        "thresholds": [
+            {"severity": "warning", "op": ">", "value": 1},
+            {"severity": "critical", "op": ">", "value": 10}
+        ]
+    }))
+    .expect("valid");
+    let RuleKind::Log {
+        query_text,
+        aggregation,
+        window_ms,
+        group_by,
+        levels,
+        ..
+    } = rule.kind
+    else {
+        panic!("a log rule: {:?}", rule.kind);
+    };
+    assert_eq!(query_text, "level:error service:api");
+    assert_eq!(aggregation, LogAggregation::Rate);
+    assert_eq!(window_ms, 300_000);
+    assert_eq!(group_by, ["service", "host"]);
+    // Highest severity first.
+    assert_eq!(levels[0].severity, Severity::Critical);
+    assert_eq!(rule.lifecycle.highest_severity, Some(Severity::Critical));
+}
+
+#[test]
+fn a_log_rule_refuses_what_is_not_its_own() {
+    let base = json!({"name": "e", "kind": "log", "query": "level:error",
+        "aggregation": "count", "window": "5m", "op": ">", "threshold": 1});
+    assert!(validate(base.clone()).is_ok());
+    for (field, value, named) in [
+        ("no_data", json!("alerting"), "no_data"),
+        ("expr", json!("up"), "expr"),
+        ("aggregation", json!("avg"), "aggregation"),
+        ("query", json!("\"unclosed"), "query"),
+        ("window", json!("2d"), "window"),
+    ] {
+        let mut body = base.clone();
+        body[field] = value;
+        let error = validate(body).expect_err(field);
+        assert_eq!(error.field, named, "{error}");
+    }
+}
