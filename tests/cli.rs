@@ -842,3 +842,126 @@ fn a_decided_notification_survives_kill_9_and_a_restart_sends_no_duplicate() {
     );
     server.terminate();
 }
+
+const RECORDS_PER_BATCH: usize = 50;
+
+/// NDJSON log load from 4 sender threads, 50-record batches, until `stop` is set or the
+/// server goes away (at most 200 batches per sender).
+fn start_log_load(
+    base: &str,
+    key: &str,
+    base_ms: i64,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (Acknowledged, Vec<std::thread::JoinHandle<()>>) {
+    use std::sync::atomic::Ordering;
+    let acked = Acknowledged::default();
+    let senders = (0..4)
+        .map(|sender| {
+            let (acked, stop, key, base) =
+                (acked.clone(), stop.clone(), key.to_owned(), base.to_owned());
+            std::thread::spawn(move || {
+                let rt = runtime();
+                let client = ::reqwest::Client::new();
+                for batch in 0..200usize {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let body: String = (0..RECORDS_PER_BATCH)
+                        .map(|i| {
+                            format!(
+                                "{}\n",
+                                json!({"ts": base_ms + i as i64 * 1000, "service": "crash",
+                                       "level": "warn", "batch_id": format!("{sender}-{batch}"),
+                                       "msg": format!("record {i} of batch {sender}-{batch}")})
+                            )
+                        })
+                        .collect();
+                    let sent = rt.block_on(
+                        client
+                            .post(format!("{base}/api/v1/ingest/logs"))
+                            .bearer_auth(&key)
+                            .header("content-type", "application/x-ndjson")
+                            .body(body)
+                            .send(),
+                    );
+                    match sent {
+                        Ok(response) if response.status().as_u16() == 200 => {
+                            acked.lock().unwrap().push((sender, batch))
+                        }
+                        Ok(response) if response.status().as_u16() == 503 => break,
+                        Ok(response) => panic!("unexpected status {}", response.status()),
+                        Err(_) => break, // the server is gone
+                    }
+                }
+            })
+        })
+        .collect();
+    (acked, senders)
+}
+
+#[test]
+fn acknowledged_log_records_survive_kill_9_under_load() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let data_dir = tempfile::tempdir().unwrap();
+    let db = database_url(data_dir.path());
+    let serve = || crash_test_server(&db, data_dir.path(), "2000");
+    let server = RunningServer::start(serve());
+    let key = bootstrap_tenant_key(&server.base, "root-password");
+    let base_ms = tidewatch::domain::time::now_ms() - 30 * 60 * 1000;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (acked, senders) = start_log_load(&server.base, &key, base_ms, &stop);
+    wait_for_acknowledged(&acked, 40);
+    let mut server = server;
+    server.child.kill().expect("SIGKILL");
+    server.child.wait().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    for sender in senders {
+        sender.join().expect("sender thread");
+    }
+    let acked = acked.lock().unwrap().clone();
+
+    // Restarted on the same database: every acknowledged batch is there, whole, and no
+    // batch is there in part (the total is a whole number of batches).
+    let server = RunningServer::start(serve());
+    let (start, end) = (
+        base_ms / 1000 - 60,
+        tidewatch::domain::time::now_ms() / 1000 + 60,
+    );
+    for (sender, batch) in &acked {
+        let (status, body) = call(
+            "GET",
+            &format!(
+                "{}/api/v1/logs?query=batch_id:{sender}-{batch}&start={start}&end={end}&limit=100",
+                server.base
+            ),
+            Some(&key),
+            None,
+        );
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            body["records"].as_array().unwrap().len(),
+            RECORDS_PER_BATCH,
+            "batch {sender}-{batch} was acknowledged"
+        );
+    }
+    let (status, body) = call(
+        "GET",
+        &format!(
+            "{}/api/v1/logs/histogram?query=service:crash&start={start}&end={end}&step=1h",
+            server.base
+        ),
+        Some(&key),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    let total = body["total"].as_u64().unwrap() as usize;
+    println!(
+        "acknowledged log batches: {}, stored records: {total}",
+        acked.len()
+    );
+    assert!(total >= acked.len() * RECORDS_PER_BATCH, "{total}");
+    assert_eq!(total % RECORDS_PER_BATCH, 0, "a batch was stored in part");
+    server.terminate();
+}
