@@ -7,7 +7,9 @@
 #     protobuf PushRequest from Loki's push.proto, snappy block-compressed, as Promtail
 #     sends it → POST /loki/api/v1/push;
 #   - syslog: util-linux `logger` (RFC 5424 over TCP, newline-framed and octet-counted;
-#     RFC 3164 over UDP) and octet-counted frames written by hand → the syslog listeners.
+#     RFC 3164 over UDP), octet-counted frames written by hand, and the same over TLS
+#     (Python's ssl, the certificate a self-signed one made here by openssl) → the
+#     syslog listeners.
 # Each shipped record is then looked for with GET /api/v1/logs (a `read` key), polled up
 # to 5 s, and its normalised shape checked (level, service, host, labels, fields).
 #
@@ -98,6 +100,7 @@ PORT=$(free_port tcp)
 BASE="http://127.0.0.1:$PORT"
 SYSLOG_TCP=$(free_port tcp)
 SYSLOG_UDP=$(free_port udp)
+SYSLOG_TLS=$(free_port tcp)
 
 if [ "$RECORDER" -eq 1 ]; then
   PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 LOG_CLIENTS_GEN="$TMP/gen-recorder" \
@@ -171,10 +174,18 @@ stop_server
 
 # Run 2: the same database, with the syslog listeners bound to the ingest key. The part
 # runs whenever the TCP listener is up; it is skipped only when nothing listens there.
+# A self-signed certificate for localhost for the TLS listener (RFC 5425), the client's CA.
+command -v openssl >/dev/null || apt_install openssl
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
+  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+  -keyout "$TMP/syslog-key.pem" -out "$TMP/syslog-cert.pem" 2>/dev/null
 LOG="$TMP/server-2.log"
 start_server "$LOG" TIDEWATCH_SYSLOG_TCP_BIND="127.0.0.1:$SYSLOG_TCP" \
-  TIDEWATCH_SYSLOG_UDP_BIND="127.0.0.1:$SYSLOG_UDP" TIDEWATCH_SYSLOG_API_KEY="$INGEST_KEY"
-syslog=(--syslog-tcp "$SYSLOG_TCP" --syslog-udp "$SYSLOG_UDP")
+  TIDEWATCH_SYSLOG_UDP_BIND="127.0.0.1:$SYSLOG_UDP" TIDEWATCH_SYSLOG_API_KEY="$INGEST_KEY" \
+  TIDEWATCH_SYSLOG_TLS_BIND="127.0.0.1:$SYSLOG_TLS" TIDEWATCH_SYSLOG_TLS_CERT="$TMP/syslog-cert.pem" \
+  TIDEWATCH_SYSLOG_TLS_KEY="$TMP/syslog-key.pem"
+syslog=(--syslog-tcp "$SYSLOG_TCP" --syslog-udp "$SYSLOG_UDP" --syslog-tls "$SYSLOG_TLS"
+  --syslog-tls-ca "$TMP/syslog-cert.pem")
 deadline=$(($(now_ms) + 3000)) # 3 s after /healthz first answered
 while ! tcp_listening "$SYSLOG_TCP"; do
   if [ "$(now_ms)" -ge "$deadline" ]; then

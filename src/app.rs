@@ -198,6 +198,9 @@ impl Application {
             crate::logs::syslog::SyslogConfig {
                 tcp_bind: config.syslog_tcp_bind.clone(),
                 udp_bind: config.syslog_udp_bind.clone(),
+                tls_bind: config.syslog_tls_bind.clone(),
+                tls_cert: config.syslog_tls_cert.clone(),
+                tls_key: config.syslog_tls_key.clone(),
                 api_key: config.syslog_api_key.clone(),
             },
             auth.clone(),

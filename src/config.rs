@@ -155,6 +155,13 @@ pub struct Config {
     pub syslog_tcp_bind: Option<String>,
     /// Address of the syslog UDP listener; unset: no listener.
     pub syslog_udp_bind: Option<String>,
+    /// Address of the syslog TLS listener (RFC 5425, octet counting or newline framing
+    /// inside TLS); unset: no listener. Needs `syslog_tls_cert` and `syslog_tls_key`.
+    pub syslog_tls_bind: Option<String>,
+    /// PEM file of the TLS listener's certificate chain (leaf first).
+    pub syslog_tls_cert: Option<String>,
+    /// PEM file of its private key (PKCS#8, PKCS#1 or SEC1).
+    pub syslog_tls_key: Option<String>,
     /// The ingest API key whose tenant syslog messages belong to (syslog carries no
     /// credential); required when a listener is set, checked at start and every 5 s.
     pub syslog_api_key: Option<String>,
@@ -230,6 +237,9 @@ impl Default for Config {
             log_max_streams: 10_000,
             syslog_tcp_bind: None,
             syslog_udp_bind: None,
+            syslog_tls_bind: None,
+            syslog_tls_cert: None,
+            syslog_tls_key: None,
             syslog_api_key: None,
             log_format: LogFormat::Text,
             log_level: "info".into(),

@@ -1,6 +1,7 @@
 //! The syslog listeners: TCP (`TIDEWATCH_SYSLOG_TCP_BIND`, RFC 6587 octet counting and
-//! newline framing, told apart per frame) and UDP (`TIDEWATCH_SYSLOG_UDP_BIND`, one
-//! message per datagram), RFC 5424 and RFC 3164. Syslog carries no credential, so the
+//! newline framing, told apart per frame), TLS (`TIDEWATCH_SYSLOG_TLS_BIND`, RFC 5425:
+//! the same framing inside TLS, with `TIDEWATCH_SYSLOG_TLS_CERT` and `_KEY`) and UDP
+//! (`TIDEWATCH_SYSLOG_UDP_BIND`, one message per datagram), RFC 5424 and RFC 3164. Syslog carries no credential, so the
 //! listeners write into the tenant of one ingest API key (`TIDEWATCH_SYSLOG_API_KEY`),
 //! checked at start (a bad key stops the start) and again every few seconds: once the key
 //! is revoked or its tenant disabled, messages are dropped (and counted) until it is
@@ -9,8 +10,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc;
+use tokio_rustls::rustls;
 
 use super::LogsWriter;
 use crate::auth::authenticator::{Authenticator, Credential};
@@ -25,12 +27,17 @@ const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 const BATCH_RECORDS: usize = 1_000;
 const BATCH_WAIT: Duration = Duration::from_millis(200);
 const KEY_RECHECK: Duration = Duration::from_secs(5);
+/// A TLS client that has not finished its handshake by then is dropped.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where the listeners listen; `None` for neither.
 #[derive(Debug, Clone, Default)]
 pub struct SyslogConfig {
     pub tcp_bind: Option<String>,
     pub udp_bind: Option<String>,
+    pub tls_bind: Option<String>,
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
     pub api_key: Option<String>,
 }
 
@@ -39,6 +46,30 @@ pub struct SyslogConfig {
 pub struct SyslogAddresses {
     pub tcp: Option<std::net::SocketAddr>,
     pub udp: Option<std::net::SocketAddr>,
+    pub tls: Option<std::net::SocketAddr>,
+}
+
+/// The TLS listener's acceptor from its PEM certificate chain and key (ring, as the
+/// rest of the binary's TLS); a problem names the variable and the file.
+fn tls_acceptor(cert: &str, key: &str) -> anyhow::Result<tokio_rustls::TlsAcceptor> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<_, _>>())
+        .map_err(|e| anyhow::anyhow!("TIDEWATCH_SYSLOG_TLS_CERT {cert}: {e}"))?;
+    if chain.is_empty() {
+        anyhow::bail!("TIDEWATCH_SYSLOG_TLS_CERT {cert}: no certificate in the file");
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| anyhow::anyhow!("TIDEWATCH_SYSLOG_TLS_KEY {key}: {e}"))?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .map_err(|e| anyhow::anyhow!("TIDEWATCH_SYSLOG_TLS_CERT/_KEY: {e}"))?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
 /// The key's tenant, re-checked every [`KEY_RECHECK`].
@@ -96,9 +127,17 @@ pub async fn start(
     clock: SharedClock,
     dropped: prometheus::IntCounter,
 ) -> anyhow::Result<SyslogAddresses> {
-    if config.tcp_bind.is_none() && config.udp_bind.is_none() {
+    if config.tcp_bind.is_none() && config.udp_bind.is_none() && config.tls_bind.is_none() {
         return Ok(SyslogAddresses::default());
     }
+    // The certificate is read before anything binds: a bad one stops the start.
+    let acceptor = match (&config.tls_bind, &config.tls_cert, &config.tls_key) {
+        (None, _, _) => None,
+        (Some(_), Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
+        (Some(_), _, _) => anyhow::bail!(
+            "TIDEWATCH_SYSLOG_TLS_BIND needs TIDEWATCH_SYSLOG_TLS_CERT and TIDEWATCH_SYSLOG_TLS_KEY"
+        ),
+    };
     let key = config.api_key.clone().ok_or_else(|| {
         anyhow::anyhow!(
             "TIDEWATCH_SYSLOG_API_KEY must name an ingest API key when a syslog listener is set"
@@ -123,6 +162,40 @@ pub async fn start(
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "syslog TCP accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+        });
+    }
+    if let (Some(bind), Some(acceptor)) = (&config.tls_bind, acceptor) {
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .map_err(|e| anyhow::anyhow!("TIDEWATCH_SYSLOG_TLS_BIND {bind}: {e}"))?;
+        addresses.tls = Some(listener.local_addr()?);
+        let sender = sender.clone();
+        actix_rt::spawn(async move {
+            loop {
+                match listener.accept().await {
+                    Ok((stream, peer)) => {
+                        let (acceptor, sender) = (acceptor.clone(), sender.clone());
+                        actix_rt::spawn(async move {
+                            match tokio::time::timeout(
+                                TLS_HANDSHAKE_TIMEOUT,
+                                acceptor.accept(stream),
+                            )
+                            .await
+                            {
+                                Ok(Ok(tls)) => read_tcp(tls, peer.ip(), sender).await,
+                                Ok(Err(e)) => {
+                                    tracing::debug!(%peer, error = %e, "syslog TLS handshake failed")
+                                }
+                                Err(_) => tracing::debug!(%peer, "syslog TLS handshake timed out"),
+                            }
+                        });
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "syslog TLS accept failed");
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 }
@@ -164,14 +237,14 @@ pub async fn start(
         valid: true,
     };
     actix_rt::spawn(write_batches(receiver, check, writer, clock, dropped));
-    tracing::info!(tcp = ?addresses.tcp, udp = ?addresses.udp, %tenant, "syslog listeners started");
+    tracing::info!(tcp = ?addresses.tcp, udp = ?addresses.udp, tls = ?addresses.tls, %tenant, "syslog listeners started");
     Ok(addresses)
 }
 
-/// Reads frames from one TCP connection: `<length> <message>` (octet counting) or a
-/// message ending at a newline, decided per frame by its first byte.
-async fn read_tcp(
-    mut stream: tokio::net::TcpStream,
+/// Reads frames from one TCP (or TLS) connection: `<length> <message>` (octet counting)
+/// or a message ending at a newline, decided per frame by its first byte.
+async fn read_tcp<S: AsyncRead + Unpin>(
+    mut stream: S,
     peer: std::net::IpAddr,
     sender: mpsc::Sender<Received>,
 ) {

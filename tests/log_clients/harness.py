@@ -21,6 +21,8 @@ class Context:
     search: bool  # False against the recorder: ship only
     syslog_tcp: Optional[int] = None
     syslog_udp: Optional[int] = None
+    syslog_tls: Optional[int] = None  # the TLS listener, when the run has one
+    syslog_tls_ca: Optional[str] = None
     skip_syslog: Optional[str] = None  # why the syslog part is skipped
 
 

@@ -24,6 +24,8 @@ def main() -> int:
     parser.add_argument("--read-key", default="")
     parser.add_argument("--syslog-tcp", type=int)
     parser.add_argument("--syslog-udp", type=int)
+    parser.add_argument("--syslog-tls", type=int, help="the TLS listener's port (RFC 5425)")
+    parser.add_argument("--syslog-tls-ca", help="PEM file the TLS listener's certificate is checked against")
     parser.add_argument("--skip-syslog")
     parser.add_argument("--no-search", action="store_true")
     parser.add_argument("--only", choices=["otlp", "loki", "syslog"], action="append")
@@ -38,6 +40,8 @@ def main() -> int:
         search=not args.no_search,
         syslog_tcp=args.syslog_tcp,
         syslog_udp=args.syslog_udp,
+        syslog_tls=args.syslog_tls,
+        syslog_tls_ca=args.syslog_tls_ca,
         skip_syslog=skip_syslog,
     )
     # The SDKs' own warnings (a failed export says why) go to stderr, prefixed.
