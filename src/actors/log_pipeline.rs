@@ -1,18 +1,24 @@
-//! A tenant's log pipeline: admits batches (the ingest rate and the stream limit), tells
-//! subscribers (live tails, log alert rules) every committed batch. Retention is applied
-//! to every tenant by [`sweep_all_tenants`] (running or not), and on demand here. Records are made durable by the log persister before they are
-//! announced here, so a subscriber never sees a record a crash could take back.
+//! A tenant's log pipeline: admits batches (the ingest rate and the stream limit, with the
+//! tenant's overrides), tells the evaluator (log alert rules) and subscribers (live tails)
+//! every committed batch. Retention is applied to every tenant by [`sweep_all_tenants`]
+//! (running or not, each with its own retention), and on demand here. Records are made
+//! durable by the log persister before they are announced here, so a subscriber never
+//! sees a record a crash could take back.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Actor, ActorContext, Context, Handler, Message, Recipient};
+use actix::{
+    Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, Message, Recipient,
+    WrapFuture,
+};
 
 use crate::domain::logs::LogRecord;
 use crate::domain::time::SharedClock;
 use crate::domain::TenantId;
 use crate::ingest::IngestError;
+use crate::store::tenants::TenantLimits;
 use crate::store::Store;
 
 /// What the pipeline is configured with (from `Config`).
@@ -34,6 +40,22 @@ impl LogPipelineConfig {
 }
 
 /// How often retention looks for blocks past the tenants' retention.
+impl LogPipelineConfig {
+    /// This policy with a tenant's overrides (`tenants.log_*` columns) applied.
+    pub fn with_overrides(mut self, limits: &TenantLimits) -> Self {
+        if let Some(rate) = limits.log_ingest_records_per_sec {
+            self.records_per_sec = rate.max(1) as u64;
+        }
+        if let Some(streams) = limits.log_max_streams {
+            self.max_streams = streams.max(1) as usize;
+        }
+        if let Some(days) = limits.log_retention_days {
+            self.retention_days = days.max(1) as u64;
+        }
+        self
+    }
+}
+
 pub const RETENTION_EVERY: Duration = Duration::from_secs(600);
 /// Blocks deleted per statement; the sweep yields between statements.
 const RETENTION_BATCH: usize = 200;
@@ -128,6 +150,23 @@ pub async fn delete_before(
 
 impl Actor for LogPipeline {
     type Context = Context<Self>;
+
+    /// The tenant's overrides first: `wait` holds back admissions until they apply (a
+    /// change to them restarts the tenant's actors, so this is the only place).
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let (store, tenant) = (self.store.clone(), self.tenant);
+        let load = async move { store.get_tenant(tenant).await };
+        ctx.wait(load.into_actor(self).map(|loaded, act, _| match loaded {
+            Ok(Some(record)) => {
+                act.config = act.config.with_overrides(&record.limits);
+                act.tokens = Self::burst(&act.config);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(tenant = %act.tenant, error = %e, "reading the tenant's log limits failed; the defaults apply")
+            }
+        }));
+    }
 }
 
 /// May this batch come in? `records` records, the hashes of the streams it writes to.
@@ -234,7 +273,6 @@ impl Handler<StopLogPipeline> for LogPipeline {
 /// Applies log retention to every tenant that has logs, running or not (the app runs it
 /// every [`RETENTION_EVERY`]); a failure is logged and retried on the next round.
 pub async fn sweep_all_tenants(store: &Store, clock: &SharedClock, retention_days: u64) {
-    let cutoff_ns = (clock.now_ms() - retention_days as i64 * 86_400_000).saturating_mul(1_000_000);
     let tenants = match store.tenants_with_logs().await {
         Ok(tenants) => tenants,
         Err(e) => {
@@ -243,6 +281,17 @@ pub async fn sweep_all_tenants(store: &Store, clock: &SharedClock, retention_day
         }
     };
     for tenant in tenants {
+        // Each tenant's own retention, where it has one.
+        let days = match store.get_tenant(tenant).await {
+            Ok(record) => record
+                .and_then(|r| r.limits.log_retention_days)
+                .map_or(retention_days, |d| d.max(1) as u64),
+            Err(e) => {
+                tracing::warn!(%tenant, error = %e, "log retention: reading the tenant failed; retried later");
+                continue;
+            }
+        };
+        let cutoff_ns = (clock.now_ms() - days as i64 * 86_400_000).saturating_mul(1_000_000);
         if let Err(e) = delete_before(store, tenant, cutoff_ns).await {
             tracing::warn!(%tenant, error = %e, "log retention failed; retried later");
         }

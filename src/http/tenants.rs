@@ -65,6 +65,18 @@ pub struct TenantLimitsBody {
     #[schema(minimum = 1)]
     #[serde(default, deserialize_with = "integral")]
     pub rollup_retention_days: Option<i64>,
+    /// Sustained log ingest rate, records per second (`TIDEWATCH_LOG_INGEST_RECORDS_PER_SEC`).
+    #[schema(minimum = 1)]
+    #[serde(default, deserialize_with = "integral")]
+    pub log_ingest_records_per_sec: Option<i64>,
+    /// Distinct log streams per hour (`TIDEWATCH_LOG_MAX_STREAMS`).
+    #[schema(minimum = 1)]
+    #[serde(default, deserialize_with = "integral")]
+    pub log_max_streams: Option<i64>,
+    /// Log retention (`TIDEWATCH_LOG_RETENTION_DAYS`).
+    #[schema(minimum = 1)]
+    #[serde(default, deserialize_with = "integral")]
+    pub log_retention_days: Option<i64>,
 }
 
 /// An optional whole number that also takes JSON's `44.0` — JSON Schema's `integer`
@@ -92,6 +104,12 @@ impl TenantLimitsBody {
             ("limits.ingest_samples_per_sec", self.ingest_samples_per_sec),
             ("limits.raw_retention_days", self.raw_retention_days),
             ("limits.rollup_retention_days", self.rollup_retention_days),
+            (
+                "limits.log_ingest_records_per_sec",
+                self.log_ingest_records_per_sec,
+            ),
+            ("limits.log_max_streams", self.log_max_streams),
+            ("limits.log_retention_days", self.log_retention_days),
         ] {
             if value.is_some_and(|v| v <= 0) {
                 return Err(ValidationError::new(field, "must be greater than 0"));
@@ -102,6 +120,9 @@ impl TenantLimitsBody {
             ingest_samples_per_sec: self.ingest_samples_per_sec,
             raw_retention_days: self.raw_retention_days,
             rollup_retention_days: self.rollup_retention_days,
+            log_ingest_records_per_sec: self.log_ingest_records_per_sec,
+            log_max_streams: self.log_max_streams,
+            log_retention_days: self.log_retention_days,
         })
     }
 }
@@ -131,6 +152,9 @@ impl From<TenantRecord> for TenantBody {
                 ingest_samples_per_sec: t.limits.ingest_samples_per_sec,
                 raw_retention_days: t.limits.raw_retention_days,
                 rollup_retention_days: t.limits.rollup_retention_days,
+                log_ingest_records_per_sec: t.limits.log_ingest_records_per_sec,
+                log_max_streams: t.limits.log_max_streams,
+                log_retention_days: t.limits.log_retention_days,
             },
         }
     }

@@ -20,6 +20,9 @@ pub struct TenantLimits {
     pub ingest_samples_per_sec: Option<i64>,
     pub raw_retention_days: Option<i64>,
     pub rollup_retention_days: Option<i64>,
+    pub log_ingest_records_per_sec: Option<i64>,
+    pub log_max_streams: Option<i64>,
+    pub log_retention_days: Option<i64>,
 }
 
 /// A tenant as read back.
@@ -49,6 +52,9 @@ impl TryFrom<tenant::Model> for TenantRecord {
                 ingest_samples_per_sec: row.ingest_samples_per_sec,
                 raw_retention_days: row.raw_retention_days,
                 rollup_retention_days: row.rollup_retention_days,
+                log_ingest_records_per_sec: row.log_ingest_records_per_sec,
+                log_max_streams: row.log_max_streams,
+                log_retention_days: row.log_retention_days,
             },
         })
     }
@@ -87,6 +93,9 @@ impl Store {
             ingest_samples_per_sec: Set(None),
             raw_retention_days: Set(None),
             rollup_retention_days: Set(None),
+            log_ingest_records_per_sec: Set(None),
+            log_max_streams: Set(None),
+            log_retention_days: Set(None),
         }
         .insert(&txn)
         .await
@@ -180,6 +189,9 @@ impl Store {
             row.ingest_samples_per_sec = Set(limits.ingest_samples_per_sec);
             row.raw_retention_days = Set(limits.raw_retention_days);
             row.rollup_retention_days = Set(limits.rollup_retention_days);
+            row.log_ingest_records_per_sec = Set(limits.log_ingest_records_per_sec);
+            row.log_max_streams = Set(limits.log_max_streams);
+            row.log_retention_days = Set(limits.log_retention_days);
         }
         row.updated_at_ms = Set(now_ms());
         let updated = row.update(&txn).await?;
@@ -198,6 +210,9 @@ impl Store {
                         "ingest_samples_per_sec": l.ingest_samples_per_sec,
                         "raw_retention_days": l.raw_retention_days,
                         "rollup_retention_days": l.rollup_retention_days,
+                        "log_ingest_records_per_sec": l.log_ingest_records_per_sec,
+                        "log_max_streams": l.log_max_streams,
+                        "log_retention_days": l.log_retention_days,
                     })),
                 }),
             },

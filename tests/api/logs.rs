@@ -958,3 +958,79 @@ async fn retention_deletes_blocks_past_the_tenant_retention() {
     let records = search_page(&app, &key, &everything).await;
     assert_eq!(messages(records["records"].as_array().unwrap()), ["recent"]);
 }
+
+#[actix_web::test]
+async fn per_tenant_log_overrides_apply_to_that_tenant_only() {
+    let app = spawn_app_with(|c| c.log_retention_days = 7).await;
+    let platform = app.platform_token().await;
+    let (acme, acme_key) = tenant_with_key(&app, "acme").await;
+    let (_, globex_key) = tenant_with_key(&app, "globex").await;
+    let response = app
+        .patch(
+            &format!("/api/v1/admin/tenants/{}", acme.id),
+            &platform,
+            json!({"limits": {"log_retention_days": 1, "log_ingest_records_per_sec": 2, "log_max_streams": 3}}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["limits"]["log_retention_days"], 1);
+    assert_eq!(body["limits"]["log_max_streams"], 3);
+    let response = app
+        .patch(
+            &format!("/api/v1/admin/tenants/{}", acme.id),
+            &platform,
+            json!({"limits": {"log_retention_days": 0}}),
+        )
+        .await;
+    let message = assert_error(response, StatusCode::UNPROCESSABLE_ENTITY, "invalid_field").await;
+    assert!(message.contains("limits.log_retention_days"), "{message}");
+
+    // Two days old: past acme's day, within globex's week.
+    let two_days_ago = (now_ns() - 2 * 86_400_000_000_000).to_string();
+    for key in [&acme_key, &globex_key] {
+        let response = app
+            .post(
+                "/api/v1/ingest/logs",
+                key,
+                json!([{"msg": "two days old", "ts": two_days_ago}]),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    tidewatch::actors::log_pipeline::sweep_all_tenants(&app.state.store, &app.state.clock, 7).await;
+    let everything = [("start", "1"), ("limit", "100")];
+    let left = |key: String| {
+        let app = &app;
+        async move {
+            search_page(app, &key, &everything).await["records"]
+                .as_array()
+                .unwrap()
+                .len()
+        }
+    };
+    assert_eq!(left(acme_key.clone()).await, 0, "acme keeps a day");
+    assert_eq!(
+        left(globex_key.clone()).await,
+        1,
+        "globex keeps the default week"
+    );
+
+    // acme's rate: 2 records a second (bursts of 4). A full bucket admits one batch over
+    // it; the next batch of 10 right after is refused. globex's default is far away.
+    let batch: Vec<Value> = (0..10).map(|i| json!({"msg": format!("r{i}")})).collect();
+    for _ in 0..2 {
+        app.post("/api/v1/ingest/logs", &acme_key, json!(batch.clone()))
+            .await;
+    }
+    let response = app
+        .post("/api/v1/ingest/logs", &acme_key, json!(batch.clone()))
+        .await;
+    assert_error(response, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    for _ in 0..3 {
+        let response = app
+            .post("/api/v1/ingest/logs", &globex_key, json!(batch.clone()))
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+}

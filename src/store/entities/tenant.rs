@@ -14,6 +14,9 @@ pub struct Model {
     pub ingest_samples_per_sec: Option<i64>,
     pub raw_retention_days: Option<i64>,
     pub rollup_retention_days: Option<i64>,
+    pub log_ingest_records_per_sec: Option<i64>,
+    pub log_max_streams: Option<i64>,
+    pub log_retention_days: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
