@@ -8,6 +8,8 @@ use crate::m20261125_000001_create_tenants::Tenants;
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
+// The variants are the column names, which all start with `log_`.
+#[allow(clippy::enum_variant_names)]
 #[derive(DeriveIden)]
 enum TenantLogLimits {
     LogIngestRecordsPerSec,
