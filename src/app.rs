@@ -186,6 +186,7 @@ impl Application {
         }));
         wake_alerting_tenants(store.clone(), tenants.clone());
         apply_log_retention(store.clone(), clock.clone(), config.log_retention_days);
+        compact_logs(store.clone(), clock.clone(), &config);
         listen_for_notifier_wakes(&notifier, tenants.clone());
         let auth = Authenticator::new(
             store.clone(),
@@ -331,6 +332,25 @@ fn apply_log_retention(store: Store, clock: SharedClock, retention_days: u64) {
         loop {
             crate::actors::log_pipeline::sweep_all_tenants(&store, &clock, retention_days).await;
             tokio::time::sleep(crate::actors::log_pipeline::RETENTION_EVERY).await;
+        }
+    });
+}
+
+/// Merges committed log blocks into time-partitioned ones, every
+/// `TIDEWATCH_LOG_COMPACTION_INTERVAL_SECS` (0: never), for every tenant.
+fn compact_logs(store: Store, clock: SharedClock, config: &Config) {
+    if config.log_compaction_interval_secs == 0 {
+        return;
+    }
+    let every = Duration::from_secs(config.log_compaction_interval_secs);
+    let policy = crate::logs::compactor::CompactionPolicy {
+        min_age: Duration::from_secs(config.log_compaction_min_age_secs),
+        ..Default::default()
+    };
+    actix_rt::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            crate::logs::compactor::compact_all_tenants(&store, &clock, policy, 10).await;
         }
     });
 }

@@ -141,6 +141,10 @@ pub struct Config {
     pub log_ingest_records_per_sec: u64,
     /// Log records are kept this many days.
     pub log_retention_days: u64,
+    /// How often committed log blocks are compacted into time-partitioned ones; 0: never.
+    pub log_compaction_interval_secs: u64,
+    /// Blocks committed more recently than this are left for a later round.
+    pub log_compaction_min_age_secs: u64,
     /// A bigger log record is cut to this size and marked `truncated: true`.
     pub log_max_record_bytes: usize,
     /// Fields one log record may have (400 above it).
@@ -231,6 +235,8 @@ impl Default for Config {
             notify_poll_ms: 1000,
             log_ingest_records_per_sec: 500_000,
             log_retention_days: 7,
+            log_compaction_interval_secs: 10,
+            log_compaction_min_age_secs: 30,
             log_max_record_bytes: 64 * 1024,
             log_max_fields: 256,
             log_max_labels: 15,

@@ -18,6 +18,7 @@ mod m20261202_000011_create_notifications;
 mod m20261202_000012_add_channel_rate_and_template;
 mod m20261203_000013_create_log_storage;
 mod m20261203_000014_add_tenant_log_limits;
+mod m20261203_000015_add_log_block_compacted;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000012_add_channel_rate_and_template::Migration),
             Box::new(m20261203_000013_create_log_storage::Migration),
             Box::new(m20261203_000014_add_tenant_log_limits::Migration),
+            Box::new(m20261203_000015_add_log_block_compacted::Migration),
         ]
     }
 }

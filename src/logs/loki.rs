@@ -209,6 +209,7 @@ impl RecordFilter for Selector {
     }
 }
 
+#[derive(Clone)]
 struct MetricPoints {
     query: Arc<LogQuery>,
     series: HashMap<BTreeMap<String, String>, usize>,
@@ -250,6 +251,7 @@ impl Visitor for MetricPoints {
     }
 }
 
+#[derive(Clone)]
 struct LabelSets {
     sets: BTreeSet<BTreeMap<String, String>>,
     /// Streams already seen, by block and stream index, so each is built once per block.
@@ -269,6 +271,7 @@ impl Visitor for LabelSets {
     }
 }
 
+#[derive(Clone)]
 struct Stats {
     stats: IndexStats,
     streams: BTreeSet<BTreeMap<String, String>>,

@@ -4,7 +4,9 @@
 //! - [`LogsWriter`]: record limits → admit (the tenant's log pipeline) → encode one block
 //!   → make durable (the log persister's group commit) → announce → acknowledge.
 //! - [`LogsReader`]: search, histogram, field names and values over the tenant's blocks.
+//! - [`compactor`]: merges committed batches' blocks into time-partitioned ones.
 
+pub mod compactor;
 mod loki;
 mod reader;
 pub mod syslog;

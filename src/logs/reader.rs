@@ -23,6 +23,15 @@ use crate::tsdb::log_block::{
     decode_streams, decode_texts, decode_times, filter_may_contain, LogBlockError, Stream, Texts,
 };
 
+/// How a scan ended: over every block it listed, or with some of them gone (compacted).
+enum Scanned<V> {
+    Whole(V, usize),
+    BlocksGone(V, usize),
+}
+
+/// Scans of one read before it answers with what it has.
+const MAX_SCAN_ATTEMPTS: usize = 4;
+
 /// Blocks read from the database and matched per step.
 const BLOCKS_PER_STEP: usize = 32;
 /// The most blocks one read considers (about 200 million records at 1,000 per block).
@@ -478,6 +487,10 @@ impl LogsReader {
 
     /// Walks the blocks overlapping `[start, end]` in `direction`, skipping what cannot
     /// match, and hands every matching record to the visitor until it is done.
+    ///
+    /// Blocks compacted while a scan runs disappear from under it (their records move to
+    /// a new block, in the same transaction): a scan that finds blocks gone starts over,
+    /// so it never answers with records missing or counted twice.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn scan<V: Visitor>(
         &self,
@@ -487,9 +500,48 @@ impl LogsReader {
         end_ns: i64,
         direction: Direction,
         columns: LogColumns,
-        mut visitor: V,
+        visitor: V,
     ) -> Result<(V, usize), LogReadError> {
         let deadline = Instant::now() + self.limits.timeout;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let scanned = self
+                .scan_once(
+                    tenant,
+                    expr.clone(),
+                    start_ns,
+                    end_ns,
+                    direction,
+                    columns,
+                    visitor.clone(),
+                    deadline,
+                )
+                .await?;
+            match scanned {
+                Scanned::Whole(visitor, read) => return Ok((visitor, read)),
+                Scanned::BlocksGone(visitor, read) if attempt >= MAX_SCAN_ATTEMPTS => {
+                    tracing::warn!(%tenant, "log blocks kept changing under a read; answered with the last attempt");
+                    return Ok((visitor, read));
+                }
+                Scanned::BlocksGone(..) => continue,
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn scan_once<V: Visitor>(
+        &self,
+        tenant: TenantId,
+        expr: Arc<dyn RecordFilter>,
+        start_ns: i64,
+        end_ns: i64,
+        direction: Direction,
+        columns: LogColumns,
+        mut visitor: V,
+        deadline: Instant,
+    ) -> Result<Scanned<V>, LogReadError> {
+        let mut gone = false;
         let hints = expr.block_hints();
         let mut metas = self
             .store
@@ -519,11 +571,19 @@ impl LogsReader {
             if step.is_empty() {
                 continue;
             }
-            let ids = self.candidates(tenant, &step, &hints).await?;
+            let (ids, vanished) = self.candidates(tenant, &step, &hints).await?;
+            if vanished {
+                gone = true;
+                break;
+            }
             if ids.is_empty() {
                 continue;
             }
             let loaded = self.store.log_block_columns(tenant, &ids, columns).await?;
+            if loaded.len() < ids.len() {
+                gone = true;
+                break;
+            }
             read += loaded.len();
             let expr = expr.clone();
             visitor = actix_web::rt::task::spawn_blocking(move || -> Result<V, LogReadError> {
@@ -541,20 +601,24 @@ impl LogsReader {
             .await
             .map_err(|e| LogReadError::Failed(e.to_string()))??;
         }
-        Ok((visitor, read))
+        Ok(if gone {
+            Scanned::BlocksGone(visitor, read)
+        } else {
+            Scanned::Whole(visitor, read)
+        })
     }
 
     /// The ids of the blocks whose token filter allows every word and pair the query
-    /// requires (all of them when it requires none).
+    /// requires (all of them when it requires none), and whether some block was gone.
     async fn candidates(
         &self,
         tenant: TenantId,
         step: &[LogBlockMeta],
         hints: &BlockHints,
-    ) -> Result<Vec<i64>, LogReadError> {
+    ) -> Result<(Vec<i64>, bool), LogReadError> {
         let ids: Vec<i64> = step.iter().map(|m| m.id).collect();
         if hints.required.is_empty() {
-            return Ok(ids);
+            return Ok((ids, false));
         }
         let filters = self
             .store
@@ -567,7 +631,8 @@ impl LogsReader {
                 },
             )
             .await?;
-        Ok(filters
+        let vanished = filters.len() < ids.len();
+        let kept = filters
             .into_iter()
             .filter(|b| {
                 hints
@@ -576,7 +641,8 @@ impl LogsReader {
                     .all(|&h| filter_may_contain(&b.filter, h))
             })
             .map(|b| b.id)
-            .collect())
+            .collect();
+        Ok((kept, vanished))
     }
 }
 
@@ -598,7 +664,7 @@ static NO_STREAM: std::sync::LazyLock<Stream> = std::sync::LazyLock::new(|| Stre
 });
 
 impl DecodedBlock {
-    fn decode(columns: LogBlockColumns, wanted: LogColumns) -> Result<Self, LogReadError> {
+    pub(crate) fn decode(columns: LogBlockColumns, wanted: LogColumns) -> Result<Self, LogReadError> {
         let (timestamps, levels) = decode_times(&columns.times)?;
         let (streams, stream_refs) = if wanted.streams {
             decode_streams(&columns.streams)?
@@ -642,7 +708,7 @@ pub(crate) struct BlockRecord<'a> {
 }
 
 impl<'a> BlockRecord<'a> {
-    fn new(block: &'a DecodedBlock, index: usize) -> Self {
+    pub(crate) fn new(block: &'a DecodedBlock, index: usize) -> Self {
         Self {
             block,
             index,
@@ -720,7 +786,9 @@ impl RecordView for BlockRecord<'_> {
 }
 
 /// What a read does with the matching records it is handed.
-pub(crate) trait Visitor: Send + 'static {
+/// Cloned once before a scan starts (an empty visitor: cheap), so that a scan that finds
+/// blocks gone under it (compacted meanwhile) starts over with a fresh one.
+pub(crate) trait Visitor: Send + Clone + 'static {
     /// Whether this block can still contribute.
     fn wants(&self, block: &LogBlockMeta) -> bool;
     /// Whether a block this visitor does not want means no later one is wanted either.
@@ -733,6 +801,7 @@ pub(crate) trait Visitor: Send + 'static {
     fn visit(&mut self, record: &BlockRecord<'_>);
 }
 
+#[derive(Clone)]
 struct Hit {
     key: RecordKey,
     record: LogRecord,
@@ -765,6 +834,7 @@ impl Ord for Hit {
 }
 
 /// Keeps the `limit` first records in the read's order past the cursor.
+#[derive(Clone)]
 struct TopRecords {
     limit: usize,
     direction: Direction,
@@ -847,6 +917,7 @@ impl Visitor for TopRecords {
     }
 }
 
+#[derive(Clone)]
 struct Buckets {
     histogram: Histogram,
     end_ns: i64,
@@ -873,6 +944,7 @@ impl Visitor for Buckets {
 
 /// A log rule's window: matching records per group and second, and each group's newest
 /// lines.
+#[derive(Clone)]
 struct WindowGroups {
     group_by: Vec<String>,
     lines: usize,
@@ -921,6 +993,7 @@ impl Visitor for WindowGroups {
 }
 
 /// Counts field names (or one field's values) over the newest matching records.
+#[derive(Clone)]
 struct FieldSample {
     values_of: Option<String>,
     counts: HashMap<String, u64>,

@@ -68,10 +68,10 @@ impl Store {
         blocks: &[LogBlockAppend],
     ) -> Result<Vec<i64>, StoreError> {
         if blocks.len() <= BLOCKS_PER_STATEMENT {
-            return insert_blocks(self.db(), blocks).await;
+            return insert_blocks(self.db(), blocks, false).await;
         }
         let txn = self.begin_write().await?;
-        let ids = insert_blocks(&txn, blocks).await?;
+        let ids = insert_blocks(&txn, blocks, false).await?;
         txn.commit().await?;
         Ok(ids)
     }
@@ -201,6 +201,89 @@ impl Store {
         Ok(result.rows_affected())
     }
 
+    /// A tenant's blocks as batches committed them (not compacted yet), committed before
+    /// `committed_before_ms`: the compactor's candidates, oldest records first, until their
+    /// records reach `max_records` (one at least).
+    pub async fn uncompacted_log_blocks(
+        &self,
+        tenant: TenantId,
+        committed_before_ms: i64,
+        max_records: usize,
+    ) -> Result<Vec<LogBlockMeta>, StoreError> {
+        let backend = self.backend();
+        let sql = format!(
+            "SELECT id, min_ts_ns, max_ts_ns, record_count, level_mask FROM log_blocks \
+             WHERE tenant_id = {} AND compacted = 0 AND created_at_ms < {} \
+             ORDER BY min_ts_ns, id LIMIT {}",
+            placeholder(backend, 1),
+            placeholder(backend, 2),
+            // Never more rows than records wanted (each has one at least).
+            max_records.max(1)
+        );
+        let rows = self
+            .db()
+            .query_all_raw(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [tenant.to_string().into(), committed_before_ms.into()],
+            ))
+            .await?;
+        let mut out = Vec::new();
+        let mut records = 0usize;
+        for row in rows {
+            let meta = LogBlockMeta {
+                id: row.try_get("", "id")?,
+                min_ts_ns: row.try_get("", "min_ts_ns")?,
+                max_ts_ns: row.try_get("", "max_ts_ns")?,
+                record_count: row.try_get::<i32>("", "record_count")?.max(0) as u32,
+                level_mask: row.try_get::<i32>("", "level_mask")? as u8,
+            };
+            if records + meta.record_count as usize > max_records && !out.is_empty() {
+                break;
+            }
+            records += meta.record_count as usize;
+            out.push(meta);
+        }
+        Ok(out)
+    }
+
+    /// Replaces a tenant's blocks `old` by `new` in one transaction (compaction): readers
+    /// see either all the old blocks or all the new ones. `false`, and nothing changed,
+    /// when some old block is already gone (retention, or another replica's compactor).
+    pub async fn replace_log_blocks(
+        &self,
+        tenant: TenantId,
+        old: &[i64],
+        new: &[LogBlockAppend],
+    ) -> Result<bool, StoreError> {
+        let backend = self.backend();
+        let txn = self.begin_write().await?;
+        let mut deleted = 0u64;
+        for group in old.chunks(IDS_PER_STATEMENT) {
+            let list = (0..group.len())
+                .map(|i| placeholder(backend, i + 2))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "DELETE FROM log_blocks WHERE tenant_id = {} AND id IN ({list})",
+                placeholder(backend, 1)
+            );
+            let mut values: Vec<Value> = vec![tenant.to_string().into()];
+            values.extend(group.iter().map(|&id| Value::from(id)));
+            deleted += txn
+                .execute_raw(Statement::from_sql_and_values(backend, sql, values))
+                .await?
+                .rows_affected();
+        }
+        if deleted != old.len() as u64 {
+            txn.rollback().await?;
+            return Ok(false);
+        }
+        insert_blocks(&txn, new, true).await?;
+        txn.commit().await?;
+        Ok(true)
+    }
+
     /// Tenants that have log blocks (for the retention sweep).
     pub async fn tenants_with_logs(&self) -> Result<Vec<TenantId>, StoreError> {
         let rows = self
@@ -218,17 +301,19 @@ impl Store {
     }
 }
 
+/// Inserts blocks (`compacted`: written by the compactor) and answers their ids, in order.
 async fn insert_blocks<C: ConnectionTrait>(
     conn: &C,
     blocks: &[LogBlockAppend],
+    compacted: bool,
 ) -> Result<Vec<i64>, StoreError> {
     let backend = conn.get_database_backend();
     let created = now_ms();
     let mut ids = Vec::with_capacity(blocks.len());
     for group in blocks.chunks(BLOCKS_PER_STATEMENT) {
         let sql = format!(
-            "INSERT INTO log_blocks (tenant_id, min_ts_ns, max_ts_ns, record_count, level_mask, raw_bytes, times, streams, messages, fields, filter, created_at_ms) VALUES {} RETURNING id",
-            values_clause(backend, group.len(), 12)
+            "INSERT INTO log_blocks (tenant_id, min_ts_ns, max_ts_ns, record_count, level_mask, raw_bytes, times, streams, messages, fields, filter, created_at_ms, compacted) VALUES {} RETURNING id",
+            values_clause(backend, group.len(), 13)
         );
         let values: Vec<Value> = group
             .iter()
@@ -247,6 +332,7 @@ async fn insert_blocks<C: ConnectionTrait>(
                     b.fields.clone().into(),
                     b.filter.clone().into(),
                     created.into(),
+                    i32::from(compacted).into(),
                 ]
             })
             .collect();
