@@ -9,11 +9,18 @@
 
 With --settle, readings are repeated every --interval seconds until two in a row agree
 (or --max-wait passes), so a server that writes what it acknowledged a little later is
-measured after it has. Prints one JSON object.
+measured after it has.
+
+With --compacted, it first waits (at most --max-wait) until no block is left uncompacted
+(log_blocks.compacted = 0), then measures the space the live rows take, as a server that
+keeps running reuses what compaction freed: PostgreSQL after VACUUM FULL log_blocks;
+SQLite the database's pages in use ((page_count − freelist_count) × page_size after a
+passive WAL checkpoint, through Python's sqlite3). Prints one JSON object.
 """
 import argparse
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -28,6 +35,34 @@ def pg_reading(url):
         raise RuntimeError(out.stderr.strip())
     table, database = out.stdout.split()
     return {"log_blocks_bytes": None if table == "null" else int(table), "database_bytes": int(database)}
+
+
+def pg_sql(url, sql):
+    out = subprocess.run(["psql", "-XAtq", "-v", "ON_ERROR_STOP=1", url, "-c", sql],
+                         capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr.strip())
+    return out.stdout.strip()
+
+
+def uncompacted(args):
+    sql = "SELECT count(*) FROM log_blocks WHERE compacted = 0"
+    if args.pg_url:
+        return int(pg_sql(args.pg_url, sql))
+    with sqlite3.connect(args.sqlite, timeout=30) as db:
+        return db.execute(sql).fetchone()[0]
+
+
+def compacted_reading(args):
+    if args.pg_url:
+        pg_sql(args.pg_url, "VACUUM FULL log_blocks")
+        return pg_reading(args.pg_url)
+    with sqlite3.connect(args.sqlite, timeout=30) as db:
+        db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+        free = db.execute("PRAGMA freelist_count").fetchone()[0]
+        size = db.execute("PRAGMA page_size").fetchone()[0]
+    return {"pages_in_use_bytes": (pages - free) * size, "free_pages": free, **sqlite_reading(args.sqlite)}
 
 
 def sqlite_reading(path):
@@ -46,11 +81,23 @@ def main():
     which.add_argument("--pg-url")
     which.add_argument("--sqlite")
     p.add_argument("--settle", action="store_true")
+    p.add_argument("--compacted", action="store_true")
     p.add_argument("--interval", type=float, default=2)
     p.add_argument("--max-wait", type=float, default=30)
     args = p.parse_args()
     read = (lambda: pg_reading(args.pg_url)) if args.pg_url else (lambda: sqlite_reading(args.sqlite))
     started = time.monotonic()
+    if args.compacted:
+        left = uncompacted(args)
+        while left and time.monotonic() - started < args.max_wait:
+            time.sleep(args.interval)
+            left = uncompacted(args)
+        waited = round(time.monotonic() - started, 1)
+        reading = compacted_reading(args)
+        reading.update({"uncompacted_blocks": left, "compaction_wait_secs": waited,
+                        "measure_secs": round(time.monotonic() - started - waited, 1)})
+        print(json.dumps(reading))
+        return
     reading = read()
     settled = not args.settle
     while not settled and time.monotonic() - started < args.max_wait:

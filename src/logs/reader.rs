@@ -32,6 +32,9 @@ enum Scanned<V> {
 /// Scans of one read before it answers with what it has.
 const MAX_SCAN_ATTEMPTS: usize = 4;
 
+/// Records read per step at most (after the first block): a compacted block is big, and
+/// a newest-first read that is done after one should not have fetched 31 more.
+const RECORDS_PER_STEP: usize = 16_384;
 /// Blocks read from the database and matched per step.
 const BLOCKS_PER_STEP: usize = 32;
 /// The most blocks one read considers (about 200 million records at 1,000 per block).
@@ -558,8 +561,13 @@ impl LogsReader {
                 return Err(LogReadError::Timeout(self.limits.timeout));
             }
             let mut step: Vec<LogBlockMeta> = Vec::with_capacity(BLOCKS_PER_STEP);
-            while at < metas.len() && step.len() < BLOCKS_PER_STEP {
+            let mut step_records = 0usize;
+            while at < metas.len()
+                && step.len() < BLOCKS_PER_STEP
+                && step_records < RECORDS_PER_STEP
+            {
                 if visitor.wants(&metas[at]) {
+                    step_records += metas[at].record_count as usize;
                     step.push(metas[at]);
                 } else if visitor.ordered_stop() {
                     // Blocks come in the visitor's order: none after this one can help.
@@ -664,7 +672,10 @@ static NO_STREAM: std::sync::LazyLock<Stream> = std::sync::LazyLock::new(|| Stre
 });
 
 impl DecodedBlock {
-    pub(crate) fn decode(columns: LogBlockColumns, wanted: LogColumns) -> Result<Self, LogReadError> {
+    pub(crate) fn decode(
+        columns: LogBlockColumns,
+        wanted: LogColumns,
+    ) -> Result<Self, LogReadError> {
         let (timestamps, levels) = decode_times(&columns.times)?;
         let (streams, stream_refs) = if wanted.streams {
             decode_streams(&columns.streams)?

@@ -1096,7 +1096,12 @@ async fn compaction_merges_batches_into_time_partitions_and_every_read_answers_t
         let response = app.post("/api/v1/ingest/logs", &key, json!(records)).await;
         assert_eq!(response.status(), StatusCode::OK);
     }
-    let queries = ["", "\"connection refused\"", "level:error service:svc-1", "tie"];
+    let queries = [
+        "",
+        "\"connection refused\"",
+        "level:error service:svc-1",
+        "tie",
+    ];
     let mut before = Vec::new();
     for query in queries {
         before.push(all_pages(&app, &key, query, "17").await);
@@ -1136,7 +1141,11 @@ async fn compaction_merges_batches_into_time_partitions_and_every_read_answers_t
     }
     // Every read answers exactly as before, page by page, ties in their order.
     for (query, expected) in queries.iter().zip(&before) {
-        assert_eq!(&all_pages(&app, &key, query, "17").await, expected, "{query:?}");
+        assert_eq!(
+            &all_pages(&app, &key, query, "17").await,
+            expected,
+            "{query:?}"
+        );
     }
     assert_eq!(histogram_total(&app, &key).await, total_before);
     // A compacted block is not compacted again; a new batch is, alone.
