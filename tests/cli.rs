@@ -373,44 +373,33 @@ const SAMPLES_PER_BATCH: i64 = 50;
 /// `(sender, batch)` of every batch a 2xx acknowledged.
 type Acknowledged = std::sync::Arc<std::sync::Mutex<Vec<(usize, usize)>>>;
 
-/// Line protocol load from 4 sender threads, 50-sample batches, until `stop` is set, the
-/// server goes away or 400 batches per sender are sent (bounded even if nothing stops it).
-fn start_load(
-    base: &str,
-    key: &str,
-    base_ms: i64,
+/// Load from 4 sender threads until `stop` is set, the server goes away or `batches`
+/// per sender are sent (bounded even if nothing stops it): `request(client, sender,
+/// batch)` builds each batch's request, and a `success` status acknowledges it.
+fn start_senders(
     stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+    batches: usize,
+    success: u16,
+    request: impl Fn(&::reqwest::Client, usize, usize) -> ::reqwest::RequestBuilder
+        + Send
+        + Sync
+        + 'static,
 ) -> (Acknowledged, Vec<std::thread::JoinHandle<()>>) {
     use std::sync::atomic::Ordering;
     let acked = Acknowledged::default();
+    let request = std::sync::Arc::new(request);
     let senders = (0..4)
         .map(|sender| {
-            let (acked, stop, key, base) =
-                (acked.clone(), stop.clone(), key.to_owned(), base.to_owned());
+            let (acked, stop, request) = (acked.clone(), stop.clone(), request.clone());
             std::thread::spawn(move || {
                 let rt = runtime();
                 let client = ::reqwest::Client::new();
-                for batch in 0..400usize {
+                for batch in 0..batches {
                     if stop.load(Ordering::Relaxed) {
                         break;
                     }
-                    let body: String = (0..SAMPLES_PER_BATCH)
-                        .map(|i| {
-                            format!(
-                                "crash_test,sender={sender},batch={batch} value={i} {}\n",
-                                base_ms + i * 1000
-                            )
-                        })
-                        .collect();
-                    let sent = rt.block_on(
-                        client
-                            .post(format!("{base}/api/v2/write?precision=ms"))
-                            .header("authorization", format!("Token {key}"))
-                            .body(body)
-                            .send(),
-                    );
-                    match sent {
-                        Ok(response) if response.status().as_u16() == 204 => {
+                    match rt.block_on(request(&client, sender, batch).send()) {
+                        Ok(response) if response.status().as_u16() == success => {
                             acked.lock().unwrap().push((sender, batch))
                         }
                         // A server shutting down may refuse a request; nothing of it is
@@ -424,6 +413,30 @@ fn start_load(
         })
         .collect();
     (acked, senders)
+}
+
+/// Line protocol load: 50-sample batches, at most 400 per sender.
+fn start_load(
+    base: &str,
+    key: &str,
+    base_ms: i64,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (Acknowledged, Vec<std::thread::JoinHandle<()>>) {
+    let (base, key) = (base.to_owned(), key.to_owned());
+    start_senders(stop, 400, 204, move |client, sender, batch| {
+        let body: String = (0..SAMPLES_PER_BATCH)
+            .map(|i| {
+                format!(
+                    "crash_test,sender={sender},batch={batch} value={i} {}\n",
+                    base_ms + i * 1000
+                )
+            })
+            .collect();
+        client
+            .post(format!("{base}/api/v2/write?precision=ms"))
+            .header("authorization", format!("Token {key}"))
+            .body(body)
+    })
 }
 
 fn wait_for_acknowledged(acked: &Acknowledged, batches: usize) {
@@ -845,58 +858,31 @@ fn a_decided_notification_survives_kill_9_and_a_restart_sends_no_duplicate() {
 
 const RECORDS_PER_BATCH: usize = 50;
 
-/// NDJSON log load from 4 sender threads, 50-record batches, until `stop` is set or the
-/// server goes away (at most 200 batches per sender).
+/// NDJSON log load: 50-record batches, at most 200 per sender.
 fn start_log_load(
     base: &str,
     key: &str,
     base_ms: i64,
     stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> (Acknowledged, Vec<std::thread::JoinHandle<()>>) {
-    use std::sync::atomic::Ordering;
-    let acked = Acknowledged::default();
-    let senders = (0..4)
-        .map(|sender| {
-            let (acked, stop, key, base) =
-                (acked.clone(), stop.clone(), key.to_owned(), base.to_owned());
-            std::thread::spawn(move || {
-                let rt = runtime();
-                let client = ::reqwest::Client::new();
-                for batch in 0..200usize {
-                    if stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    let body: String = (0..RECORDS_PER_BATCH)
-                        .map(|i| {
-                            format!(
-                                "{}\n",
-                                json!({"ts": base_ms + i as i64 * 1000, "service": "crash",
-                                       "level": "warn", "batch_id": format!("{sender}-{batch}"),
-                                       "msg": format!("record {i} of batch {sender}-{batch}")})
-                            )
-                        })
-                        .collect();
-                    let sent = rt.block_on(
-                        client
-                            .post(format!("{base}/api/v1/ingest/logs"))
-                            .bearer_auth(&key)
-                            .header("content-type", "application/x-ndjson")
-                            .body(body)
-                            .send(),
-                    );
-                    match sent {
-                        Ok(response) if response.status().as_u16() == 200 => {
-                            acked.lock().unwrap().push((sender, batch))
-                        }
-                        Ok(response) if response.status().as_u16() == 503 => break,
-                        Ok(response) => panic!("unexpected status {}", response.status()),
-                        Err(_) => break, // the server is gone
-                    }
-                }
+    let (base, key) = (base.to_owned(), key.to_owned());
+    start_senders(stop, 200, 200, move |client, sender, batch| {
+        let body: String = (0..RECORDS_PER_BATCH)
+            .map(|i| {
+                format!(
+                    "{}\n",
+                    json!({"ts": base_ms + i as i64 * 1000, "service": "crash",
+                           "level": "warn", "batch_id": format!("{sender}-{batch}"),
+                           "msg": format!("record {i} of batch {sender}-{batch}")})
+                )
             })
-        })
-        .collect();
-    (acked, senders)
+            .collect();
+        client
+            .post(format!("{base}/api/v1/ingest/logs"))
+            .bearer_auth(&key)
+            .header("content-type", "application/x-ndjson")
+            .body(body)
+    })
 }
 
 #[test]

@@ -29,7 +29,7 @@ pub struct CompactionPolicy {
     pub min_age: Duration,
     /// Compacted blocks hold at most this many records.
     pub target_records: u32,
-    /// Records one round reads (memory: about 300 bytes each while decoded).
+    /// Records one round reads (memory: about 1 KiB each while decoded and re-encoded).
     pub max_records: usize,
     /// Time partition: no new block spans a boundary of this length.
     pub partition: Duration,
@@ -40,7 +40,7 @@ impl Default for CompactionPolicy {
         Self {
             min_age: Duration::from_secs(30),
             target_records: 20_000,
-            max_records: 200_000,
+            max_records: 50_000,
             partition: Duration::from_secs(300),
         }
     }
