@@ -350,7 +350,7 @@ fn compact_logs(store: Store, clock: SharedClock, config: &Config) {
     actix_rt::spawn(async move {
         loop {
             tokio::time::sleep(every).await;
-            crate::logs::compactor::compact_all_tenants(&store, &clock, policy, 10).await;
+            crate::logs::compactor::compact_all_tenants(&store, &clock, policy, 100).await;
         }
     });
 }

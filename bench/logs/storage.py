@@ -11,8 +11,8 @@ With --settle, readings are repeated every --interval seconds until two in a row
 (or --max-wait passes), so a server that writes what it acknowledged a little later is
 measured after it has.
 
-With --compacted, it first waits (at most --max-wait) until no block is left uncompacted
-(log_blocks.compacted = 0), then measures the space the live rows take, as a server that
+With --compacted, it first waits (at most --max-wait) until no block is left to compact
+(none uncompacted, no time partition with several small compacted blocks), then measures the space the live rows take, as a server that
 keeps running reuses what compaction freed: PostgreSQL after VACUUM FULL log_blocks;
 SQLite the database's pages in use ((page_count − freelist_count) × page_size after a
 passive WAL checkpoint, through Python's sqlite3). Prints one JSON object.
@@ -46,7 +46,12 @@ def pg_sql(url, sql):
 
 
 def uncompacted(args):
-    sql = "SELECT count(*) FROM log_blocks WHERE compacted = 0"
+    """Blocks still to compact: uncompacted ones, plus the small compacted blocks of time
+    partitions that have several (the compactor merges those next)."""
+    sql = ("SELECT (SELECT count(*) FROM log_blocks WHERE compacted = 0) + "
+           "(SELECT coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM log_blocks "
+           "WHERE compacted = 1 AND record_count < 20000 GROUP BY min_ts_ns / 300000000000 "
+           "HAVING count(*) > 1) AS partitions)")
     if args.pg_url:
         return int(pg_sql(args.pg_url, sql))
     with sqlite3.connect(args.sqlite, timeout=30) as db:

@@ -9,7 +9,10 @@
 //! partition boundaries and every `target_records`, encoded, and swapped for the old
 //! blocks in one transaction (`Store::replace_log_blocks`), which refuses when an old
 //! block is gone meanwhile (retention, another replica): nothing is lost or doubled.
-//! Reads that find blocks gone under them start over (`LogsReader::scan`).
+//! Rounds of uncompacted blocks whose records span much time leave several small blocks
+//! per partition; once no uncompacted block waits, a round merges the small compacted
+//! blocks of one partition instead. Reads that find blocks gone under them start over
+//! (`LogsReader::scan`).
 
 use std::time::Duration;
 
@@ -54,8 +57,14 @@ pub struct Compacted {
     pub records: usize,
 }
 
-/// One compaction round for `tenant`; `Compacted::default()` when there was nothing to
-/// compact or the swap was refused.
+/// Small compacted blocks looked at per partition round.
+const SMALL_BLOCKS_LISTED: usize = 10_000;
+
+/// One compaction round for `tenant`: the oldest uncompacted blocks, or when there are
+/// none, the small compacted blocks of the oldest time partition that has several (a
+/// round of uncompacted blocks leaves at most one small block per partition, but rounds
+/// follow each other and late records arrive); `Compacted::default()` when there was
+/// nothing to do or the swap was refused.
 pub async fn compact_tenant(
     store: &Store,
     clock: &SharedClock,
@@ -63,13 +72,50 @@ pub async fn compact_tenant(
     policy: CompactionPolicy,
 ) -> Result<Compacted, LogReadError> {
     let committed_before = clock.now_ms() - policy.min_age.as_millis() as i64;
-    let metas = store
+    let fresh = store
         .uncompacted_log_blocks(tenant, committed_before, policy.max_records)
         .await?;
-    if metas.is_empty() {
-        return Ok(Compacted::default());
+    if !fresh.is_empty() {
+        return merge(store, tenant, fresh.iter().map(|m| m.id).collect(), policy).await;
     }
-    let ids: Vec<i64> = metas.iter().map(|m| m.id).collect();
+    let partition_ns = (policy.partition.as_nanos() as i64).max(1);
+    let small = store
+        .small_compacted_log_blocks(tenant, policy.target_records, SMALL_BLOCKS_LISTED)
+        .await?;
+    // Oldest first: the first partition with two small blocks or more, as many of them
+    // as one round takes.
+    let mut at = 0;
+    while at < small.len() {
+        let partition = small[at].min_ts_ns.div_euclid(partition_ns);
+        let end = at
+            + small[at..]
+                .iter()
+                .take_while(|m| m.min_ts_ns.div_euclid(partition_ns) == partition)
+                .count();
+        if end - at >= 2 {
+            let mut ids = Vec::new();
+            let mut records = 0usize;
+            for meta in &small[at..end] {
+                if records + meta.record_count as usize > policy.max_records && ids.len() >= 2 {
+                    break;
+                }
+                records += meta.record_count as usize;
+                ids.push(meta.id);
+            }
+            return merge(store, tenant, ids, policy).await;
+        }
+        at = end;
+    }
+    Ok(Compacted::default())
+}
+
+/// Reads blocks `ids`, cuts their records into partition blocks and swaps them in.
+async fn merge(
+    store: &Store,
+    tenant: TenantId,
+    ids: Vec<i64>,
+    policy: CompactionPolicy,
+) -> Result<Compacted, LogReadError> {
     let all = LogColumns {
         filter: false,
         times: true,

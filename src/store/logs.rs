@@ -247,6 +247,43 @@ impl Store {
         Ok(out)
     }
 
+    /// A tenant's compacted blocks of fewer than `below_records` records, oldest first, at
+    /// most `limit` (the compactor merges those that share a time partition).
+    pub async fn small_compacted_log_blocks(
+        &self,
+        tenant: TenantId,
+        below_records: u32,
+        limit: usize,
+    ) -> Result<Vec<LogBlockMeta>, StoreError> {
+        let backend = self.backend();
+        let sql = format!(
+            "SELECT id, min_ts_ns, max_ts_ns, record_count, level_mask FROM log_blocks \
+             WHERE tenant_id = {} AND compacted = 1 AND record_count < {} \
+             ORDER BY min_ts_ns, id LIMIT {limit}",
+            placeholder(backend, 1),
+            placeholder(backend, 2),
+        );
+        let rows = self
+            .db()
+            .query_all_raw(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [tenant.to_string().into(), (below_records as i32).into()],
+            ))
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(LogBlockMeta {
+                    id: row.try_get("", "id")?,
+                    min_ts_ns: row.try_get("", "min_ts_ns")?,
+                    max_ts_ns: row.try_get("", "max_ts_ns")?,
+                    record_count: row.try_get::<i32>("", "record_count")?.max(0) as u32,
+                    level_mask: row.try_get::<i32>("", "level_mask")? as u8,
+                })
+            })
+            .collect()
+    }
+
     /// Replaces a tenant's blocks `old` by `new` in one transaction (compaction): readers
     /// see either all the old blocks or all the new ones. `false`, and nothing changed,
     /// when some old block is already gone (retention, or another replica's compactor).
