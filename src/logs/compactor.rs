@@ -22,7 +22,7 @@ use crate::domain::time::SharedClock;
 use crate::domain::TenantId;
 use crate::store::logs::{LogBlockAppend, LogColumns};
 use crate::store::Store;
-use crate::tsdb::log_block::encode_block;
+use crate::tsdb::log_block::{encode_block_packed, Packing};
 
 /// What a round may take and make.
 #[derive(Debug, Clone, Copy)]
@@ -154,7 +154,7 @@ async fn merge(
                 {
                     end += 1;
                 }
-                if let Some(block) = encode_block(&mut records[start..end]) {
+                if let Some(block) = encode_block_packed(&mut records[start..end], Packing::Small) {
                     blocks.push(LogBlockAppend { tenant, block });
                 }
                 start = end;

@@ -67,9 +67,23 @@ pub struct EncodedBlock {
     pub raw_bytes: usize,
 }
 
+/// How hard the columns are deflated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Packing {
+    /// Level 1: what ingest uses, where every microsecond is on the acknowledged path.
+    Fast,
+    /// Level 6: what compaction uses, off that path, for smaller blocks.
+    Small,
+}
+
 /// Sorts `records` by time (stable: equal times keep their order) and encodes them as a
-/// block. `None` for no records.
+/// block, deflated fast (ingest). `None` for no records.
 pub fn encode_block(records: &mut [LogRecord]) -> Option<EncodedBlock> {
+    encode_block_packed(records, Packing::Fast)
+}
+
+/// [`encode_block`] with the deflate effort chosen.
+pub fn encode_block_packed(records: &mut [LogRecord], packing: Packing) -> Option<EncodedBlock> {
     if records.is_empty() {
         return None;
     }
@@ -154,10 +168,10 @@ pub fn encode_block(records: &mut [LogRecord]) -> Option<EncodedBlock> {
         max_ts_ns: records[count - 1].timestamp_ns,
         record_count: count as u32,
         level_mask,
-        times: deflate(&times),
-        streams: deflate(&streams),
-        messages: deflate(&messages.finish()),
-        fields: deflate(&fields.finish()),
+        times: deflate(&times, packing),
+        streams: deflate(&streams, packing),
+        messages: deflate(&messages.finish(), packing),
+        fields: deflate(&fields.finish(), packing),
         filter: build_filter(&tokens),
         raw_bytes,
     })
@@ -200,11 +214,12 @@ impl TextColumn {
     }
 }
 
-fn deflate(bytes: &[u8]) -> Vec<u8> {
-    let mut encoder = DeflateEncoder::new(
-        Vec::with_capacity(bytes.len() / 4 + 16),
-        Compression::fast(),
-    );
+fn deflate(bytes: &[u8], packing: Packing) -> Vec<u8> {
+    let level = match packing {
+        Packing::Fast => Compression::fast(),
+        Packing::Small => Compression::default(),
+    };
+    let mut encoder = DeflateEncoder::new(Vec::with_capacity(bytes.len() / 4 + 16), level);
     encoder
         .write_all(bytes)
         .expect("writing into a Vec does not fail");
