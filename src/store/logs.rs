@@ -104,15 +104,7 @@ impl Store {
             ))
             .await?;
         rows.into_iter()
-            .map(|row| {
-                Ok(LogBlockMeta {
-                    id: row.try_get("", "id")?,
-                    min_ts_ns: row.try_get("", "min_ts_ns")?,
-                    max_ts_ns: row.try_get("", "max_ts_ns")?,
-                    record_count: row.try_get::<i32>("", "record_count")?.max(0) as u32,
-                    level_mask: row.try_get::<i32>("", "level_mask")? as u8,
-                })
-            })
+            .map(|row| meta_of(&row))
             .collect()
     }
 
@@ -231,13 +223,7 @@ impl Store {
         let mut out = Vec::new();
         let mut records = 0usize;
         for row in rows {
-            let meta = LogBlockMeta {
-                id: row.try_get("", "id")?,
-                min_ts_ns: row.try_get("", "min_ts_ns")?,
-                max_ts_ns: row.try_get("", "max_ts_ns")?,
-                record_count: row.try_get::<i32>("", "record_count")?.max(0) as u32,
-                level_mask: row.try_get::<i32>("", "level_mask")? as u8,
-            };
+            let meta = meta_of(&row)?;
             if records + meta.record_count as usize > max_records && !out.is_empty() {
                 break;
             }
@@ -272,15 +258,7 @@ impl Store {
             ))
             .await?;
         rows.into_iter()
-            .map(|row| {
-                Ok(LogBlockMeta {
-                    id: row.try_get("", "id")?,
-                    min_ts_ns: row.try_get("", "min_ts_ns")?,
-                    max_ts_ns: row.try_get("", "max_ts_ns")?,
-                    record_count: row.try_get::<i32>("", "record_count")?.max(0) as u32,
-                    level_mask: row.try_get::<i32>("", "level_mask")? as u8,
-                })
-            })
+            .map(|row| meta_of(&row))
             .collect()
     }
 
@@ -336,6 +314,17 @@ impl Store {
             .filter_map(|id| id.parse().ok())
             .collect())
     }
+}
+
+/// A `SELECT id, min_ts_ns, max_ts_ns, record_count, level_mask` row.
+fn meta_of(row: &sea_orm::QueryResult) -> Result<LogBlockMeta, StoreError> {
+    Ok(LogBlockMeta {
+        id: row.try_get("", "id")?,
+        min_ts_ns: row.try_get("", "min_ts_ns")?,
+        max_ts_ns: row.try_get("", "max_ts_ns")?,
+        record_count: row.try_get::<i32>("", "record_count")?.max(0) as u32,
+        level_mask: row.try_get::<i32>("", "level_mask")? as u8,
+    })
 }
 
 /// Inserts blocks (`compacted`: written by the compactor) and answers their ids, in order.
