@@ -103,9 +103,7 @@ impl Store {
                 [tenant.to_string().into(), start_ns.into(), end_ns.into()],
             ))
             .await?;
-        rows.into_iter()
-            .map(|row| meta_of(&row))
-            .collect()
+        rows.into_iter().map(|row| meta_of(&row)).collect()
     }
 
     /// The asked-for columns of a tenant's blocks `ids` (in no particular order; ids of
@@ -257,9 +255,7 @@ impl Store {
                 [tenant.to_string().into(), (below_records as i32).into()],
             ))
             .await?;
-        rows.into_iter()
-            .map(|row| meta_of(&row))
-            .collect()
+        rows.into_iter().map(|row| meta_of(&row)).collect()
     }
 
     /// Replaces a tenant's blocks `old` by `new` in one transaction (compaction): readers
