@@ -37,10 +37,7 @@ impl LogPipelineConfig {
             retention_days: config.log_retention_days,
         }
     }
-}
 
-/// How often retention looks for blocks past the tenants' retention.
-impl LogPipelineConfig {
     /// This policy with a tenant's overrides (`tenants.log_*` columns) applied.
     pub fn with_overrides(mut self, limits: &TenantLimits) -> Self {
         if let Some(rate) = limits.log_ingest_records_per_sec {
@@ -49,13 +46,25 @@ impl LogPipelineConfig {
         if let Some(streams) = limits.log_max_streams {
             self.max_streams = streams.max(1) as usize;
         }
-        if let Some(days) = limits.log_retention_days {
-            self.retention_days = days.max(1) as u64;
-        }
+        self.retention_days = retention_days(self.retention_days, limits);
         self
     }
 }
 
+/// A tenant's log retention: its own, else `default`.
+fn retention_days(default: u64, limits: &TenantLimits) -> u64 {
+    limits
+        .log_retention_days
+        .map_or(default, |days| days.max(1) as u64)
+}
+
+/// Blocks whose newest record is older than this (Unix ns) are past a retention of
+/// `days` at `now_ms`.
+fn retention_cutoff_ns(now_ms: i64, days: u64) -> i64 {
+    (now_ms - days as i64 * 86_400_000).saturating_mul(1_000_000)
+}
+
+/// How often retention looks for blocks past the tenants' retention.
 pub const RETENTION_EVERY: Duration = Duration::from_secs(600);
 /// Blocks deleted per statement; the sweep yields between statements.
 const RETENTION_BATCH: usize = 200;
@@ -120,8 +129,7 @@ impl LogPipeline {
 
     /// Records whose newest is older than this are past retention.
     fn cutoff_ns(&self) -> i64 {
-        (self.clock.now_ms() - self.config.retention_days as i64 * 86_400_000)
-            .saturating_mul(1_000_000)
+        retention_cutoff_ns(self.clock.now_ms(), self.config.retention_days)
     }
 }
 
@@ -272,7 +280,7 @@ impl Handler<StopLogPipeline> for LogPipeline {
 
 /// Applies log retention to every tenant that has logs, running or not (the app runs it
 /// every [`RETENTION_EVERY`]); a failure is logged and retried on the next round.
-pub async fn sweep_all_tenants(store: &Store, clock: &SharedClock, retention_days: u64) {
+pub async fn sweep_all_tenants(store: &Store, clock: &SharedClock, default_days: u64) {
     let tenants = match store.tenants_with_logs().await {
         Ok(tenants) => tenants,
         Err(e) => {
@@ -283,15 +291,13 @@ pub async fn sweep_all_tenants(store: &Store, clock: &SharedClock, retention_day
     for tenant in tenants {
         // Each tenant's own retention, where it has one.
         let days = match store.get_tenant(tenant).await {
-            Ok(record) => record
-                .and_then(|r| r.limits.log_retention_days)
-                .map_or(retention_days, |d| d.max(1) as u64),
+            Ok(record) => record.map_or(default_days, |r| retention_days(default_days, &r.limits)),
             Err(e) => {
                 tracing::warn!(%tenant, error = %e, "log retention: reading the tenant failed; retried later");
                 continue;
             }
         };
-        let cutoff_ns = (clock.now_ms() - days as i64 * 86_400_000).saturating_mul(1_000_000);
+        let cutoff_ns = retention_cutoff_ns(clock.now_ms(), days);
         if let Err(e) = delete_before(store, tenant, cutoff_ns).await {
             tracing::warn!(%tenant, error = %e, "log retention failed; retried later");
         }

@@ -479,6 +479,24 @@ pub fn alert_line(timestamp_ns: i64, level: Level, message: &str) -> String {
     format!("{time} {} {}{ellipsis}", level.as_str(), &message[..cut])
 }
 
+/// Keeps the `max` newest lines, oldest first, as (time in ms, line): a line older than
+/// all of a full list is not even made (`line` runs only when it is kept).
+pub fn keep_newest_line(
+    lines: &mut std::collections::VecDeque<(i64, String)>,
+    max: usize,
+    at_ms: i64,
+    line: impl FnOnce() -> String,
+) {
+    if lines.len() >= max && lines.front().is_none_or(|(t, _)| *t > at_ms) {
+        return;
+    }
+    let at = lines.partition_point(|(t, _)| *t <= at_ms);
+    lines.insert(at, (at_ms, line()));
+    while lines.len() > max {
+        lines.pop_front();
+    }
+}
+
 /// The records of one log-rule group as read back from the store, to rebuild its window
 /// (after a restart, or when the rule changed).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -488,7 +506,7 @@ pub struct MatchedGroup {
     /// Records per whole second (Unix ms of the second's start).
     pub per_second: BTreeMap<i64, u64>,
     /// The newest matching lines ([`alert_line`]), with their times in ms, oldest first.
-    pub newest: Vec<(i64, String)>,
+    pub newest: std::collections::VecDeque<(i64, String)>,
 }
 
 /// What a log rule's window rebuild read: its groups, and the blocks it read them from

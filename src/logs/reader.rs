@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde_json::Value;
 
-use crate::domain::logs::{alert_line, Level, LogRecord, MatchedGroup, MatchedWindow};
+use crate::domain::logs::{
+    alert_line, keep_newest_line, Level, LogRecord, MatchedGroup, MatchedWindow,
+};
 use crate::domain::TenantId;
 use crate::error::{Classify, ErrorKind};
 use crate::logquery::{BlockHints, Expr, QueryError, RecordFilter, RecordView};
@@ -407,7 +409,11 @@ impl LogsReader {
         blocks.sort_unstable();
         blocks.dedup();
         Ok(MatchedWindow {
-            groups: visitor.groups.into_values().collect(),
+            groups: visitor
+                .groups
+                .into_iter()
+                .map(|(group, matched)| MatchedGroup { group, ..matched })
+                .collect(),
             blocks,
         })
     }
@@ -978,28 +984,19 @@ impl Visitor for WindowGroups {
         if self.blocks.last() != Some(&record.block.id) {
             self.blocks.push(record.block.id);
         }
-        let group = crate::logquery::group_of(record, &self.group_by);
+        // The group is the map's key; `MatchedGroup::group` is filled in at the end.
         let matched = self
             .groups
-            .entry(group.clone())
-            .or_insert_with(|| MatchedGroup {
-                group,
-                ..MatchedGroup::default()
-            });
+            .entry(crate::logquery::group_of(record, &self.group_by))
+            .or_default();
         let ms = ts.div_euclid(1_000_000);
         *matched
             .per_second
             .entry(ms - ms.rem_euclid(1_000))
             .or_default() += 1;
-        // Oldest first, at most `lines`: a newer line replaces the oldest.
-        let newest = &mut matched.newest;
-        if newest.len() < self.lines || newest.first().is_some_and(|(t, _)| *t <= ms) {
-            let at = newest.partition_point(|(t, _)| *t <= ms);
-            newest.insert(at, (ms, alert_line(ts, record.level(), record.message())));
-            if newest.len() > self.lines {
-                newest.remove(0);
-            }
-        }
+        keep_newest_line(&mut matched.newest, self.lines, ms, || {
+            alert_line(ts, record.level(), record.message())
+        });
     }
 }
 

@@ -149,58 +149,13 @@ pub async fn start(
     let (sender, receiver) = mpsc::channel::<Received>(10_000);
     let mut addresses = SyslogAddresses::default();
     if let Some(bind) = &config.tcp_bind {
-        let listener = tokio::net::TcpListener::bind(bind)
-            .await
-            .map_err(|e| anyhow::anyhow!("TIDEWATCH_SYSLOG_TCP_BIND {bind}: {e}"))?;
-        addresses.tcp = Some(listener.local_addr()?);
-        let sender = sender.clone();
-        actix_rt::spawn(async move {
-            loop {
-                match listener.accept().await {
-                    Ok((stream, peer)) => {
-                        actix_rt::spawn(read_tcp(stream, peer.ip(), sender.clone()));
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "syslog TCP accept failed");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                }
-            }
-        });
+        addresses.tcp =
+            Some(listen_tcp(bind, "TIDEWATCH_SYSLOG_TCP_BIND", None, sender.clone()).await?);
     }
     if let (Some(bind), Some(acceptor)) = (&config.tls_bind, acceptor) {
-        let listener = tokio::net::TcpListener::bind(bind)
-            .await
-            .map_err(|e| anyhow::anyhow!("TIDEWATCH_SYSLOG_TLS_BIND {bind}: {e}"))?;
-        addresses.tls = Some(listener.local_addr()?);
-        let sender = sender.clone();
-        actix_rt::spawn(async move {
-            loop {
-                match listener.accept().await {
-                    Ok((stream, peer)) => {
-                        let (acceptor, sender) = (acceptor.clone(), sender.clone());
-                        actix_rt::spawn(async move {
-                            match tokio::time::timeout(
-                                TLS_HANDSHAKE_TIMEOUT,
-                                acceptor.accept(stream),
-                            )
-                            .await
-                            {
-                                Ok(Ok(tls)) => read_tcp(tls, peer.ip(), sender).await,
-                                Ok(Err(e)) => {
-                                    tracing::debug!(%peer, error = %e, "syslog TLS handshake failed")
-                                }
-                                Err(_) => tracing::debug!(%peer, "syslog TLS handshake timed out"),
-                            }
-                        });
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "syslog TLS accept failed");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                }
-            }
-        });
+        let tls = Some(acceptor);
+        addresses.tls =
+            Some(listen_tcp(bind, "TIDEWATCH_SYSLOG_TLS_BIND", tls, sender.clone()).await?);
     }
     if let Some(bind) = &config.udp_bind {
         let socket = tokio::net::UdpSocket::bind(bind)
@@ -239,6 +194,45 @@ pub async fn start(
     actix_rt::spawn(write_batches(receiver, check, writer, clock, dropped));
     tracing::info!(tcp = ?addresses.tcp, udp = ?addresses.udp, tls = ?addresses.tls, %tenant, "syslog listeners started");
     Ok(addresses)
+}
+
+/// Binds `bind` (named `variable` in errors) and serves each connection with
+/// [`read_tcp`], inside TLS when `tls` is given (a handshake not done within
+/// [`TLS_HANDSHAKE_TIMEOUT`] drops the connection); answers the bound address.
+async fn listen_tcp(
+    bind: &str,
+    variable: &str,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    sender: mpsc::Sender<Received>,
+) -> anyhow::Result<std::net::SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|e| anyhow::anyhow!("{variable} {bind}: {e}"))?;
+    let address = listener.local_addr()?;
+    actix_rt::spawn(async move {
+        loop {
+            let (stream, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::warn!(error = %e, "syslog TCP accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let (sender, tls) = (sender.clone(), tls.clone());
+            actix_rt::spawn(async move {
+                let Some(acceptor) = tls else {
+                    return read_tcp(stream, peer.ip(), sender).await;
+                };
+                match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(tls)) => read_tcp(tls, peer.ip(), sender).await,
+                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "syslog TLS handshake failed"),
+                    Err(_) => tracing::debug!(%peer, "syslog TLS handshake timed out"),
+                }
+            });
+        }
+    });
+    Ok(address)
 }
 
 /// Reads frames from one TCP (or TLS) connection: `<length> <message>` (octet counting)

@@ -10,7 +10,7 @@ use crate::alerting::rule::{
 };
 use crate::alerting::window::{CountWindow, GroupWindow};
 use crate::alerting::{AlertState, Instance, Severity, Transition, Verdict};
-use crate::domain::logs::{alert_line, LogRecord, MatchedWindow};
+use crate::domain::logs::{alert_line, keep_newest_line, LogRecord, MatchedWindow};
 use crate::domain::metrics::{Labels, Sample, METRIC_NAME_LABEL};
 use crate::domain::{AlertId, AlertRuleId};
 use crate::notify::message::{notified, AlertStatus as NotifiedStatus, NotifiedAlert};
@@ -46,15 +46,7 @@ pub struct RecordWindow {
 
 impl RecordWindow {
     fn note_line(&mut self, at_ms: i64, line: impl FnOnce() -> String) {
-        if self.lines.len() >= LOG_LINES_KEPT && self.lines.front().is_some_and(|(t, _)| *t > at_ms)
-        {
-            return;
-        }
-        let at = self.lines.partition_point(|(t, _)| *t <= at_ms);
-        self.lines.insert(at, (at_ms, line()));
-        while self.lines.len() > LOG_LINES_KEPT {
-            self.lines.pop_front();
-        }
+        keep_newest_line(&mut self.lines, LOG_LINES_KEPT, at_ms, line);
     }
 }
 
@@ -353,22 +345,21 @@ impl RuleRuntime {
             return Vec::new();
         }
         let since = now_ms - window_ms;
-        let mut matched: Vec<(u64, BTreeMap<String, String>, &LogRecord)> = Vec::new();
+        // Matched first (the query and groups borrow the rule), counted after.
+        let mut matched: Vec<(u64, Labels, i64, &LogRecord)> = Vec::new();
         for record in records {
             let at_ms = record.timestamp_ns.div_euclid(1_000_000).min(now_ms);
             if at_ms < since || !query.matches(record) {
                 continue;
             }
-            let group = crate::logquery::group_of(record, group_by);
-            let key = Labels::from_pairs(group.clone()).fingerprint();
-            matched.push((key, group, record));
+            let group = Labels::from_pairs(crate::logquery::group_of(record, group_by));
+            matched.push((group.fingerprint(), group, at_ms, record));
         }
         let mut keys = Vec::new();
-        for (key, group, record) in matched {
-            let Some(tracked) = self.group_entry(key, || Labels::from_pairs(group)) else {
+        for (key, group, at_ms, record) in matched {
+            let Some(tracked) = self.group_entry(key, || group) else {
                 continue;
             };
-            let at_ms = record.timestamp_ns.div_euclid(1_000_000).min(now_ms);
             if let Some(window) = &mut tracked.records {
                 window.counts.add(at_ms, 1);
                 window.note_line(at_ms, || {
